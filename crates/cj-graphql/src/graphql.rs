@@ -1,0 +1,119 @@
+//! Posting a GraphQL document through the shared transport and reading both of its error
+//! channels' outer layer: HTTP status and the GraphQL `errors` array.
+
+use bytes::Bytes;
+use cj_transport::{Error, GraphQLError, Method, Redactor, Request, Transport, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The GraphQL request body `{"query", "operationName", "variables": {name: value}}`, serialized
+/// straight from borrowed input (no copy of 10,000 orders into a generated `Variables`).
+pub(crate) struct Body<'a, V: Serialize> {
+    pub query: &'static str,
+    pub operation_name: &'static str,
+    pub variable: &'static str,
+    pub value: &'a V,
+}
+
+impl<V: Serialize> Serialize for Body<'_, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Vars<'b, V: Serialize>(&'static str, &'b V);
+        impl<V: Serialize> Serialize for Vars<'_, V> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(self.0, self.1)?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("query", self.query)?;
+        m.serialize_entry("operationName", self.operation_name)?;
+        m.serialize_entry("variables", &Vars(self.variable, self.value))?;
+        m.end()
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<D> {
+    data: Option<D>,
+    #[serde(default)]
+    errors: Option<Vec<GraphQLError>>,
+}
+
+/// Data from a GraphQL response, with any GraphQL errors that came beside it.
+pub(crate) struct Answer<D> {
+    pub data: D,
+    pub errors: Vec<GraphQLError>,
+}
+
+/// Posts `body` to `url` and reads the response as GraphQL.
+///
+/// Errors: [`Error::GraphQL`] when CJ sends errors and no data (at any HTTP status),
+/// [`Error::Http`] for another error status, [`Error::Decode`] for a body that is not the
+/// expected JSON (with the path of the first field that failed).
+pub(crate) async fn post<D: DeserializeOwned>(
+    transport: &Transport,
+    url: &Url,
+    api: &'static str,
+    operation: &'static str,
+    body: Bytes,
+) -> Result<Answer<D>, Error> {
+    let response = transport
+        .send(Request {
+            method: Method::POST,
+            url: url.clone(),
+            content_type: Some("application/json"),
+            accept: Some("application/json"),
+            body,
+            api,
+            operation,
+        })
+        .await?;
+    let redactor = transport.redactor();
+    if !response.status.is_success() {
+        if let Ok(Envelope::<serde::de::IgnoredAny> {
+            errors: Some(errors),
+            ..
+        }) = serde_json::from_slice(&response.body)
+            && !errors.is_empty()
+        {
+            return Err(Error::GraphQL {
+                status: response.status,
+                errors: redact_errors(redactor, errors),
+            });
+        }
+        return Err(Error::Http {
+            status: response.status,
+            body: response.redacted_body(redactor),
+            attempts: response.attempts,
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(&response.body);
+    let envelope: Envelope<D> = serde_path_to_error::deserialize(&mut de).map_err(|e| Error::Decode {
+        message: redactor.redact(&format!("at `{}`: {}", e.path(), e.inner())),
+        body: redactor.redact_body(&response.body),
+    })?;
+    let errors = redact_errors(redactor, envelope.errors.unwrap_or_default());
+    match envelope.data {
+        Some(data) => Ok(Answer { data, errors }),
+        None if !errors.is_empty() => Err(Error::GraphQL {
+            status: response.status,
+            errors,
+        }),
+        None => Err(Error::Decode {
+            message: "the response has neither data nor errors".into(),
+            body: redactor.redact_body(&response.body),
+        }),
+    }
+}
+
+fn redact_errors(redactor: &Redactor, errors: Vec<GraphQLError>) -> Vec<GraphQLError> {
+    errors
+        .into_iter()
+        .map(|mut e| {
+            e.message = redactor.redact(&e.message);
+            e
+        })
+        .collect()
+}

@@ -1,0 +1,181 @@
+//! CJ's documented rules for orders, checked before anything is sent (`api-facts.md` 1.7, 1.8).
+
+use std::collections::HashMap;
+
+use cj_transport::{InvalidInput, Problem};
+
+use super::{
+    Id, Instant, NonNegativeInt, OrderCancelRequest, OrderCreateRequest, OrderItemInput,
+    OrderRestateRequest,
+};
+
+/// CJ refuses an order with more items than this.
+pub const MAX_ITEMS_PER_ORDER: usize = 100;
+/// CJ's longest `cjEvent`.
+pub const MAX_CJ_EVENT_LEN: usize = 64;
+
+/// Checks orders for `createOrders`: every problem of every order, or `Ok`.
+///
+/// Rules: `enterpriseId` and `orderId` present; `orderId` made of letters, digits, `-` and `_`;
+/// `eventTime` present (CJ's guide requires it though the schema does not) and not after `now`;
+/// attribution by `cjEvent` (at most 64 characters) or by both `adId` and
+/// `promotionalPropertyId`; at most 100 items, each with a SKU; `currency` a 3-letter code; no
+/// two orders with the same enterprise id, action tracker and order id.
+pub fn validate_create(orders: &[OrderCreateRequest], now: Instant) -> Result<(), InvalidInput> {
+    let mut v = Validator::new(now);
+    for (i, o) in orders.iter().enumerate() {
+        v.key(i, &o.enterprise_id, o.action_tracker_id, &o.order_id);
+        match o.event_time {
+            None => v.problem(i, &o.order_id, "eventTime", "is required"),
+            Some(t) => v.not_future(i, &o.order_id, "eventTime", t),
+        }
+        match (&o.cj_event, o.ad_id, o.promotional_property_id) {
+            (Some(e), _, _) if e.as_str().is_empty() => {
+                v.problem(i, &o.order_id, "cjEvent", "is empty")
+            }
+            (Some(e), _, _) if e.as_str().len() > MAX_CJ_EVENT_LEN => v.problem(
+                i,
+                &o.order_id,
+                "cjEvent",
+                format!("is longer than {MAX_CJ_EVENT_LEN} characters"),
+            ),
+            (Some(_), _, _) | (None, Some(_), Some(_)) => {}
+            (None, _, _) => v.problem(
+                i,
+                &o.order_id,
+                "cjEvent",
+                "is required, unless both adId and promotionalPropertyId are given",
+            ),
+        }
+        v.items(i, &o.order_id, o.items.as_deref());
+        v.currency(i, &o.order_id, o.currency.as_deref());
+    }
+    v.finish()
+}
+
+/// Checks orders for `restateOrders`: the order key as for create, `updateTime` not after
+/// `now`, at most 100 items each with a SKU, `currency` a 3-letter code, no duplicate keys.
+pub fn validate_restate(orders: &[OrderRestateRequest], now: Instant) -> Result<(), InvalidInput> {
+    let mut v = Validator::new(now);
+    for (i, o) in orders.iter().enumerate() {
+        v.key(i, &o.enterprise_id, o.action_tracker_id, &o.order_id);
+        v.not_future(i, &o.order_id, "updateTime", o.update_time);
+        v.items(i, &o.order_id, o.items.as_deref());
+        v.currency(i, &o.order_id, o.currency.as_deref());
+    }
+    v.finish()
+}
+
+/// Checks orders for `cancelOrders`: the order key as for create, `updateTime` not after `now`,
+/// no duplicate keys.
+pub fn validate_cancel(orders: &[OrderCancelRequest], now: Instant) -> Result<(), InvalidInput> {
+    let mut v = Validator::new(now);
+    for (i, o) in orders.iter().enumerate() {
+        v.key(i, &o.enterprise_id, o.action_tracker_id, &o.order_id);
+        v.not_future(i, &o.order_id, "updateTime", o.update_time);
+    }
+    v.finish()
+}
+
+struct Validator<'a> {
+    now: Instant,
+    problems: Vec<Problem>,
+    seen: HashMap<(&'a str, NonNegativeInt, &'a str), usize>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(now: Instant) -> Self {
+        Validator {
+            now,
+            problems: Vec::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn problem(&mut self, index: usize, order_id: &str, field: &str, message: impl Into<String>) {
+        let id = (!order_id.is_empty()).then(|| order_id.to_string());
+        self.problems
+            .push(Problem::new("order", Some(index), id, field, message));
+    }
+
+    fn key(&mut self, i: usize, enterprise: &'a Id, tracker: NonNegativeInt, order_id: &'a str) {
+        if enterprise.as_str().trim().is_empty() {
+            self.problem(i, order_id, "enterpriseId", "is required");
+        }
+        if order_id.is_empty() {
+            self.problem(i, order_id, "orderId", "is required");
+        } else if let Some(c) = order_id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            self.problem(
+                i,
+                order_id,
+                "orderId",
+                format!("may hold only letters, digits, `-` and `_`, not {c:?}"),
+            );
+        }
+        if let Some(first) = self.seen.insert((enterprise.as_str(), tracker, order_id), i) {
+            self.problem(
+                i,
+                order_id,
+                "orderId",
+                format!(
+                    "repeats order {first} (same enterpriseId, actionTrackerId and orderId); \
+                     CJ would count it once"
+                ),
+            );
+        }
+    }
+
+    fn not_future(&mut self, i: usize, order_id: &str, field: &str, t: Instant) {
+        if t > self.now {
+            self.problem(
+                i,
+                order_id,
+                field,
+                format!("{t} is in the future (now is {})", self.now),
+            );
+        }
+    }
+
+    fn items(&mut self, i: usize, order_id: &str, items: Option<&[OrderItemInput]>) {
+        let items = items.unwrap_or_default();
+        if items.len() > MAX_ITEMS_PER_ORDER {
+            self.problem(
+                i,
+                order_id,
+                "items",
+                format!("has {} items; CJ takes at most {MAX_ITEMS_PER_ORDER}", items.len()),
+            );
+        }
+        for (n, item) in items.iter().enumerate() {
+            if item.sku.trim().is_empty() {
+                self.problem(i, order_id, &format!("items[{n}].sku"), "is required");
+            }
+        }
+    }
+
+    fn currency(&mut self, i: usize, order_id: &str, currency: Option<&str>) {
+        if let Some(c) = currency
+            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            self.problem(
+                i,
+                order_id,
+                "currency",
+                format!("{c:?} is not a 3-letter currency code such as \"USD\""),
+            );
+        }
+    }
+
+    fn finish(self) -> Result<(), InvalidInput> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(InvalidInput {
+                problems: self.problems,
+            })
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! `cargo xtask codegen`: generates the typed GraphQL operations of `cj-graphql`.
+//!
+//! graphql_client generates one module per operation, each with its own copy of every input and
+//! fragment type. This step runs graphql_client's code generator and then normalizes its output:
+//! types named after a schema type (inputs, and fragments named after the type they select) are
+//! hoisted out of the operation modules into one shared set, so that `OrderItemInput` is one type
+//! for create and restate. It also adds docs from the schema, builders for inputs and
+//! `#[non_exhaustive]`, and points the scalar aliases at the crate's own scalar types.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use graphql_client_codegen::{
+    CodegenMode, GraphQLClientCodegenOptions, generate_module_token_stream_from_string,
+};
+use graphql_parser::query as q;
+use graphql_parser::schema as s;
+use quote::format_ident;
+use syn::visit_mut::VisitMut;
+
+use crate::{Result, workspace_root};
+
+/// One GraphQL API: its schema, its operation documents and where its Rust code goes.
+pub struct Api {
+    pub name: &'static str,
+    /// Enums written by hand in `cj-graphql` (with an unknown-value fallback).
+    pub extern_enums: &'static [&'static str],
+}
+
+pub const APIS: &[Api] = &[Api {
+    name: "tracking",
+    extern_enums: &[
+        "CorrectionReason",
+        "OrderCancellationStatus",
+        "OrderStatus",
+        "VerticalType",
+    ],
+}];
+
+pub fn output_path(api: &Api) -> PathBuf {
+    workspace_root().join(format!("crates/cj-graphql/src/generated/{}.rs", api.name))
+}
+
+/// Generates every API's code; with `check`, fails instead of writing when a file is stale.
+pub fn run(check: bool) -> Result<()> {
+    let mut stale = Vec::new();
+    for api in APIS {
+        let code = generate(api)?;
+        let path = output_path(api);
+        let current = fs::read_to_string(&path).unwrap_or_default();
+        if current != code {
+            if check {
+                stale.push(path.display().to_string());
+            } else {
+                fs::create_dir_all(path.parent().expect("output has a parent"))?;
+                fs::write(&path, code)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
+    if !stale.is_empty() {
+        return Err(format!(
+            "generated code is stale, run `cargo xtask codegen`: {}",
+            stale.join(", ")
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Generates the normalized Rust source for one API.
+pub fn generate(api: &Api) -> Result<String> {
+    let root = workspace_root();
+    let schema_path = root.join(format!("schema/{}.graphql", api.name));
+    let schema_text = fs::read_to_string(&schema_path)?;
+    let schema = s::parse_schema::<String>(&schema_text)
+        .map_err(|e| format!("{}: {e}", schema_path.display()))?;
+    let schema_info = SchemaInfo::new(&schema);
+
+    let queries_dir = root.join(format!("queries/{}", api.name));
+    let fragments = read_fragments(&queries_dir.join("fragments.graphql"))?;
+    let mut operations = Vec::new();
+    for entry in fs::read_dir(&queries_dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "graphql")
+            && path.file_name().is_some_and(|n| n != "fragments.graphql")
+        {
+            operations.push(path);
+        }
+    }
+    operations.sort();
+
+    let mut shared: BTreeMap<String, syn::Item> = BTreeMap::new();
+    let mut rest: Vec<syn::Item> = Vec::new();
+    for op_path in &operations {
+        let document = assemble_document(op_path, &fragments)?;
+        let mut options = GraphQLClientCodegenOptions::new(CodegenMode::Cli);
+        options.set_module_visibility(syn::parse_quote!(pub(crate)));
+        options.set_extern_enums(api.extern_enums.iter().map(|e| e.to_string()).collect());
+        options.set_skip_serializing_none(true);
+        options.set_variables_derives("Debug, Clone, PartialEq, Deserialize".into());
+        options.set_response_derives("Debug, Clone, PartialEq, Serialize".into());
+        let tokens = generate_module_token_stream_from_string(&document, &schema_path, options)
+            .map_err(|e| format!("{}: {e}", op_path.display()))?;
+        let file: syn::File = syn::parse2(tokens)?;
+        for item in file.items {
+            match item {
+                syn::Item::Mod(mut module) => {
+                    let (_, items) = module.content.take().ok_or("operation module is empty")?;
+                    let mut kept = Vec::new();
+                    for item in items {
+                        match type_name(&item) {
+                            Some(name) if schema_info.types.contains_key(&name) => {
+                                merge_shared(&mut shared, name, item)?;
+                            }
+                            _ => kept.push(item),
+                        }
+                    }
+                    module.content = Some((Default::default(), kept));
+                    rest.push(syn::Item::Mod(module));
+                }
+                other => rest.push(other),
+            }
+        }
+    }
+
+    let mut items: Vec<syn::Item> = Vec::new();
+    for (name, mut item) in shared {
+        decorate_shared(&mut item, &name, &schema_info);
+        items.push(item);
+    }
+    items.extend(rest);
+    let mut file = syn::File {
+        shebang: None,
+        attrs: Vec::new(),
+        items,
+    };
+    resolve_aliases(&mut file);
+    ScalarAliases.visit_file_mut(&mut file);
+
+    let header = format!(
+        "// @generated by `cargo xtask codegen` from schema/{0}.graphql and queries/{0}/.\n\
+         // Do not edit: change the schema or the queries and run `cargo xtask codegen`.\n\n\
+         use super::*;\n\
+         use serde::{{Deserialize, Serialize}};\n\n",
+        api.name
+    );
+    Ok(header + &prettyplease::unparse(&file))
+}
+
+/// Every fragment definition of `fragments.graphql`, by name.
+fn read_fragments(path: &Path) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    if !path.exists() {
+        return Ok(out);
+    }
+    let text = fs::read_to_string(path)?;
+    let doc = q::parse_query::<String>(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    for def in doc.definitions {
+        if let q::Definition::Fragment(f) = def {
+            out.insert(f.name.clone(), f.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The operation's own text followed by every fragment it uses, directly or not.
+/// GraphQL servers refuse unused fragments, so each document carries only its own.
+fn assemble_document(op_path: &Path, fragments: &BTreeMap<String, String>) -> Result<String> {
+    let op_text = fs::read_to_string(op_path)?;
+    let mut used = BTreeSet::new();
+    let mut pending = spreads(&op_text)?;
+    while let Some(name) = pending.pop() {
+        if used.insert(name.clone()) {
+            let text = fragments
+                .get(&name)
+                .ok_or_else(|| format!("{}: unknown fragment {name}", op_path.display()))?;
+            pending.extend(spreads(text)?);
+        }
+    }
+    let mut document = op_text.trim_end().to_string();
+    for name in &used {
+        document.push_str("\n\n");
+        document.push_str(fragments[name].trim_end());
+    }
+    document.push('\n');
+    Ok(document)
+}
+
+/// Names of the fragments spread in a document.
+fn spreads(text: &str) -> Result<Vec<String>> {
+    fn walk(set: &q::SelectionSet<'_, String>, out: &mut Vec<String>) {
+        for sel in &set.items {
+            match sel {
+                q::Selection::Field(f) => walk(&f.selection_set, out),
+                q::Selection::FragmentSpread(s) => out.push(s.fragment_name.clone()),
+                q::Selection::InlineFragment(i) => walk(&i.selection_set, out),
+            }
+        }
+    }
+    let doc = q::parse_query::<String>(text).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for def in &doc.definitions {
+        match def {
+            q::Definition::Fragment(f) => walk(&f.selection_set, &mut out),
+            q::Definition::Operation(op) => match op {
+                q::OperationDefinition::SelectionSet(s) => walk(s, &mut out),
+                q::OperationDefinition::Query(x) => walk(&x.selection_set, &mut out),
+                q::OperationDefinition::Mutation(x) => walk(&x.selection_set, &mut out),
+                q::OperationDefinition::Subscription(x) => walk(&x.selection_set, &mut out),
+            },
+        }
+    }
+    Ok(out)
+}
+
+fn type_name(item: &syn::Item) -> Option<String> {
+    match item {
+        syn::Item::Struct(s) => Some(s.ident.to_string()),
+        syn::Item::Enum(e) => Some(e.ident.to_string()),
+        _ => None,
+    }
+}
+
+/// Adds a schema-named type to the shared set; two operations must have generated it alike.
+fn merge_shared(shared: &mut BTreeMap<String, syn::Item>, name: String, item: syn::Item) -> Result<()> {
+    if let Some(existing) = shared.get(&name) {
+        if existing != &item {
+            return Err(format!(
+                "{name} is generated differently by two operations: select it through its fragment \
+                 `...{name}` everywhere"
+            )
+            .into());
+        }
+        return Ok(());
+    }
+    shared.insert(name, item);
+    Ok(())
+}
+
+/// What the schema says of each type and field, for docs.
+struct SchemaInfo {
+    types: BTreeMap<String, TypeInfo>,
+}
+
+struct TypeInfo {
+    kind: &'static str,
+    description: Option<String>,
+    fields: BTreeMap<String, (String, Option<String>)>,
+}
+
+impl SchemaInfo {
+    fn new(schema: &s::Document<'_, String>) -> Self {
+        let mut types = BTreeMap::new();
+        for def in &schema.definitions {
+            let s::Definition::TypeDefinition(t) = def else {
+                continue;
+            };
+            let (name, info) = match t {
+                s::TypeDefinition::Object(o) => (
+                    o.name.clone(),
+                    TypeInfo {
+                        kind: "type",
+                        description: o.description.clone(),
+                        fields: o
+                            .fields
+                            .iter()
+                            .map(|f| (f.name.clone(), (f.field_type.to_string(), f.description.clone())))
+                            .collect(),
+                    },
+                ),
+                s::TypeDefinition::InputObject(o) => (
+                    o.name.clone(),
+                    TypeInfo {
+                        kind: "input",
+                        description: o.description.clone(),
+                        fields: o
+                            .fields
+                            .iter()
+                            .map(|f| (f.name.clone(), (f.value_type.to_string(), f.description.clone())))
+                            .collect(),
+                    },
+                ),
+                s::TypeDefinition::Enum(e) => (
+                    e.name.clone(),
+                    TypeInfo {
+                        kind: "enum",
+                        description: e.description.clone(),
+                        fields: BTreeMap::new(),
+                    },
+                ),
+                _ => continue,
+            };
+            types.insert(name, info);
+        }
+        SchemaInfo { types }
+    }
+}
+
+/// Docs from the schema, `#[non_exhaustive]`, and for inputs a builder and strict parsing.
+fn decorate_shared(item: &mut syn::Item, name: &str, schema: &SchemaInfo) {
+    let syn::Item::Struct(st) = item else {
+        return;
+    };
+    let info = &schema.types[name];
+    let mut doc = match info.kind {
+        "input" => format!("CJ's GraphQL input `{name}`."),
+        _ => format!("CJ's GraphQL type `{name}`, with every field selected."),
+    };
+    if let Some(d) = &info.description {
+        doc = format!("{}\n\n{doc}", d.trim());
+    }
+    let doc = format!(" {}", doc.replace('\n', "\n "));
+    let mut attrs: Vec<syn::Attribute> = vec![syn::parse_quote!(#[doc = #doc])];
+    attrs.append(&mut st.attrs);
+    if info.kind == "input" {
+        attrs.push(syn::parse_quote!(#[derive(bon::Builder)]));
+        attrs.push(syn::parse_quote!(
+            #[builder(on(String, into), on(Id, into), on(Instant, into))]
+        ));
+        attrs.push(syn::parse_quote!(#[serde(deny_unknown_fields)]));
+    }
+    attrs.push(syn::parse_quote!(#[non_exhaustive]));
+    st.attrs = attrs;
+
+    for field in st.fields.iter_mut() {
+        let graphql_name = graphql_field_name(field);
+        let (ty, description) = info
+            .fields
+            .get(&graphql_name)
+            .cloned()
+            .unwrap_or_else(|| (String::from("?"), None));
+        let mut doc = match description {
+            Some(d) if !d.trim().is_empty() => format!("{} (`{graphql_name}: {ty}`)", d.trim()),
+            _ => format!("`{graphql_name}: {ty}`"),
+        };
+        if field.ident.as_ref().is_some_and(|i| i.to_string().starts_with("r#")) {
+            doc.push_str(" (a Rust keyword, hence the `r#`)");
+        }
+        let doc = format!(" {doc}");
+        field.attrs.insert(0, syn::parse_quote!(#[doc = #doc]));
+    }
+}
+
+/// The GraphQL name of a generated field: its serde rename, or its own name.
+fn graphql_field_name(field: &syn::Field) -> String {
+    for attr in &field.attrs {
+        if !attr.path().is_ident("serde") {
+            continue;
+        }
+        let mut renamed = None;
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                renamed = Some(lit.value());
+            } else if meta.input.peek(syn::Token![=]) {
+                let _: syn::Expr = meta.value()?.parse()?;
+            }
+            Ok(())
+        });
+        if let Some(name) = renamed {
+            return name;
+        }
+    }
+    let ident = field.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+    ident.trim_start_matches("r#").to_string()
+}
+
+/// Replaces graphql_client's built-in scalar aliases by the Rust types they stand for, and `ID`
+/// by the crate's `Id`.
+struct ScalarAliases;
+
+impl VisitMut for ScalarAliases {
+    fn visit_type_path_mut(&mut self, tp: &mut syn::TypePath) {
+        if tp.qself.is_none() && tp.path.segments.len() == 1 {
+            let ident = &tp.path.segments[0].ident;
+            let replacement = match ident.to_string().as_str() {
+                "Boolean" => Some(format_ident!("bool")),
+                "Float" => Some(format_ident!("f64")),
+                "Int" => Some(format_ident!("i64")),
+                // graphql_client maps `ID` to `String`; the crate's `Id` also reads numeric IDs.
+                "ID" => Some(format_ident!("Id")),
+                _ => None,
+            };
+            if let Some(r) = replacement {
+                tp.path = syn::parse_quote!(#r);
+            }
+        }
+        syn::visit_mut::visit_type_path_mut(self, tp);
+    }
+}
+
+/// Removes every `type` alias of the operation modules. An alias to a type of the same name is a
+/// custom scalar or enum that the hand-written parent module provides; any other alias (such as
+/// `OrderAdvertiser = Advertiser`, made for a selection that is one fragment spread) is replaced
+/// by what it stands for, so that only CJ's type names remain.
+fn resolve_aliases(file: &mut syn::File) {
+    let mut aliases: BTreeMap<String, syn::Type> = BTreeMap::new();
+    for item in &mut file.items {
+        if let syn::Item::Mod(m) = item
+            && let Some((_, items)) = &mut m.content
+        {
+            items.retain(|i| {
+                // graphql_client imports `std::result::Result`, which nothing here uses.
+                if let syn::Item::Use(u) = i {
+                    return quote::quote!(#u).to_string() != "use std :: result :: Result ;";
+                }
+                let syn::Item::Type(alias) = i else {
+                    return true;
+                };
+                let same_name = matches!(&*alias.ty, syn::Type::Path(p)
+                    if p.path.segments.last().is_some_and(|s| s.ident == alias.ident));
+                if !same_name && alias.ident != "ID" {
+                    aliases.insert(alias.ident.to_string(), (*alias.ty).clone());
+                }
+                false
+            });
+        }
+    }
+    struct Substitute<'a>(&'a BTreeMap<String, syn::Type>);
+    impl VisitMut for Substitute<'_> {
+        fn visit_type_mut(&mut self, ty: &mut syn::Type) {
+            if let syn::Type::Path(tp) = ty
+                && tp.qself.is_none()
+                && tp.path.segments.len() == 1
+                && let Some(target) = self.0.get(&tp.path.segments[0].ident.to_string())
+            {
+                *ty = target.clone();
+                self.visit_type_mut(ty);
+                return;
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    Substitute(&aliases).visit_file_mut(file);
+}

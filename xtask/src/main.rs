@@ -1,0 +1,45 @@
+//! Project tasks: `cargo xtask codegen [--check]`, `cargo xtask schemas ...`.
+
+mod codegen;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Parser)]
+#[command(about = "Project tasks for the CJ SDK workspace")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the typed GraphQL operations of cj-graphql from schema/ and queries/.
+    Codegen {
+        /// Fail if the checked-in code differs from what would be generated; write nothing.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// The workspace's top directory.
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Codegen { check } => codegen::run(check),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
