@@ -224,7 +224,11 @@ fn type_name(item: &syn::Item) -> Option<String> {
 }
 
 /// Adds a schema-named type to the shared set; two operations must have generated it alike.
-fn merge_shared(shared: &mut BTreeMap<String, syn::Item>, name: String, item: syn::Item) -> Result<()> {
+fn merge_shared(
+    shared: &mut BTreeMap<String, syn::Item>,
+    name: String,
+    item: syn::Item,
+) -> Result<()> {
     if let Some(existing) = shared.get(&name) {
         if existing != &item {
             return Err(format!(
@@ -266,7 +270,12 @@ impl SchemaInfo {
                         fields: o
                             .fields
                             .iter()
-                            .map(|f| (f.name.clone(), (f.field_type.to_string(), f.description.clone())))
+                            .map(|f| {
+                                (
+                                    f.name.clone(),
+                                    (f.field_type.to_string(), f.description.clone()),
+                                )
+                            })
                             .collect(),
                     },
                 ),
@@ -278,7 +287,12 @@ impl SchemaInfo {
                         fields: o
                             .fields
                             .iter()
-                            .map(|f| (f.name.clone(), (f.value_type.to_string(), f.description.clone())))
+                            .map(|f| {
+                                (
+                                    f.name.clone(),
+                                    (f.value_type.to_string(), f.description.clone()),
+                                )
+                            })
                             .collect(),
                     },
                 ),
@@ -335,7 +349,11 @@ fn decorate_shared(item: &mut syn::Item, name: &str, schema: &SchemaInfo) {
             Some(d) if !d.trim().is_empty() => format!("{} (`{graphql_name}: {ty}`)", d.trim()),
             _ => format!("`{graphql_name}: {ty}`"),
         };
-        if field.ident.as_ref().is_some_and(|i| i.to_string().starts_with("r#")) {
+        if field
+            .ident
+            .as_ref()
+            .is_some_and(|i| i.to_string().starts_with("r#"))
+        {
             doc.push_str(" (a Rust keyword, hence the `r#`)");
         }
         let doc = format!(" {doc}");
@@ -363,7 +381,11 @@ fn graphql_field_name(field: &syn::Field) -> String {
             return name;
         }
     }
-    let ident = field.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+    let ident = field
+        .ident
+        .as_ref()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
     ident.trim_start_matches("r#").to_string()
 }
 

@@ -90,10 +90,11 @@ pub(crate) async fn post<D: DeserializeOwned>(
         });
     }
     let mut de = serde_json::Deserializer::from_slice(&response.body);
-    let envelope: Envelope<D> = serde_path_to_error::deserialize(&mut de).map_err(|e| Error::Decode {
-        message: redactor.redact(&format!("at `{}`: {}", e.path(), e.inner())),
-        body: redactor.redact_body(&response.body),
-    })?;
+    let envelope: Envelope<D> =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| Error::Decode {
+            message: redactor.redact(&format!("at `{}`: {}", e.path(), e.inner())),
+            body: redactor.redact_body(&response.body),
+        })?;
     let errors = redact_errors(redactor, envelope.errors.unwrap_or_default());
     match envelope.data {
         Some(data) => Ok(Answer { data, errors }),

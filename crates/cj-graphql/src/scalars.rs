@@ -311,9 +311,19 @@ mod tests {
         ];
         for (input, written) in cases {
             let i: Instant = serde_json::from_value(json!(input)).expect(input);
-            assert_eq!(serde_json::to_value(i).expect("serializes"), json!(written), "{input}");
+            assert_eq!(
+                serde_json::to_value(i).expect("serializes"),
+                json!(written),
+                "{input}"
+            );
         }
-        for bad in ["", "yesterday", "2024-01-15T18:08:36", "2024-13-01", "1970-03-27 12:00"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-01-15T18:08:36",
+            "2024-13-01",
+            "1970-03-27 12:00",
+        ] {
             assert!(bad.parse::<Instant>().is_err(), "{bad:?} should be refused");
         }
     }
@@ -331,8 +341,13 @@ mod tests {
             let d: NonNegativeDecimalNumber = input.parse().expect(input);
             assert_eq!(serde_json::to_value(d).expect("serializes"), json!(written));
         }
-        for bad in ["-1", "-0.01", "1.", ".5", "1e3", "", "1,5", " 1", "+1", "NaN"] {
-            assert!(bad.parse::<NonNegativeDecimalNumber>().is_err(), "{bad:?} should be refused");
+        for bad in [
+            "-1", "-0.01", "1.", ".5", "1e3", "", "1,5", " 1", "+1", "NaN",
+        ] {
+            assert!(
+                bad.parse::<NonNegativeDecimalNumber>().is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 
@@ -370,7 +385,10 @@ mod tests {
         let id: Id = serde_json::from_str("1113122").expect("number");
         assert_eq!(id.as_str(), "1113122");
         let id: Id = serde_json::from_str(r#""1234567""#).expect("string");
-        assert_eq!(serde_json::to_string(&id).expect("serializes"), r#""1234567""#);
+        assert_eq!(
+            serde_json::to_string(&id).expect("serializes"),
+            r#""1234567""#
+        );
         assert!(serde_json::from_str::<Id>("1.5").is_err());
     }
 }

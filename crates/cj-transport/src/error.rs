@@ -44,7 +44,9 @@ pub enum Error {
         attempts: u32,
     },
     /// The connection failed after the request was written; it may have been sent.
-    #[error("the connection failed, the request may have been sent ({attempts} attempt(s)): {message}")]
+    #[error(
+        "the connection failed, the request may have been sent ({attempts} attempt(s)): {message}"
+    )]
     Interrupted {
         /// What went wrong.
         message: String,
@@ -101,18 +103,19 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Config(_) | Error::Connect { .. } => Delivery::NotSent,
             Error::Timeout { .. } | Error::Interrupted { .. } => Delivery::MaybeSent,
-            Error::Http { .. } | Error::GraphQL { .. } | Error::Api { .. } | Error::Decode { .. } => {
-                Delivery::Answered
-            }
+            Error::Http { .. }
+            | Error::GraphQL { .. }
+            | Error::Api { .. }
+            | Error::Decode { .. } => Delivery::Answered,
         }
     }
 
     /// The HTTP status CJ answered with, if it answered.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            Error::Http { status, .. } | Error::GraphQL { status, .. } | Error::Api { status, .. } => {
-                Some(*status)
-            }
+            Error::Http { status, .. }
+            | Error::GraphQL { status, .. }
+            | Error::Api { status, .. } => Some(*status),
             _ => None,
         }
     }

@@ -260,8 +260,13 @@ impl Transport {
                 if let Some(hint) = retry_after
                     && let Some(delay) = delays.next()
                 {
-                    let delay = hint.map_or(delay, |h| h.min(self.inner.retry.max_delay).max(delay));
-                    tracing::debug!(attempt = attempts, delay_ms = delay.as_millis() as u64, "retrying");
+                    let delay =
+                        hint.map_or(delay, |h| h.min(self.inner.retry.max_delay).max(delay));
+                    tracing::debug!(
+                        attempt = attempts,
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying"
+                    );
                     tokio::time::sleep(delay).await;
                     continue;
                 }

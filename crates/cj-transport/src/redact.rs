@@ -98,7 +98,10 @@ mod tests {
             r.redact(r#"{"h":"Bearer xyz"}"#),
             r#"{"h":"Bearer [REDACTED]"}"#
         );
-        assert_eq!(r.redact("Not Authenticated: s3cr3t-token"), "Not Authenticated: [REDACTED]");
+        assert_eq!(
+            r.redact("Not Authenticated: s3cr3t-token"),
+            "Not Authenticated: [REDACTED]"
+        );
         assert_eq!(r.redact("nothing secret"), "nothing secret");
     }
 

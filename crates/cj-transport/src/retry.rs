@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn reads_retry_after_seconds() {
-        assert_eq!(retry_after(Some(&HeaderValue::from_static("7"))), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(Some(&HeaderValue::from_static("7"))),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(retry_after(Some(&HeaderValue::from_static("soon"))), None);
         assert_eq!(retry_after(None), None);
     }

@@ -1,1 +1,173 @@
-//! x
+//! The Rust SDK for the CJ Affiliate (Commission Junction) APIs.
+//!
+//! One [`Client`] holds the access token and the HTTP settings shared by every API; each API is
+//! behind a Cargo feature:
+//!
+//! | feature | API | entry point |
+//! |---|---|---|
+//! | `tracking` (default) | GraphQL Tracking API: create, restate, cancel orders | [`Client::orders`] |
+//!
+//! ```no_run
+//! use cj::tracking::{Mode, OrderCreateRequest, OrderItemInput, NonNegativeDecimalNumber};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = cj::Client::builder()
+//!     .token(std::env::var("CJ_TOKEN")?)
+//!     .mode(Mode::Test) // `/graphqltest`; Mode::Live posts to production reporting
+//!     .build()?;
+//!
+//! let order = OrderCreateRequest::builder()
+//!     .enterprise_id("1234567")
+//!     .action_tracker_id(123456)
+//!     .order_id("ORD-2024-001234")
+//!     .event_time(cj::jiff::Timestamp::now())
+//!     .cj_event("7166ddf3b35b11eb834200a10a1eb972")
+//!     .currency("USD")
+//!     .amount("149.98".parse::<NonNegativeDecimalNumber>()?)
+//!     .items(vec![OrderItemInput::builder()
+//!         .sku("SKU-BLK-LG")
+//!         .unit_price("74.99".parse()?)
+//!         .quantity(2)
+//!         .build()])
+//!     .build();
+//!
+//! let response = client.orders().create(&[order]).await?;
+//! for error in &response.errors {
+//!     eprintln!("CJ refused: {} ({:?})", error.message, error.fields);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Errors are one type, [`Error`], whose [`Error::delivery`] tells whether a failed request
+//! never left, may have reached CJ, or was answered. The token never appears in `Debug`,
+//! `Display`, logs or errors.
+
+use std::time::Duration;
+
+/// The time crate used for CJ's timestamps.
+pub use jiff;
+/// The decimal crate used for money.
+pub use rust_decimal;
+
+pub use cj_transport::{
+    Credentials, DEFAULT_USER_AGENT, Delivery, Error, GraphQLError, InvalidInput, Problem,
+    RetryPolicy, Transport,
+};
+
+/// The GraphQL Tracking API: orders (feature `tracking`).
+#[cfg(feature = "tracking")]
+pub mod tracking {
+    pub use cj_graphql::tracking::*;
+}
+
+/// A client for every CJ API, sharing one token, one connection pool and one set of HTTP
+/// settings. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    #[cfg(feature = "tracking")]
+    orders: cj_graphql::tracking::Orders,
+}
+
+impl Client {
+    /// Settings for a new client; a token is required.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The Tracking API's orders: `create`, `restate`, `cancel`.
+    #[cfg(feature = "tracking")]
+    pub fn orders(&self) -> &cj_graphql::tracking::Orders {
+        &self.orders
+    }
+}
+
+/// Settings for a [`Client`].
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    transport: cj_transport::TransportBuilder,
+    #[cfg(feature = "tracking")]
+    mode: Option<cj_graphql::tracking::Mode>,
+    #[cfg(feature = "tracking")]
+    tracking_url: Option<String>,
+    #[cfg(feature = "tracking")]
+    validation: cj_graphql::tracking::Validation,
+}
+
+impl ClientBuilder {
+    /// The personal access token (from CJ's developer portal) sent as a Bearer token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.transport = self.transport.credentials(Credentials::token(token));
+        self
+    }
+
+    /// Other credentials, such as a legacy developer key.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.transport = self.transport.credentials(credentials);
+        self
+    }
+
+    /// The longest one attempt may take (default 120 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.transport = self.transport.timeout(timeout);
+        self
+    }
+
+    /// The longest connecting may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.transport = self.transport.connect_timeout(timeout);
+        self
+    }
+
+    /// The `User-Agent` header (default [`DEFAULT_USER_AGENT`]).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.transport = self.transport.user_agent(user_agent);
+        self
+    }
+
+    /// When and how often to retry (default: 3 retries, jittered, from 500 ms to 10 s;
+    /// [`RetryPolicy::none`] turns it off).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.transport = self.transport.retry(retry);
+        self
+    }
+
+    /// Test or live mode for orders. Test (`/graphqltest`) is the default: live is never
+    /// chosen unless asked for.
+    #[cfg(feature = "tracking")]
+    pub fn mode(mut self, mode: cj_graphql::tracking::Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// The Tracking API's base URL (default `https://tracking.api.cj.com`); the mode's path
+    /// (`/graphql` or `/graphqltest`) is appended.
+    #[cfg(feature = "tracking")]
+    pub fn tracking_url(mut self, url: impl Into<String>) -> Self {
+        self.tracking_url = Some(url.into());
+        self
+    }
+
+    /// Whether orders are checked before they are sent (default: strict).
+    #[cfg(feature = "tracking")]
+    pub fn validation(mut self, validation: cj_graphql::tracking::Validation) -> Self {
+        self.validation = validation;
+        self
+    }
+
+    /// Builds the client. Fails, sending nothing, without a token or with a bad URL.
+    pub fn build(self) -> Result<Client, Error> {
+        let transport = self.transport.build()?;
+        #[cfg(feature = "tracking")]
+        let orders = {
+            use cj_graphql::tracking::{DEFAULT_BASE_URL, Mode, Orders};
+            let url = self.tracking_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+            Orders::new(transport.clone(), url, self.mode.unwrap_or(Mode::Test))?
+                .with_validation(self.validation)
+        };
+        let _ = &transport;
+        Ok(Client {
+            #[cfg(feature = "tracking")]
+            orders,
+        })
+    }
+}

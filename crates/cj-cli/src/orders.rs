@@ -1,0 +1,285 @@
+//! `cj orders create|restate|cancel`.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use cj::tracking::{Mode, Order, OrderCancellation, Orders, SubmitError, TrackingResponse};
+use cj::{Delivery, Error, InvalidInput};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Connection, Output, exit};
+
+#[derive(Subcommand)]
+pub enum Action {
+    /// Send new orders (createOrders).
+    Create(OrdersArgs),
+    /// Restate orders: each line replaces the whole order (restateOrders).
+    Restate(OrdersArgs),
+    /// Cancel orders (cancelOrders).
+    Cancel(OrdersArgs),
+}
+
+#[derive(Args)]
+pub struct OrdersArgs {
+    /// JSON Lines file, one order per line with CJ's field names (`-` for stdin).
+    #[arg(long, short)]
+    file: PathBuf,
+    /// Tracking API base URL.
+    #[arg(
+        long,
+        env = "CJ_TRACKING_URL",
+        default_value = cj::tracking::DEFAULT_BASE_URL
+    )]
+    tracking_url: String,
+    /// Send to the live endpoint (/graphql), posted to production reporting. Without it,
+    /// orders go to the test endpoint (/graphqltest).
+    #[arg(long)]
+    live: bool,
+    /// Print the request bodies that would be sent, and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+pub async fn run(action: Action) -> u8 {
+    match action {
+        Action::Create(args) => {
+            submit(
+                &args,
+                |o: Orders, v: Vec<_>| async move { o.create(&v).await },
+                Orders::encode_create,
+            )
+            .await
+        }
+        Action::Restate(args) => {
+            submit(
+                &args,
+                |o: Orders, v: Vec<_>| async move { o.restate(&v).await },
+                Orders::encode_restate,
+            )
+            .await
+        }
+        Action::Cancel(args) => {
+            submit(
+                &args,
+                |o: Orders, v: Vec<_>| async move { o.cancel(&v).await },
+                Orders::encode_cancel,
+            )
+            .await
+        }
+    }
+}
+
+async fn submit<I, T, F, Fut>(
+    args: &OrdersArgs,
+    send: F,
+    encode: fn(&Orders, &[I]) -> Result<Vec<bytes::Bytes>, Error>,
+) -> u8
+where
+    I: DeserializeOwned,
+    T: Serialize + Row,
+    F: FnOnce(Orders, Vec<I>) -> Fut,
+    Fut: std::future::Future<Output = Result<TrackingResponse<T>, SubmitError<T>>>,
+{
+    let (orders, lines) = match read_orders::<I>(&args.file) {
+        Ok(v) => v,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let mode = if args.live { Mode::Live } else { Mode::Test };
+    let mut connection = args.connection.clone();
+    if args.dry_run && connection.token.is_none() {
+        // Nothing is sent in a dry run, so no real token is needed to encode the requests.
+        connection.token = Some("dry-run".into());
+    }
+    let client = match connection.builder().and_then(|b| {
+        b.mode(mode)
+            .tracking_url(&args.tracking_url)
+            .build()
+            .map_err(|e| e.to_string())
+    }) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    if args.dry_run {
+        return match encode(client.orders(), &orders) {
+            Ok(bodies) => {
+                for body in bodies {
+                    println!("{}", String::from_utf8_lossy(&body));
+                }
+                eprintln!(
+                    "dry run: {} order(s) valid for {}; nothing was sent",
+                    orders.len(),
+                    client.orders().endpoint()
+                );
+                exit::OK
+            }
+            Err(e) => report_error(&e, &lines),
+        };
+    }
+    let count = orders.len();
+    match send(client.orders().clone(), orders).await {
+        Ok(response) => {
+            print_response(&response, args.output);
+            if response.is_success() {
+                exit::OK
+            } else {
+                exit::CJ_ERRORS
+            }
+        }
+        Err(e) => {
+            if e.answered_orders > 0 {
+                print_response(&e.answered, args.output);
+                eprintln!(
+                    "the first {} of {count} orders were answered; the rest were not",
+                    e.answered_orders
+                );
+            }
+            report_error(&e.error, &lines)
+        }
+    }
+}
+
+/// Prints the error, naming input lines for invalid orders; returns the exit status.
+fn report_error(error: &Error, lines: &[usize]) -> u8 {
+    if let Error::Invalid(InvalidInput { problems }) = error {
+        eprintln!("error: invalid input, nothing was sent:");
+        for p in problems {
+            let line = p.index.and_then(|i| lines.get(i)).copied().unwrap_or(0);
+            match &p.id {
+                Some(id) => eprintln!(
+                    "  line {line} (orderId {id:?}): field `{}`: {}",
+                    p.field, p.message
+                ),
+                None => eprintln!("  line {line}: field `{}`: {}", p.field, p.message),
+            }
+        }
+        return exit::USAGE;
+    }
+    eprintln!("error: {error}");
+    match error.delivery() {
+        Delivery::NotSent if matches!(error, Error::Config(_)) => exit::USAGE,
+        _ => match error {
+            Error::Http { .. } | Error::GraphQL { .. } | Error::Api { .. } => exit::CJ_ERRORS,
+            _ => exit::TRANSPORT,
+        },
+    }
+}
+
+/// Reads JSON Lines; returns the orders and the line number of each.
+fn read_orders<I: DeserializeOwned>(path: &PathBuf) -> Result<(Vec<I>, Vec<usize>), String> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut orders = Vec::new();
+    let mut lines = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line_no = n + 1;
+        let line = line.map_err(|e| format!("{}: line {line_no}: {e}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut de = serde_json::Deserializer::from_str(&line);
+        let order: I = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            if field == "." {
+                format!("line {line_no}: {}", e.inner())
+            } else {
+                format!("line {line_no}: field `{field}`: {}", e.inner())
+            }
+        })?;
+        de.end()
+            .map_err(|e| format!("line {line_no}: {e} (one order per line)"))?;
+        orders.push(order);
+        lines.push(line_no);
+    }
+    if orders.is_empty() {
+        return Err(format!("{}: no orders", path.display()));
+    }
+    Ok((orders, lines))
+}
+
+/// One row of the readable table.
+pub trait Row {
+    /// Order id, submission id, status, time.
+    fn row(&self) -> [String; 4];
+}
+
+impl Row for Order {
+    fn row(&self) -> [String; 4] {
+        [
+            self.order_id.clone(),
+            self.submission_id.to_string(),
+            self.status.as_ref().map_or("-".into(), |s| s.to_string()),
+            self.order_received_time.to_string(),
+        ]
+    }
+}
+
+impl Row for OrderCancellation {
+    fn row(&self) -> [String; 4] {
+        [
+            self.order_id.clone(),
+            self.submission_id.to_string(),
+            self.status.as_ref().map_or("-".into(), |s| s.to_string()),
+            self.update_time.to_string(),
+        ]
+    }
+}
+
+fn print_response<T: Serialize + Row>(response: &TrackingResponse<T>, output: Output) {
+    match output {
+        Output::Json => match serde_json::to_string(response) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("error: cannot print the response as JSON: {e}"),
+        },
+        Output::Table => {
+            let header = ["ORDER ID", "SUBMISSION ID", "STATUS", "TIME"].map(String::from);
+            let rows: Vec<[String; 4]> = response.orders.iter().map(Row::row).collect();
+            let mut widths = header.clone().map(|h| h.len());
+            for r in &rows {
+                for (w, cell) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(cell.len());
+                }
+            }
+            for r in std::iter::once(&header).chain(&rows) {
+                let cells: Vec<String> = r
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                println!("{}", cells.join("  ").trim_end());
+            }
+            println!(
+                "{} accepted, {} error(s)",
+                response.orders.len(),
+                response.errors.len() + response.graphql_errors.len()
+            );
+            for e in &response.errors {
+                match &e.fields {
+                    Some(fields) if !fields.is_empty() => {
+                        println!("error: {} (fields: {})", e.message, fields.join(", "))
+                    }
+                    _ => println!("error: {}", e.message),
+                }
+            }
+            for e in &response.graphql_errors {
+                println!("error: {}", e.message);
+            }
+        }
+    }
+}
