@@ -1,0 +1,263 @@
+//! The `cj` binary against a loopback mock of CJ: what it sends, prints and exits with.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use httpmock::prelude::*;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "CANARY-cli-5d1e-never-printed";
+
+const ORDER: &str = r#"{"enterpriseId":"1234567","actionTrackerId":123456,"orderId":"ORD-1","eventTime":"2024-01-15T18:08:36.089Z","cjEvent":"7166ddf3b35b11eb834200a10a1eb972","currency":"USD","amount":149.98,"discount":"0.00","items":[{"sku":"SKU-1","unitPrice":"74.99","quantity":2}]}"#;
+
+fn cj(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cj"))
+        .args(args)
+        .env_remove("CJ_TOKEN")
+        .env_remove("CJ_TRACKING_URL")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cj runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("writes stdin");
+    let out = child.wait_with_output().expect("cj finishes");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(TOKEN), "the token was printed: {text}");
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn accepted(order_id: &str) -> Value {
+    json!({
+        "submissionId": "s-1", "batchId": "b-1", "orderReceivedTime": "2024-01-15T18:08:37Z",
+        "advertiser": {"enterpriseId": "1234567"}, "actionTracker": {"id": 123456},
+        "orderId": order_id, "customParameters": [], "items": [], "status": "Pending"
+    })
+}
+
+fn create(server: &MockServer, extra: &[&str], stdin: &str) -> Output {
+    let url = server.base_url();
+    let mut args = vec!["orders", "create", "--file", "-", "--retries", "0"];
+    args.extend_from_slice(extra);
+    cj(
+        &args,
+        stdin,
+        &[("CJ_TOKEN", TOKEN), ("CJ_TRACKING_URL", &url)],
+    )
+}
+
+#[test]
+fn create_sends_jsonl_in_test_mode_and_prints_json_with_cj_names() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.method(POST)
+            .path("/graphqltest")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body_includes(r#""amount":"149.98""#)
+            .body_includes(r#""orderId":"ORD-2""#);
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [accepted("ORD-1"), accepted("ORD-2")], "errors": []}}}));
+    });
+    let second = ORDER.replace("ORD-1", "ORD-2");
+    let out = create(
+        &server,
+        &["--output", "json"],
+        &format!("{ORDER}\n\n{second}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    mock.assert();
+    let printed: Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(printed["orders"][1]["orderId"], "ORD-2");
+    assert_eq!(printed["orders"][0]["submissionId"], "s-1");
+    assert_eq!(printed["errors"], json!([]));
+}
+
+#[test]
+fn the_table_lists_orders_and_cj_errors_and_exits_1() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest");
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [accepted("ORD-1")],
+            "errors": [{"message": "Order may not have a eventTime/updateTime in the future",
+                        "fields": ["newOrders[1].eventTime"]}]}}}));
+    });
+    let out = create(&server, &[], ORDER);
+    assert_eq!(out.status.code(), Some(1));
+    let table = stdout(&out);
+    assert!(table.contains("ORDER ID"), "{table}");
+    assert!(table.contains("ORD-1"), "{table}");
+    assert!(table.contains("1 accepted, 1 error(s)"), "{table}");
+    assert!(table.contains("fields: newOrders[1].eventTime"), "{table}");
+}
+
+#[test]
+fn live_posts_to_graphql() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.path("/graphql");
+        then.status(200)
+            .json_body(json!({"data": {"createOrders": {"orders": [accepted("ORD-1")]}}}));
+    });
+    let out = create(&server, &["--live"], ORDER);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    mock.assert();
+}
+
+#[test]
+fn invalid_orders_exit_2_naming_line_and_field_and_send_nothing() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.any_request();
+        then.status(200);
+    });
+    let bad = ORDER.replace("ORD-1", "ORD 2").replace("USD", "usd");
+    let out = create(&server, &[], &format!("{ORDER}\n{bad}\n"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"line 2 (orderId "ORD 2"): field `orderId`"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"line 2 (orderId "ORD 2"): field `currency`"#),
+        "{err}"
+    );
+    assert_eq!(mock.calls(), 0);
+}
+
+#[test]
+fn unreadable_lines_exit_2_naming_line_and_field() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.any_request();
+        then.status(200);
+    });
+    let bad = ORDER.replace(r#""quantity":2"#, r#""quantity":-2"#);
+    let out = create(&server, &[], &format!("{ORDER}\n{bad}\n"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("line 2: field `items[0].quantity`"), "{err}");
+    let out = create(&server, &[], "{\"orderId\": }\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+    assert_eq!(mock.calls(), 0);
+}
+
+#[test]
+fn a_refusal_exits_1_and_a_transport_failure_exits_3() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest");
+        then.status(200)
+            .json_body(json!({"data": null, "errors": [{"message": "Invalid Token"}]}));
+    });
+    let out = create(&server, &[], ORDER);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Invalid Token"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = cj(
+        &[
+            "orders",
+            "create",
+            "--file",
+            "-",
+            "--retries",
+            "0",
+            "--tracking-url",
+            &url,
+        ],
+        ORDER,
+        &[("CJ_TOKEN", TOKEN)],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing was sent"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn restate_and_cancel_read_their_own_shapes() {
+    let server = MockServer::start();
+    let restate = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("restatedOrders");
+        then.status(200)
+            .json_body(json!({"data": {"restateOrders": {"orders": [accepted("ORD-1")]}}}));
+    });
+    let cancel = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("cancelledOrders");
+        then.status(200)
+            .json_body(json!({"data": {"cancelOrders": {"orders": [{
+            "submissionId": "s-9", "batchId": "b-9", "advertiser": {"enterpriseId": "1234567"},
+            "actionTracker": {"id": 123456}, "orderId": "ORD-1",
+            "updateTime": "2024-01-21T10:30:00Z", "status": "Declined"}]}}}));
+    });
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_TRACKING_URL", &server.base_url() as &str),
+    ];
+    let line = r#"{"enterpriseId":"1234567","actionTrackerId":123456,"orderId":"ORD-1","updateTime":"2024-01-20T09:00:00Z","amount":"74.99","status":"Accepted"}"#;
+    let out = cj(&["orders", "restate", "--file", "-"], line, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = r#"{"enterpriseId":"1234567","actionTrackerId":123456,"orderId":"ORD-1","updateTime":"2024-01-21T10:30:00Z","status":"Declined","correctionReason":"BookingCanceled"}"#;
+    let out = cj(
+        &["orders", "cancel", "--file", "-", "--output", "json"],
+        line,
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(r#""status":"Declined""#),
+        "{}",
+        stdout(&out)
+    );
+    restate.assert();
+    cancel.assert();
+}
+
+#[test]
+fn a_missing_token_is_a_usage_error() {
+    let out = cj(&["orders", "create", "--file", "-"], ORDER, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("CJ_TOKEN"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_dry_run_prints_the_request_and_sends_nothing() {
+    let out = cj(
+        &["orders", "create", "--file", "-", "--dry-run"],
+        ORDER,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let body: Value = serde_json::from_str(stdout(&out).trim()).expect("the request body");
+    assert_eq!(body["operationName"], "CreateOrders");
+    assert_eq!(body["variables"]["newOrders"][0]["amount"], "149.98");
+    assert!(stderr(&out).contains("nothing was sent"));
+}
