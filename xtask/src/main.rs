@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask codegen [--check]`, `cargo xtask schemas ...`.
 
 mod codegen;
+mod schemas;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,18 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Refresh schema/<api>.graphql from the API's GraphQL introspection (token: env CJ_TOKEN).
+    Schemas {
+        /// Only this API (default: every API).
+        #[arg(long, value_enum)]
+        api: Option<schemas::ApiName>,
+        /// Read a saved introspection response (JSON) instead of querying the endpoint.
+        #[arg(long, value_name = "PATH", requires = "api")]
+        from_file: Option<PathBuf>,
+        /// Write the SDL here instead of schema/<api>.graphql.
+        #[arg(long, value_name = "PATH", requires = "api")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// The workspace's top directory.
@@ -37,6 +50,11 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Codegen { check } => codegen::run(check),
+        Command::Schemas {
+            api,
+            from_file,
+            out,
+        } => schemas::run(api, from_file.as_deref(), out.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -261,3 +261,23 @@ fn a_dry_run_prints_the_request_and_sends_nothing() {
     assert_eq!(body["variables"]["newOrders"][0]["amount"], "149.98");
     assert!(stderr(&out).contains("nothing was sent"));
 }
+
+#[test]
+fn the_bundled_samples_are_valid_for_every_mutation() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+    for (action, file, count) in [
+        ("create", "orders.jsonl", 2),
+        ("restate", "restates.jsonl", 1),
+        ("cancel", "cancels.jsonl", 1),
+    ] {
+        let path = format!("{dir}/{file}");
+        let out = cj(&["orders", action, "--file", &path, "--dry-run"], "", &[]);
+        assert_eq!(out.status.code(), Some(0), "{action}: {}", stderr(&out));
+        let body: Value = serde_json::from_str(stdout(&out).trim()).expect("one request");
+        let variable = ["newOrders", "restatedOrders", "cancelledOrders"]
+            .into_iter()
+            .find_map(|v| body["variables"][v].as_array())
+            .expect("the orders");
+        assert_eq!(variable.len(), count, "{action}");
+    }
+}

@@ -1,0 +1,185 @@
+//! Encoding one `createOrders` request of 10,000 orders (3 items and 10 vertical parameters
+//! each), against a plain serde_json baseline: the same JSON from plain structs of `String`s
+//! and integers, with nothing CJ-specific.
+
+use cj_graphql::tracking::{
+    Mode, OrderCreateRequest, OrderItemInput, Orders, Validation, VerticalParametersInput,
+    VerticalType,
+};
+use cj_graphql::transport::{Credentials, Transport};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde::Serialize;
+use std::hint::black_box;
+
+const ORDERS: usize = 10_000;
+
+fn sdk_orders() -> Vec<OrderCreateRequest> {
+    (0..ORDERS)
+        .map(|i| {
+            OrderCreateRequest::builder()
+                .enterprise_id("1234567")
+                .action_tracker_id(123456)
+                .order_id(format!("ORD-{i:08}"))
+                .event_time(
+                    "2024-01-15T18:08:36.089Z"
+                        .parse::<cj_graphql::tracking::Instant>()
+                        .expect("time"),
+                )
+                .cj_event("7166ddf3b35b11eb834200a10a1eb972")
+                .currency("USD")
+                .amount("224.97".parse().expect("decimal"))
+                .discount("0.00".parse().expect("decimal"))
+                .items(
+                    (0..3)
+                        .map(|n| {
+                            OrderItemInput::builder()
+                                .sku(format!("SKU-{n}"))
+                                .unit_price("74.99".parse().expect("decimal"))
+                                .quantity(1)
+                                .discount("0.00".parse().expect("decimal"))
+                                .build()
+                        })
+                        .collect(),
+                )
+                .vertical_parameters(
+                    VerticalParametersInput::builder()
+                        .advertiser_vertical(VerticalType::Retail)
+                        .brand("Acme")
+                        .business_unit("Outdoor")
+                        .campaign_id("C-42")
+                        .category("tents")
+                        .country_code("US")
+                        .customer_status("New")
+                        .customer_type("individual")
+                        .platform_id("mobile")
+                        .promotion("summer sale")
+                        .build(),
+                )
+                .build()
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainItem {
+    unit_price: String,
+    quantity: u32,
+    sku: String,
+    discount: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainVertical {
+    advertiser_vertical: String,
+    brand: String,
+    business_unit: String,
+    campaign_id: String,
+    category: String,
+    country_code: String,
+    customer_status: String,
+    customer_type: String,
+    platform_id: String,
+    promotion: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainOrder {
+    enterprise_id: String,
+    action_tracker_id: u32,
+    order_id: String,
+    event_time: String,
+    cj_event: String,
+    amount: String,
+    discount: String,
+    vertical_parameters: PlainVertical,
+    items: Vec<PlainItem>,
+    currency: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainBody<'a> {
+    query: &'static str,
+    operation_name: &'static str,
+    variables: PlainVariables<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainVariables<'a> {
+    new_orders: &'a [PlainOrder],
+}
+
+fn plain_orders() -> Vec<PlainOrder> {
+    (0..ORDERS)
+        .map(|i| PlainOrder {
+            enterprise_id: "1234567".into(),
+            action_tracker_id: 123456,
+            order_id: format!("ORD-{i:08}"),
+            event_time: "2024-01-15T18:08:36.089Z".into(),
+            cj_event: "7166ddf3b35b11eb834200a10a1eb972".into(),
+            amount: "224.97".into(),
+            discount: "0.00".into(),
+            vertical_parameters: PlainVertical {
+                advertiser_vertical: "Retail".into(),
+                brand: "Acme".into(),
+                business_unit: "Outdoor".into(),
+                campaign_id: "C-42".into(),
+                category: "tents".into(),
+                country_code: "US".into(),
+                customer_status: "New".into(),
+                customer_type: "individual".into(),
+                platform_id: "mobile".into(),
+                promotion: "summer sale".into(),
+            },
+            items: (0..3)
+                .map(|n| PlainItem {
+                    unit_price: "74.99".into(),
+                    quantity: 1,
+                    sku: format!("SKU-{n}"),
+                    discount: "0.00".into(),
+                })
+                .collect(),
+            currency: "USD".into(),
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let transport = Transport::builder()
+        .credentials(Credentials::token("bench-token-never-sent"))
+        .build()
+        .expect("transport");
+    let orders = Orders::new(transport, "http://127.0.0.1:9", Mode::Test).expect("client");
+    let unchecked = orders.clone().with_validation(Validation::Off);
+    let sdk = sdk_orders();
+    let plain = plain_orders();
+
+    let bytes = unchecked.encode_create(&sdk).expect("encodes")[0].len();
+    let mut group = c.benchmark_group("createOrders_10000");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(20);
+    group.bench_function("plain_serde_json", |b| {
+        b.iter(|| {
+            let body = PlainBody {
+                query: "q",
+                operation_name: "CreateOrders",
+                variables: PlainVariables { new_orders: &plain },
+            };
+            black_box(serde_json::to_vec(&body).expect("encodes"))
+        })
+    });
+    group.bench_function("sdk_encode", |b| {
+        b.iter(|| black_box(unchecked.encode_create(black_box(&sdk)).expect("encodes")))
+    });
+    group.bench_function("sdk_validate_and_encode", |b| {
+        b.iter(|| black_box(orders.encode_create(black_box(&sdk)).expect("encodes")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
