@@ -222,3 +222,24 @@ pub async fn capture_logs<F: std::future::Future>(f: F) -> (F::Output, String) {
     let text = String::from_utf8_lossy(&buffer.0.lock().expect("lock")).into_owned();
     (out, text)
 }
+
+/// A client with the canary token and fast retries, reading Program Terms from `base_url`.
+pub fn program_terms_client(base_url: &str) -> cj::Client {
+    cj::Client::builder()
+        .token(CANARY)
+        .program_terms_url(base_url)
+        .timeout(Duration::from_millis(1500))
+        .retry(cj::RetryPolicy::new(
+            2,
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+        ))
+        .build()
+        .expect("the client builds")
+}
+
+/// A fixture file of `tests/fixtures/`.
+pub fn fixture(path: &str) -> String {
+    let full = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}

@@ -1,10 +1,12 @@
 //! `cj`: CJ Affiliate from the shell.
 
 mod orders;
+mod program_terms;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cj::{Error, InvalidInput};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Exit statuses, as documented in `cj --help`.
@@ -23,7 +25,7 @@ pub mod exit {
 #[command(
     name = "cj",
     version,
-    about = "CJ Affiliate from the shell",
+    about = "CJ Affiliate from the shell: orders, program terms, commission estimates",
     after_help = "Exit status: 0 all accepted, 1 CJ reported errors, 2 usage or validation \
                   error (nothing sent), 3 transport failure."
 )]
@@ -38,6 +40,13 @@ enum Command {
     Orders {
         #[command(subcommand)]
         action: orders::Action,
+    },
+    /// Every contract of a publisher, with its program terms (Program Terms API).
+    ProgramTerms(program_terms::ProgramTermsArgs),
+    /// Commission estimates from program terms, offline.
+    Commission {
+        #[command(subcommand)]
+        action: program_terms::CommissionAction,
     },
 }
 
@@ -99,7 +108,53 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Orders { action } => orders::run(action).await,
+            Command::ProgramTerms(args) => program_terms::list(args).await,
+            Command::Commission { action } => program_terms::estimate_command(action),
         }
     });
     ExitCode::from(code)
+}
+
+/// Prints the error, naming input lines for invalid orders; returns the exit status.
+pub fn report_error(error: &Error, lines: &[usize]) -> u8 {
+    if let Error::Invalid(InvalidInput { problems }) = error {
+        eprintln!("error: invalid input, nothing was sent:");
+        for p in problems {
+            match (p.index.and_then(|i| lines.get(i)), &p.id) {
+                (Some(line), Some(id)) => eprintln!(
+                    "  line {line} (orderId {id:?}): field `{}`: {}",
+                    p.field, p.message
+                ),
+                (Some(line), None) => {
+                    eprintln!("  line {line}: field `{}`: {}", p.field, p.message)
+                }
+                (None, _) => eprintln!("  {p}"),
+            }
+        }
+        return exit::USAGE;
+    }
+    eprintln!("error: {error}");
+    match error {
+        Error::Config(_) => exit::USAGE,
+        Error::Http { .. } | Error::GraphQL { .. } | Error::Api { .. } => exit::CJ_ERRORS,
+        _ => exit::TRANSPORT,
+    }
+}
+
+/// Prints rows under a header, in columns as wide as their widest cell.
+pub fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for r in std::iter::once(header).chain(rows) {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
 }

@@ -3,13 +3,13 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
+use cj::Error;
 use cj::tracking::{Mode, Order, OrderCancellation, Orders, SubmitError, TrackingResponse};
-use cj::{Delivery, Error, InvalidInput};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Connection, Output, exit};
+use crate::{Connection, Output, exit, report_error};
 
 #[derive(Subcommand)]
 pub enum Action {
@@ -151,32 +151,6 @@ where
     }
 }
 
-/// Prints the error, naming input lines for invalid orders; returns the exit status.
-fn report_error(error: &Error, lines: &[usize]) -> u8 {
-    if let Error::Invalid(InvalidInput { problems }) = error {
-        eprintln!("error: invalid input, nothing was sent:");
-        for p in problems {
-            let line = p.index.and_then(|i| lines.get(i)).copied().unwrap_or(0);
-            match &p.id {
-                Some(id) => eprintln!(
-                    "  line {line} (orderId {id:?}): field `{}`: {}",
-                    p.field, p.message
-                ),
-                None => eprintln!("  line {line}: field `{}`: {}", p.field, p.message),
-            }
-        }
-        return exit::USAGE;
-    }
-    eprintln!("error: {error}");
-    match error.delivery() {
-        Delivery::NotSent if matches!(error, Error::Config(_)) => exit::USAGE,
-        _ => match error {
-            Error::Http { .. } | Error::GraphQL { .. } | Error::Api { .. } => exit::CJ_ERRORS,
-            _ => exit::TRANSPORT,
-        },
-    }
-}
-
 /// Reads JSON Lines; returns the orders and the line number of each.
 fn read_orders<I: DeserializeOwned>(path: &PathBuf) -> Result<(Vec<I>, Vec<usize>), String> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
@@ -250,20 +224,7 @@ fn print_response<T: Serialize + Row>(response: &TrackingResponse<T>, output: Ou
         Output::Table => {
             let header = ["ORDER ID", "SUBMISSION ID", "STATUS", "TIME"].map(String::from);
             let rows: Vec<[String; 4]> = response.orders.iter().map(Row::row).collect();
-            let mut widths = header.clone().map(|h| h.len());
-            for r in &rows {
-                for (w, cell) in widths.iter_mut().zip(r) {
-                    *w = (*w).max(cell.len());
-                }
-            }
-            for r in std::iter::once(&header).chain(&rows) {
-                let cells: Vec<String> = r
-                    .iter()
-                    .zip(widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                println!("{}", cells.join("  ").trim_end());
-            }
+            crate::print_table(&header, &rows);
             println!(
                 "{} accepted, {} error(s)",
                 response.orders.len(),

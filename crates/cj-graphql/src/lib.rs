@@ -1,7 +1,8 @@
 //! Typed CJ Affiliate GraphQL operations, generated from CJ's schema.
 //!
-//! Today: the Tracking API ([`tracking`]), with `createOrders`, `restateOrders` and
-//! `cancelOrders`.
+//! - [`tracking`]: the Tracking API, with `createOrders`, `restateOrders` and `cancelOrders`.
+//! - [`program_terms`]: the Program Terms API (contracts and commission rates), and which rate
+//!   applies to an order.
 //!
 //! # Design note: how the types are generated
 //!
@@ -29,6 +30,7 @@
 
 mod enums;
 mod graphql;
+pub mod program_terms;
 pub mod scalars;
 pub mod tracking;
 

@@ -189,7 +189,8 @@ impl fmt::Debug for NonNegativeDecimalNumber {
 
 impl Serialize for NonNegativeDecimalNumber {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+        // rust_decimal writes a plain JSON string (no exponent) from a stack buffer.
+        Serialize::serialize(&self.0, serializer)
     }
 }
 

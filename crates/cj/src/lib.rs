@@ -6,6 +6,7 @@
 //! | feature | API | entry point |
 //! |---|---|---|
 //! | `tracking` (default) | GraphQL Tracking API: create, restate, cancel orders | [`Client::orders`] |
+//! | `program-terms` (default) | GraphQL Program Terms API: contracts, rates, which rate applies | [`Client::program_terms`] |
 //!
 //! ```no_run
 //! use cj::tracking::{Mode, OrderCreateRequest, OrderItemInput, NonNegativeDecimalNumber};
@@ -60,12 +61,22 @@ pub mod tracking {
     pub use cj_graphql::tracking::*;
 }
 
+/// The GraphQL Program Terms API: contracts and commission rates (feature `program-terms`).
+#[cfg(feature = "program-terms")]
+pub mod program_terms {
+    pub use cj_graphql::program_terms::*;
+    /// `futures::Stream`, what [`ContractsRequest::stream`] returns, and its extension traits.
+    pub use futures_util::{Stream, StreamExt, TryStreamExt};
+}
+
 /// A client for every CJ API, sharing one token, one connection pool and one set of HTTP
 /// settings. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
     #[cfg(feature = "tracking")]
     orders: cj_graphql::tracking::Orders,
+    #[cfg(feature = "program-terms")]
+    program_terms: cj_graphql::program_terms::ProgramTermsApi,
 }
 
 impl Client {
@@ -79,6 +90,12 @@ impl Client {
     pub fn orders(&self) -> &cj_graphql::tracking::Orders {
         &self.orders
     }
+
+    /// The Program Terms API: `contracts(publisher_id)`.
+    #[cfg(feature = "program-terms")]
+    pub fn program_terms(&self) -> &cj_graphql::program_terms::ProgramTermsApi {
+        &self.program_terms
+    }
 }
 
 /// Settings for a [`Client`].
@@ -91,6 +108,8 @@ pub struct ClientBuilder {
     tracking_url: Option<String>,
     #[cfg(feature = "tracking")]
     validation: cj_graphql::tracking::Validation,
+    #[cfg(feature = "program-terms")]
+    program_terms_url: Option<String>,
 }
 
 impl ClientBuilder {
@@ -154,6 +173,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The Program Terms API's base URL (default `https://programs.api.cj.com`); `/query` is
+    /// appended.
+    #[cfg(feature = "program-terms")]
+    pub fn program_terms_url(mut self, url: impl Into<String>) -> Self {
+        self.program_terms_url = Some(url.into());
+        self
+    }
+
     /// Builds the client. Fails, sending nothing, without a token or with a bad URL.
     pub fn build(self) -> Result<Client, Error> {
         let transport = self.transport.build()?;
@@ -164,10 +191,21 @@ impl ClientBuilder {
             Orders::new(transport.clone(), url, self.mode.unwrap_or(Mode::Test))?
                 .with_validation(self.validation)
         };
+        #[cfg(feature = "program-terms")]
+        let program_terms = {
+            use cj_graphql::program_terms::{DEFAULT_BASE_URL, ProgramTermsApi};
+            let url = self
+                .program_terms_url
+                .as_deref()
+                .unwrap_or(DEFAULT_BASE_URL);
+            ProgramTermsApi::new(transport.clone(), url)?
+        };
         let _ = &transport;
         Ok(Client {
             #[cfg(feature = "tracking")]
             orders,
+            #[cfg(feature = "program-terms")]
+            program_terms,
         })
     }
 }

@@ -111,10 +111,10 @@ pub struct NameValuePairInput {
     /// `value: String!`
     pub value: String,
 }
-/** A record of an order (transaction aka view), potentially including items purchased and
- client-supplied vertical attributes.
-
- CJ's GraphQL type `Order`, with every field selected.*/
+/// A record of an order (transaction aka view), potentially including items purchased and
+/// client-supplied vertical attributes.
+///
+/// CJ's GraphQL type `Order`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
 #[serde(crate = ":: serde")]
 #[non_exhaustive]
