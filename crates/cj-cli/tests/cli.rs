@@ -281,3 +281,155 @@ fn the_bundled_samples_are_valid_for_every_mutation() {
         assert_eq!(variable.len(), count, "{action}");
     }
 }
+
+fn contracts_page() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/program_terms/contracts_page.json"
+    );
+    std::fs::read_to_string(path).expect("fixture")
+}
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cj-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("writes");
+    path
+}
+
+#[test]
+fn program_terms_prints_every_contract_and_feeds_the_estimate() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.method(POST)
+            .path("/query")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body_includes(r#""publisherId":"7654321""#)
+            .body_includes(r#""advertiserId":"1234567""#);
+        then.status(200).body(contracts_page());
+    });
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_PROGRAM_TERMS_URL", &server.base_url() as &str),
+    ];
+    let args = [
+        "program-terms",
+        "--publisher-id",
+        "7654321",
+        "--advertiser-id",
+        "1234567",
+    ];
+    let table = cj(&args, "", &env);
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(
+        text.contains("ADVERTISER") && text.contains("Acme Outdoor"),
+        "{text}"
+    );
+    assert!(text.contains("3 contract(s)"), "{text}");
+
+    let json_out = cj(&[&args[..], &["--output", "json"]].concat(), "", &env);
+    assert_eq!(json_out.status.code(), Some(0), "{}", stderr(&json_out));
+    mock.assert_calls(2);
+    let contracts: Value = serde_json::from_str(&stdout(&json_out)).expect("a JSON array");
+    assert_eq!(contracts.as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        contracts[0]["programTerms"]["actionTerms"][0]["actionTracker"]["type"],
+        "item_sale"
+    );
+    assert_eq!(
+        contracts[2]["status"], "PENDING_REVIEW",
+        "unknown values are kept"
+    );
+
+    let terms = temp_file("terms.json", &stdout(&json_out));
+    let order = temp_file(
+        "order.json",
+        r#"{"enterpriseId":"1234567","actionTrackerId":123456,"orderId":"ORD-9","currency":"USD",
+            "items":[{"sku":"TENT-2P","unitPrice":"200.00","quantity":1},
+                     {"sku":"MUG","unitPrice":"10.00","quantity":2,"discount":"2.00"}]}"#,
+    );
+    let estimate = |extra: &[&str]| {
+        let mut args = vec![
+            "commission",
+            "estimate",
+            "--terms",
+            terms.to_str().expect("path"),
+            "--order",
+            order.to_str().expect("path"),
+        ];
+        args.extend_from_slice(extra);
+        cj(&args, "", &[])
+    };
+    let out = estimate(&["--item-list", "777=TENT-2P,TENT-4P", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let e: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(e["items"][0]["commission"]["commission"]["rank"], 10);
+    assert_eq!(
+        e["items"][0]["amount"],
+        json!({"currency": "USD", "amount": "25.00"})
+    );
+    assert_eq!(e["items"][1]["commission"]["commission"]["rank"], 1);
+    assert_eq!(e["items"][1]["amount"]["amount"], "0.90");
+    assert_eq!(e["total"], json!([{"currency": "USD", "amount": "25.90"}]));
+    assert_eq!(
+        e["performanceIncentives"][0]["threshold"]["type"],
+        "SALES_AMOUNT"
+    );
+
+    let out = estimate(&["--situation", "31"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("FIXED_PER_ORDER 40 GBP [situation New customer]"),
+        "{text}"
+    );
+    assert!(text.contains("estimated commission: 40 GBP"), "{text}");
+    assert!(
+        text.contains("performance incentive (not included)"),
+        "{text}"
+    );
+
+    let out = estimate(&["--view-through", "--promotional-property-id", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("PERCENT 1.5 [view-through]"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn an_estimate_with_no_matching_terms_says_so() {
+    let terms = temp_file(
+        "terms-nomatch.json",
+        &serde_json::to_string(
+            &serde_json::from_str::<Value>(&contracts_page()).expect("fixture")["data"]["publisher"]
+                ["contracts"]["resultList"],
+        )
+        .expect("json"),
+    );
+    let order = temp_file(
+        "order-nomatch.json",
+        r#"{"enterpriseId":"1234567","actionTrackerId":999,"orderId":"ORD-9","amount":"10"}"#,
+    );
+    let out = cj(
+        &[
+            "commission",
+            "estimate",
+            "--terms",
+            terms.to_str().expect("path"),
+            "--order",
+            order.to_str().expect("path"),
+        ],
+        "",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("action tracker 999"),
+        "{}",
+        stderr(&out)
+    );
+}

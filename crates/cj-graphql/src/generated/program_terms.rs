@@ -4,7 +4,7 @@
 use super::*;
 use serde::{Deserialize, Serialize};
 
-/// The limits an advertiser has set up and the commission rates that apply for a specific action tracker. [PTA]
+/// The limits an advertiser has set up and the commission rates that apply for a specific action tracker. (PTA)
 ///
 /// CJ's GraphQL type `ActionTerm`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -31,7 +31,7 @@ pub struct ActionTerm {
     #[serde(rename = "performanceIncentives")]
     pub performance_incentives: Vec<PerformanceIncentive>,
 }
-/// An advertiser's integration point with CJ: the action tracker that fires when a commissionable event occurs. [PTA]
+/// An advertiser's integration point with CJ: the action tracker that fires when a commissionable event occurs. (PTA)
 ///
 /// CJ's GraphQL type `ActionTracker`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -48,7 +48,7 @@ pub struct ActionTracker {
     #[serde(rename = "type")]
     pub type_: ActionTrackerType,
 }
-/// A specific commission rate and the conditions under which it applies for an action term. [PTA]
+/// A specific commission rate and the conditions under which it applies for an action term. (PTA)
 ///
 /// CJ's GraphQL type `Commission`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -71,7 +71,7 @@ pub struct Commission {
     /// The rate paid when all conditions match. (`rate: CommissionRate!`)
     pub rate: CommissionRate,
 }
-/// The rate that will be paid when all conditions for a commission are met. [PTA]
+/// The rate that will be paid when all conditions for a commission are met. (PTA)
 ///
 /// CJ's GraphQL type `CommissionRate`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -86,7 +86,7 @@ pub struct CommissionRate {
     /// Currency for fixed commission types. null for percent-based commissions. (`currency: String`)
     pub currency: Option<String>,
 }
-/// A situation condition that an advertiser has set up to pay different commission rates based on certain conditions. [PTA]
+/// A situation condition that an advertiser has set up to pay different commission rates based on certain conditions. (PTA)
 ///
 /// CJ's GraphQL type `CommissionSituation`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -98,7 +98,7 @@ pub struct CommissionSituation {
     /// Situation name. (`name: String!`)
     pub name: String,
 }
-/// A contract between a publisher and an advertiser, including the applicable program terms. [PTA]
+/// A contract between a publisher and an advertiser, including the applicable program terms. (PTA)
 ///
 /// CJ's GraphQL type `Contract`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -120,7 +120,7 @@ pub struct Contract {
     #[serde(rename = "programTerms")]
     pub program_terms: ProgramTerms,
 }
-/// Optional filters for `contracts`. [PTP]
+/// Optional filters for `contracts`. (PTP)
 ///
 /// CJ's GraphQL input `ContractFilters`.
 #[derive(Serialize, Debug, Clone, PartialEq, Deserialize)]
@@ -143,7 +143,7 @@ pub struct ContractFilters {
     #[serde(rename = "activeBefore")]
     pub active_before: Option<Instant>,
 }
-/// One page of contracts. [PTP]
+/// One page of contracts. (PTP)
 ///
 /// CJ's GraphQL type `ContractList`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -159,7 +159,7 @@ pub struct ContractList {
     #[serde(rename = "resultList")]
     pub result_list: Vec<Contract>,
 }
-/// A named group of items to which an advertiser has applied a specific commission rate. [PTA]
+/// A named group of items to which an advertiser has applied a specific commission rate. (PTA)
 ///
 /// CJ's GraphQL type `ItemList`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -171,7 +171,7 @@ pub struct ItemList {
     /// Item List name. (`name: String!`)
     pub name: String,
 }
-/// Determines how and when actions will be locked for payment. [PTA]
+/// Determines how and when actions will be locked for payment. (PTA)
 ///
 /// CJ's GraphQL type `LockingMethod`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -185,7 +185,7 @@ pub struct LockingMethod {
     #[serde(rename = "durationInDays")]
     pub duration_in_days: Option<i64>,
 }
-/// A performance-based commission adjustment that applies once a defined threshold is exceeded. [PTA]
+/// A performance-based commission adjustment that applies once a defined threshold is exceeded. (PTA)
 ///
 /// CJ's GraphQL type `PerformanceIncentive`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -199,7 +199,7 @@ pub struct PerformanceIncentive {
     /// The reward applied once the threshold is exceeded. (`reward: PerformanceIncentiveReward!`)
     pub reward: PerformanceIncentiveReward,
 }
-/// The reward applied once a performance incentive threshold is exceeded. [PTA]
+/// The reward applied once a performance incentive threshold is exceeded. (PTA)
 ///
 /// CJ's GraphQL type `PerformanceIncentiveReward`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -215,7 +215,7 @@ pub struct PerformanceIncentiveReward {
     /// Reward value. (`value: BigDecimal!`)
     pub value: Decimal,
 }
-/// The threshold from which a performance incentive becomes applicable. [PTA]
+/// The threshold from which a performance incentive becomes applicable. (PTA)
 ///
 /// CJ's GraphQL type `PerformanceIncentiveThreshold`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -228,7 +228,7 @@ pub struct PerformanceIncentiveThreshold {
     /// Threshold value. (`value: BigDecimal!`)
     pub value: Decimal,
 }
-/// The conditions agreed upon for a contract, including all action terms and commission rates. [PTA]
+/// The conditions agreed upon for a contract, including all action terms and commission rates. (PTA)
 ///
 /// CJ's GraphQL type `ProgramTerms`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -249,7 +249,7 @@ pub struct ProgramTerms {
     #[serde(rename = "actionTerms")]
     pub action_terms: Vec<ActionTerm>,
 }
-/// A promotional property (PID) to which a specific commission rate applies. [PTA]
+/// A promotional property (PID) to which a specific commission rate applies. (PTA)
 ///
 /// CJ's GraphQL type `PromotionalProperty`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
@@ -261,7 +261,7 @@ pub struct PromotionalProperty {
     /// Promotional property name. (`name: String!`)
     pub name: String,
 }
-/// Special terms and conditions specified by the advertiser outside of the standard program term rules. [PTA]
+/// Special terms and conditions specified by the advertiser outside of the standard program term rules. (PTA)
 ///
 /// CJ's GraphQL type `SpecialTerms`, with every field selected.
 #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]

@@ -1,27 +1,4 @@
-//! Which commission applies to an order, and roughly how much it pays.
-//!
-//! CJ's reference says only: "Higher rank = higher priority. When multiple commissions match,
-//! the highest-ranked one applies." This module reads CJ's rules as follows, and says so here
-//! because CJ's page is brief:
-//!
-//! - **The action term** is the one whose action tracker is the order's `actionTrackerId` (or
-//!   the context's).
-//! - **A commission matches** when its `isViewThrough` equals the order's attribution (view or
-//!   click), its promotional properties are empty or include the order's PID, and its situation
-//!   is absent or holds. A commission with an item list applies only to items whose SKU is in
-//!   that list (membership comes from the caller: CJ's Item List API holds it); one without
-//!   applies to every item and to the order as a whole.
-//! - **Choice**: the highest rank wins. On equal rank an item-list rate beats an order-level
-//!   one (it is more specific); if still tied, the first in CJ's list wins and the others are
-//!   reported in [`AppliedCommission::tied_with`], so that the ambiguity is visible.
-//! - **Amounts**: `PERCENT` is `value`% of the amount net of discounts (per item: unit price ×
-//!   quantity − the item's discount, less its pro-rata share of the order's discount; for an
-//!   order without items: `amount` − `discount`), in the order's currency. `FIXED` is `value`
-//!   per unit (an order without items is one unit). `FIXED_PER_ORDER` is `value` once per order
-//!   (once per distinct commission, on the first item it applies to). Fixed amounts are in the
-//!   rate's currency. Amounts are rounded to 2 decimal places, half away from zero.
-//! - **Performance incentives** of the action term are listed beside the estimate; none is
-//!   added to it, since whether a threshold is passed depends on the period's other actions.
+//! Which commission applies to an order, and roughly how much it pays: see [`estimate`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -178,7 +155,30 @@ pub enum EstimateError {
 }
 
 /// Which commission applies to `order` under `terms`, per item and for the order, with the
-/// estimated amount. See the [module docs](self) for how CJ's rules are read.
+/// estimated amount.
+///
+/// CJ's reference says only: "Higher rank = higher priority. When multiple commissions match,
+/// the highest-ranked one applies." This function reads CJ's rules as follows, and says so here
+/// because CJ's page is brief:
+///
+/// - **The action term** is the one whose action tracker is the order's `actionTrackerId` (or
+///   the context's).
+/// - **A commission matches** when its `isViewThrough` equals the order's attribution (view or
+///   click), its promotional properties are empty or include the order's PID, and its situation
+///   is absent or holds. A commission with an item list applies only to items whose SKU is in
+///   that list (membership comes from the caller: CJ's Item List API holds it); one without
+///   applies to every item and to the order as a whole.
+/// - **Choice**: the highest rank wins. On equal rank an item-list rate beats an order-level
+///   one (it is more specific); if still tied, the first in CJ's list wins and the others are
+///   reported in [`AppliedCommission::tied_with`], so that the ambiguity is visible.
+/// - **Amounts**: `PERCENT` is `value`% of the amount net of discounts (per item: unit price ×
+///   quantity − the item's discount, less its pro-rata share of the order's discount; for an
+///   order without items: `amount` − `discount`), in the order's currency. `FIXED` is `value`
+///   per unit (an order without items is one unit). `FIXED_PER_ORDER` is `value` once per order
+///   (once per distinct commission, on the first item it applies to). Fixed amounts are in the
+///   rate's currency. Amounts are rounded to 2 decimal places, half away from zero.
+/// - **Performance incentives** of the action term are listed beside the estimate; none is
+///   added to it, since whether a threshold is passed depends on the period's other actions.
 pub fn estimate(
     terms: &ProgramTerms,
     order: &OrderCreateRequest,
