@@ -69,8 +69,8 @@ async fn a_page_sends_the_query_and_parses_every_kind_of_term() {
     let sent: Value =
         serde_json::from_str(&seen.lock().expect("lock")[0]).expect("the body is JSON");
     insta::assert_snapshot!(
-        "contracts_variables",
-        serde_json::to_string_pretty(&sent["variables"]).expect("json")
+        "contracts_request_body",
+        serde_json::to_string_pretty(&sent).expect("json")
     );
     assert_eq!(sent["operationName"], "Contracts");
     let query = sent["query"].as_str().expect("query");
@@ -127,6 +127,29 @@ async fn a_page_sends_the_query_and_parses_every_kind_of_term() {
         CommissionRateType::Unknown("TIERED_PERCENT".into())
     );
     insta::assert_debug_snapshot!("contracts_page_parsed", list);
+}
+
+#[tokio::test]
+async fn an_echoed_token_is_redacted_from_program_terms_errors() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(401)
+                .body(format!("Not Authenticated: {CANARY}"));
+        })
+        .await;
+    let err = program_terms_client(&server.base_url())
+        .program_terms()
+        .contracts("7654321")
+        .page(10, 0)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, Error::Http { status, .. } if status.as_u16() == 401),
+        "{err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains(CANARY));
 }
 
 #[tokio::test]
