@@ -1,5 +1,6 @@
 //! `cj`: CJ Affiliate from the shell.
 
+mod advertisers;
 mod orders;
 mod program_terms;
 
@@ -25,7 +26,7 @@ pub mod exit {
 #[command(
     name = "cj",
     version,
-    about = "CJ Affiliate from the shell: orders, program terms, commission estimates",
+    about = "CJ Affiliate from the shell: orders, program terms, commission estimates, advertisers",
     after_help = "Exit status: 0 all accepted, 1 CJ reported errors, 2 usage or validation \
                   error (nothing sent), 3 transport failure."
 )]
@@ -43,6 +44,11 @@ enum Command {
     },
     /// Every contract of a publisher, with its program terms (Program Terms API).
     ProgramTerms(program_terms::ProgramTermsArgs),
+    /// Advertisers (Advertiser Lookup API).
+    Advertisers {
+        #[command(subcommand)]
+        action: advertisers::Action,
+    },
     /// Commission estimates from program terms, offline.
     Commission {
         #[command(subcommand)]
@@ -56,6 +62,9 @@ pub struct Connection {
     /// Personal access token.
     #[arg(long, env = "CJ_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A legacy developer key, for the REST APIs, instead of a token.
+    #[arg(long, env = "CJ_DEVELOPER_KEY", hide_env_values = true)]
+    pub developer_key: Option<String>,
     /// Seconds one attempt may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub timeout: u64,
@@ -67,17 +76,18 @@ pub struct Connection {
 impl Connection {
     /// A client builder with these settings.
     pub fn builder(&self) -> Result<cj::ClientBuilder, String> {
-        let token = self
-            .token
-            .clone()
-            .ok_or("no access token: pass --token or set CJ_TOKEN")?;
+        let credentials = match (&self.token, &self.developer_key) {
+            (Some(token), _) => cj::Credentials::token(token.as_str()),
+            (None, Some(key)) => cj::Credentials::developer_key(key.as_str()),
+            (None, None) => return Err("no access token: pass --token or set CJ_TOKEN".into()),
+        };
         let retry = cj::RetryPolicy::new(
             self.retries,
             Duration::from_millis(500),
             Duration::from_secs(10),
         );
         Ok(cj::Client::builder()
-            .token(token)
+            .credentials(credentials)
             .timeout(Duration::from_secs(self.timeout))
             .retry(retry))
     }
@@ -109,6 +119,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Orders { action } => orders::run(action).await,
             Command::ProgramTerms(args) => program_terms::list(args).await,
+            Command::Advertisers { action } => advertisers::run(action).await,
             Command::Commission { action } => program_terms::estimate_command(action),
         }
     });

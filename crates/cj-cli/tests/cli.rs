@@ -433,3 +433,154 @@ fn an_estimate_with_no_matching_terms_says_so() {
         stderr(&out)
     );
 }
+
+fn lookup_fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../cj-advertiser-lookup/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn advertisers_lookup_prints_json_with_cj_element_names() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.method(GET)
+            .path("/v2/advertiser-lookup")
+            .query_param("requestor-cid", "4567")
+            .query_param("keywords", "+kitchen -sink")
+            .query_param("advertiser-ids", "joined")
+            .header("authorization", format!("Bearer {TOKEN}"));
+        then.status(200).body(lookup_fixture("many.xml"));
+    });
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_ADVERTISER_LOOKUP_URL", &server.base_url() as &str),
+    ];
+    let args = [
+        "advertisers",
+        "lookup",
+        "--requestor-cid",
+        "4567",
+        "--advertiser-ids",
+        "joined",
+        "--keywords",
+        "+kitchen -sink",
+    ];
+    let out = cj(&[&args[..], &["--output", "json"]].concat(), "", &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let advertisers: Value = serde_json::from_str(&stdout(&out)).expect("a JSON array");
+    assert_eq!(advertisers[0]["advertiser-id"], "2345678");
+    assert_eq!(advertisers[0]["seven-day-epc"], "12.33");
+    assert_eq!(
+        advertisers[0]["actions"][0]["commission"]["default"],
+        json!({"type": "fixed", "currency": "GBP", "value": "50.00", "level": "order-level"})
+    );
+    assert_eq!(
+        advertisers[0]["actions"][1]["commission"]["default"],
+        json!({"type": "percent", "value": "10.00", "level": "item-level"})
+    );
+    assert_eq!(
+        advertisers[0]["link-types"],
+        json!(["Text Link", "DeepLink"])
+    );
+
+    let table = cj(&args, "", &env);
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(text.contains("Fjord Finance & Cards"), "{text}");
+    assert!(text.contains("Approved application: GBP 50.00"), "{text}");
+    assert!(
+        text.contains("3 advertiser(s) shown of 596 matched"),
+        "{text}"
+    );
+    mock.assert_calls(2);
+}
+
+#[test]
+fn advertisers_lookup_all_walks_pages_and_reports_cj_errors() {
+    let server = MockServer::start();
+    let page = |ids: std::ops::Range<u32>, n: u32| {
+        let list: String = ids
+            .map(|i| format!("<advertiser><advertiser-id>{i}</advertiser-id></advertiser>"))
+            .collect();
+        format!(
+            "<cj-api><advertisers total-matched=\"3\" records-returned=\"2\" page-number=\"{n}\">{list}</advertisers></cj-api>"
+        )
+    };
+    server.mock(|when, then| {
+        when.query_param("page-number", "1")
+            .query_param("records-per-page", "2");
+        then.status(200).body(page(1..3, 1));
+    });
+    server.mock(|when, then| {
+        when.query_param("page-number", "2")
+            .query_param("records-per-page", "2");
+        then.status(200).body(page(3..4, 2));
+    });
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_ADVERTISER_LOOKUP_URL", &server.base_url() as &str),
+    ];
+    let out = cj(
+        &[
+            "advertisers",
+            "lookup",
+            "--requestor-cid",
+            "4567",
+            "--advertiser-ids",
+            "1,2,3",
+            "--records-per-page",
+            "2",
+            "--all",
+            "--output",
+            "json",
+        ],
+        "",
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ids: Vec<String> = serde_json::from_str::<Vec<Value>>(&stdout(&out))
+        .expect("JSON")
+        .iter()
+        .map(|a| a["advertiser-id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+
+    let refusing = MockServer::start();
+    refusing.mock(|when, then| {
+        when.any_request();
+        then.status(400).body(lookup_fixture("error_requestor.xml"));
+    });
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_ADVERTISER_LOOKUP_URL", &refusing.base_url() as &str),
+    ];
+    let out = cj(
+        &[
+            "advertisers",
+            "lookup",
+            "--requestor-cid",
+            "4567",
+            "--advertiser-name",
+            "Acme",
+        ],
+        "",
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("requestor-cid"), "{}", stderr(&out));
+
+    let out = cj(
+        &["advertisers", "lookup", "--requestor-cid", "4567"],
+        "",
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "no criterion is a usage error");
+    assert!(
+        stderr(&out).contains("a criterion is required"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -23,12 +23,11 @@
 //!   `#[non_exhaustive]`, and strict parsing of inputs (unknown fields are refused). Checked-in
 //!   code also spares every build the proc-macro's schema parsing.
 //!
-//! Enums are written by hand with [`cj_enum!`] so that a value CJ adds later is kept as
+//! Enums are written by hand with `cj_transport::cj_enum!` so that a value CJ adds later is kept as
 //! `Unknown(text)` instead of failing a response (and because graphql_client's own fallback
 //! variant, `Other`, clashes with `CorrectionReason::Other`). The custom scalars are in
 //! [`scalars`].
 
-mod enums;
 mod graphql;
 pub mod program_terms;
 pub mod scalars;

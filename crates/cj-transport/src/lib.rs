@@ -9,6 +9,7 @@
 //! The API crates (`cj-graphql`, `cj-advertiser-lookup`) build requests and read responses;
 //! they never talk to `reqwest` themselves.
 
+mod enums;
 mod error;
 mod redact;
 mod retry;
@@ -150,6 +151,7 @@ impl TransportBuilder {
             inner: Arc::new(Inner {
                 http,
                 redactor: Redactor::new(credentials.secret()),
+                developer_key: matches!(credentials, Credentials::DeveloperKey(_)),
                 auth_header,
                 user_agent,
                 retry: self.retry,
@@ -198,6 +200,7 @@ pub struct Transport {
 
 struct Inner {
     http: reqwest::Client,
+    developer_key: bool,
     redactor: Redactor,
     auth_header: HeaderValue,
     user_agent: HeaderValue,
@@ -224,6 +227,11 @@ impl Transport {
     /// Settings for a new transport.
     pub fn builder() -> TransportBuilder {
         TransportBuilder::default()
+    }
+
+    /// Whether requests authenticate with a legacy developer key (not a personal access token).
+    pub fn uses_developer_key(&self) -> bool {
+        self.inner.developer_key
     }
 
     /// The redactor holding this transport's secret, for API crates that keep text from CJ.

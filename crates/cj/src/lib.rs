@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `tracking` (default) | GraphQL Tracking API: create, restate, cancel orders | [`Client::orders`] |
 //! | `program-terms` (default) | GraphQL Program Terms API: contracts, rates, which rate applies | [`Client::program_terms`] |
+//! | `advertiser-lookup` (default) | Advertiser Lookup REST API: advertisers, EPC, default rates | [`Client::advertiser_lookup`] |
 //!
 //! ```no_run
 //! use cj::tracking::{Mode, OrderCreateRequest, OrderItemInput, NonNegativeDecimalNumber};
@@ -69,6 +70,14 @@ pub mod program_terms {
     pub use futures_util::{Stream, StreamExt, TryStreamExt};
 }
 
+/// The Advertiser Lookup REST API (feature `advertiser-lookup`).
+#[cfg(feature = "advertiser-lookup")]
+pub mod advertiser_lookup {
+    pub use cj_advertiser_lookup::*;
+    /// `futures::Stream`, what [`AdvertiserLookup::stream`] returns, and its extension traits.
+    pub use futures_util::{Stream, StreamExt, TryStreamExt};
+}
+
 /// A client for every CJ API, sharing one token, one connection pool and one set of HTTP
 /// settings. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -77,6 +86,8 @@ pub struct Client {
     orders: cj_graphql::tracking::Orders,
     #[cfg(feature = "program-terms")]
     program_terms: cj_graphql::program_terms::ProgramTermsApi,
+    #[cfg(feature = "advertiser-lookup")]
+    advertiser_lookup: cj_advertiser_lookup::AdvertiserLookup,
 }
 
 impl Client {
@@ -96,6 +107,13 @@ impl Client {
     pub fn program_terms(&self) -> &cj_graphql::program_terms::ProgramTermsApi {
         &self.program_terms
     }
+
+    /// The Advertiser Lookup API: `page(&query)`, `stream(query)`, within CJ's 25 calls a
+    /// minute (shared by every clone of this client).
+    #[cfg(feature = "advertiser-lookup")]
+    pub fn advertiser_lookup(&self) -> &cj_advertiser_lookup::AdvertiserLookup {
+        &self.advertiser_lookup
+    }
 }
 
 /// Settings for a [`Client`].
@@ -110,6 +128,10 @@ pub struct ClientBuilder {
     validation: cj_graphql::tracking::Validation,
     #[cfg(feature = "program-terms")]
     program_terms_url: Option<String>,
+    #[cfg(feature = "advertiser-lookup")]
+    advertiser_lookup_url: Option<String>,
+    #[cfg(feature = "advertiser-lookup")]
+    advertiser_lookup_limit: Option<cj_advertiser_lookup::RateLimit>,
 }
 
 impl ClientBuilder {
@@ -181,6 +203,21 @@ impl ClientBuilder {
         self
     }
 
+    /// The Advertiser Lookup API's base URL (default `https://advertiser-lookup.api.cj.com`);
+    /// `/v2/advertiser-lookup` is appended.
+    #[cfg(feature = "advertiser-lookup")]
+    pub fn advertiser_lookup_url(mut self, url: impl Into<String>) -> Self {
+        self.advertiser_lookup_url = Some(url.into());
+        self
+    }
+
+    /// The client-side limit on Advertiser Lookup calls (default: CJ's 25 a minute).
+    #[cfg(feature = "advertiser-lookup")]
+    pub fn advertiser_lookup_rate_limit(mut self, limit: cj_advertiser_lookup::RateLimit) -> Self {
+        self.advertiser_lookup_limit = Some(limit);
+        self
+    }
+
     /// Builds the client. Fails, sending nothing, without a token or with a bad URL.
     pub fn build(self) -> Result<Client, Error> {
         let transport = self.transport.build()?;
@@ -200,12 +237,27 @@ impl ClientBuilder {
                 .unwrap_or(DEFAULT_BASE_URL);
             ProgramTermsApi::new(transport.clone(), url)?
         };
+        #[cfg(feature = "advertiser-lookup")]
+        let advertiser_lookup = {
+            use cj_advertiser_lookup::{AdvertiserLookup, DEFAULT_BASE_URL};
+            let url = self
+                .advertiser_lookup_url
+                .as_deref()
+                .unwrap_or(DEFAULT_BASE_URL);
+            let lookup = AdvertiserLookup::new(transport.clone(), url)?;
+            match self.advertiser_lookup_limit {
+                Some(limit) => lookup.with_rate_limit(limit),
+                None => lookup,
+            }
+        };
         let _ = &transport;
         Ok(Client {
             #[cfg(feature = "tracking")]
             orders,
             #[cfg(feature = "program-terms")]
             program_terms,
+            #[cfg(feature = "advertiser-lookup")]
+            advertiser_lookup,
         })
     }
 }

@@ -32,7 +32,7 @@ pub use generated::{
     SpecialTerms,
 };
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// Current status of a contract. CJ publishes no value list: these are inferred.
     pub enum ContractStatus {
         Active = "ACTIVE",
@@ -43,7 +43,7 @@ crate::cj_enum! {
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// How a commission rate is expressed. CJ publishes no value list: these are inferred.
     pub enum CommissionRateType {
         /// A percentage of the sale (`5` is 5%).
@@ -55,7 +55,7 @@ crate::cj_enum! {
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// How actions are locked for payment. Inferred from the Commission Detail API's values.
     pub enum LockingMethodType {
         Immediate = "IMMEDIATE",
@@ -65,7 +65,7 @@ crate::cj_enum! {
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// The kind of action tracker. Inferred from fixtures and the Commission Detail API.
     pub enum ActionTrackerType {
         SimSale = "sim_sale",
@@ -75,7 +75,7 @@ crate::cj_enum! {
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// The basis of a performance incentive threshold. Inferred from CJ's description.
     pub enum PerformanceIncentiveThresholdType {
         NumberOfActions = "NUMBER_OF_ACTIONS",
@@ -84,7 +84,7 @@ crate::cj_enum! {
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// The kind of performance incentive reward. Inferred from CJ's description.
     pub enum PerformanceIncentiveRewardType {
         Bonus = "BONUS",
@@ -92,7 +92,7 @@ crate::cj_enum! {
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// How an incentive's adjusted commission is expressed. Inferred from CJ's description.
     pub enum PerformanceIncentiveRewardCommissionType {
         Fixed = "FIXED",

@@ -36,7 +36,7 @@ pub mod builders {
     };
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// Why an order was restated or cancelled (CJ's `CorrectionReason`).
     pub enum CorrectionReason {
         BadDebt = "BadDebt",
@@ -52,7 +52,7 @@ crate::cj_enum! {
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// The state an order is restated to; for open-ended (pended) orders `Accepted` makes the
     /// commission payable (CJ's `OrderStatus`).
     pub enum OrderStatus {
@@ -61,14 +61,14 @@ crate::cj_enum! {
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// The state a cancellation moves an order to (CJ's `OrderCancellationStatus`).
     pub enum OrderCancellationStatus {
         Declined = "Declined",
     }
 }
 
-crate::cj_enum! {
+cj_transport::cj_enum! {
     /// The advertiser's vertical (CJ's `VerticalType`).
     pub enum VerticalType {
         Retail = "Retail",
