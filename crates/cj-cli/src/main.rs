@@ -1,6 +1,7 @@
 //! `cj`: CJ Affiliate from the shell.
 
 mod advertisers;
+mod demo;
 mod orders;
 mod program_terms;
 
@@ -49,6 +50,10 @@ enum Command {
         #[command(subcommand)]
         action: advertisers::Action,
     },
+    /// Run an offline CJ (Tracking, Program Terms, Advertiser Lookup) until Ctrl-C.
+    Sandbox(demo::SandboxArgs),
+    /// Walk the whole product against an in-process sandbox, offline, and print a report.
+    Demo,
     /// Commission estimates from program terms, offline.
     Commission {
         #[command(subcommand)]
@@ -120,6 +125,8 @@ fn main() -> ExitCode {
             Command::Orders { action } => orders::run(action).await,
             Command::ProgramTerms(args) => program_terms::list(args).await,
             Command::Advertisers { action } => advertisers::run(action).await,
+            Command::Sandbox(args) => demo::sandbox(args).await,
+            Command::Demo => demo::demo().await,
             Command::Commission { action } => program_terms::estimate_command(action),
         }
     });
@@ -154,18 +161,28 @@ pub fn report_error(error: &Error, lines: &[usize]) -> u8 {
 
 /// Prints rows under a header, in columns as wide as their widest cell.
 pub fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
+    for line in table_lines(header, rows) {
+        println!("{line}");
+    }
+}
+
+/// The lines of a table: rows under a header, in columns as wide as their widest cell.
+pub fn table_lines<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> Vec<String> {
     let mut widths = header.clone().map(|h| h.chars().count());
     for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    for r in std::iter::once(header).chain(rows) {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
+    std::iter::once(header)
+        .chain(rows)
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
 }

@@ -584,3 +584,172 @@ fn advertisers_lookup_all_walks_pages_and_reports_cj_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_demo_walks_every_api_offline() {
+    let out = cj(&["demo"], "", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "created STAY-DEMO-1 (submission",
+        "STAY-DEMO-1  accepted",
+        "STAY-DEMO-2  declined",
+        "Acme Outdoor - Standard Publisher Terms",
+        "estimated commission: 26.00 USD",
+        "1234567 Acme Outdoor",
+        "Done:",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} is missing from:\n{text}"
+        );
+    }
+}
+
+/// `GET {url}` over a plain TCP connection: the body.
+fn http_get(url: &str) -> String {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("connects");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_lifecycle_through_the_binary_against_cj_sandbox() {
+    use std::io::BufRead;
+    let mut sandbox = Command::new(env!("CARGO_BIN_EXE_cj"))
+        .args(["sandbox", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cj sandbox starts");
+    let mut lines = std::io::BufReader::new(sandbox.stdout.take().expect("stdout")).lines();
+    let mut urls = std::collections::HashMap::new();
+    for line in lines.by_ref().take(6) {
+        let line = line.expect("a line");
+        if let Some((name, value)) = line.trim().split_once('=') {
+            urls.insert(name.to_string(), value.to_string());
+        }
+    }
+    let url = |name: &str| {
+        urls.get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} was not printed"))
+    };
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_TRACKING_URL", &url("CJ_TRACKING_URL") as &str),
+        ("CJ_PROGRAM_TERMS_URL", &url("CJ_PROGRAM_TERMS_URL") as &str),
+        (
+            "CJ_ADVERTISER_LOOKUP_URL",
+            &url("CJ_ADVERTISER_LOOKUP_URL") as &str,
+        ),
+    ];
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+    let results: Vec<Output> = vec![
+        cj(
+            &[
+                "orders",
+                "create",
+                "--live",
+                "--file",
+                &format!("{samples}/orders.jsonl"),
+            ],
+            "",
+            &env,
+        ),
+        cj(
+            &[
+                "orders",
+                "restate",
+                "--live",
+                "--file",
+                &format!("{samples}/restates.jsonl"),
+            ],
+            "",
+            &env,
+        ),
+        cj(
+            &[
+                "orders",
+                "cancel",
+                "--live",
+                "--file",
+                &format!("{samples}/cancels.jsonl"),
+            ],
+            "",
+            &env,
+        ),
+        cj(
+            &[
+                "program-terms",
+                "--publisher-id",
+                "7654321",
+                "--output",
+                "json",
+            ],
+            "",
+            &env,
+        ),
+        cj(
+            &[
+                "advertisers",
+                "lookup",
+                "--requestor-cid",
+                "7654321",
+                "--keywords",
+                "+kitchen",
+            ],
+            "",
+            &env,
+        ),
+    ];
+    let root = url("CJ_TRACKING_URL")
+        .trim_end_matches("/tracking")
+        .to_string();
+    let ledger: Value =
+        serde_json::from_str(&http_get(&format!("{root}/sandbox/ledger"))).expect("the ledger");
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+    for out in &results {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    }
+    let states: Vec<(&str, &str)> = ledger["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| {
+            (
+                o["orderId"].as_str().unwrap_or_default(),
+                o["state"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("ORD-2024-001234", "restated"),
+            ("ORD-2024-001235", "declined")
+        ]
+    );
+    let contracts: Value = serde_json::from_str(&stdout(&results[3])).expect("contracts");
+    assert_eq!(contracts.as_array().map(Vec::len), Some(5));
+    assert!(
+        stdout(&results[4]).contains("Kitchen Sink Supply"),
+        "{}",
+        stdout(&results[4])
+    );
+}

@@ -1,0 +1,306 @@
+//! `cj sandbox` (an offline CJ in the foreground) and `cj demo` (the whole product against an
+//! in-process sandbox).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use cj::advertiser_lookup::{AdvertiserIds, LookupQuery};
+use cj::program_terms::{OrderContext, TryStreamExt, estimate};
+use cj::tracking::{
+    Mode, NameValuePairInput, OrderCancelRequest, OrderCancellationStatus, OrderCreateRequest,
+    OrderItemInput, OrderRestateRequest, OrderStatus,
+};
+use cj_sandbox::{Sandbox, SandboxConfig};
+use clap::Args;
+
+use crate::exit;
+
+#[derive(Args)]
+pub struct SandboxArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// The port (0: any free port).
+    #[arg(long, default_value_t = 8400)]
+    port: u16,
+    /// A directory with program_terms.json, advertisers.json and/or tracking.json to serve
+    /// instead of the bundled seed.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Accept only this token (repeatable); any token is accepted by default.
+    #[arg(long = "accept-token", value_name = "TOKEN")]
+    tokens: Vec<String>,
+}
+
+pub async fn sandbox(args: SandboxArgs) -> u8 {
+    let mut config = SandboxConfig::new().bind(args.bind).port(args.port);
+    if let Some(dir) = &args.data {
+        config = match config.data_dir(dir) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        };
+    }
+    if !args.tokens.is_empty() {
+        config = config.accepted_tokens(args.tokens.iter().cloned());
+    }
+    let sandbox = match Sandbox::start_with(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    println!("CJ sandbox listening; point the SDK or the cj command at:");
+    println!("  CJ_TRACKING_URL={}", sandbox.tracking_url());
+    println!("  CJ_PROGRAM_TERMS_URL={}", sandbox.program_terms_url());
+    println!(
+        "  CJ_ADVERTISER_LOOKUP_URL={}",
+        sandbox.advertiser_lookup_url()
+    );
+    println!("  ledger: {}/sandbox/ledger", sandbox.root_url());
+    println!("Ctrl-C stops it.");
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {e}");
+    }
+    sandbox.stop().await;
+    exit::OK
+}
+
+/// Runs the demo; any failure is reported with the step it happened in.
+pub async fn demo() -> u8 {
+    match run_demo().await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            exit::TRANSPORT
+        }
+    }
+}
+
+fn at(text: &str) -> Result<cj::tracking::Instant, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn money(text: &str) -> Result<cj::tracking::NonNegativeDecimalNumber, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+async fn run_demo() -> Result<(), String> {
+    let sandbox = Sandbox::start().await.map_err(|e| e.to_string())?;
+    println!(
+        "CJ SDK demo, against an offline CJ sandbox at {}\n",
+        sandbox.root_url()
+    );
+    let client = cj::Client::builder()
+        .token("demo-token")
+        .mode(Mode::Live) // the sandbox's live endpoint records orders in its ledger
+        .tracking_url(sandbox.tracking_url())
+        .program_terms_url(sandbox.program_terms_url())
+        .advertiser_lookup_url(sandbox.advertiser_lookup_url())
+        .build()
+        .map_err(|e| e.to_string())?;
+
+    println!("1. Orders (Tracking API)");
+    let tent_order = OrderCreateRequest::builder()
+        .enterprise_id("1234567")
+        .action_tracker_id(123456)
+        .order_id("ORD-DEMO-1")
+        .event_time(at("2024-03-01T12:00:00Z")?)
+        .cj_event("7166ddf3b35b11eb834200a10a1eb972")
+        .currency("USD")
+        .amount(money("219.97")?)
+        .items(vec![
+            OrderItemInput::builder()
+                .sku("TENT-2P")
+                .unit_price(money("199.99")?)
+                .quantity(1)
+                .build(),
+            OrderItemInput::builder()
+                .sku("MUG")
+                .unit_price(money("9.99")?)
+                .quantity(2)
+                .build(),
+        ])
+        .custom_parameters(vec![
+            NameValuePairInput::builder()
+                .name("mkt_channel")
+                .value("affiliate")
+                .build(),
+        ])
+        .build();
+    let stay = |id: &str, amount: &str| -> Result<OrderCreateRequest, String> {
+        Ok(OrderCreateRequest::builder()
+            .enterprise_id("3456789")
+            .action_tracker_id(334455)
+            .order_id(id)
+            .event_time(at("2024-03-02T09:30:00Z")?)
+            .cj_event("5d21a0c4b35b11eb834200a10a1eb972")
+            .currency("SEK")
+            .amount(money(amount)?)
+            .build())
+    };
+    let orders = [
+        tent_order.clone(),
+        stay("STAY-DEMO-1", "2400.00")?,
+        stay("STAY-DEMO-2", "1800.00")?,
+    ];
+    let created = client
+        .orders()
+        .create(&orders)
+        .await
+        .map_err(|e| e.to_string())?;
+    for o in &created.orders {
+        println!(
+            "   created {} (submission {}, status {})",
+            o.order_id,
+            o.submission_id,
+            o.status.as_ref().map_or("-".into(), |s| s.to_string())
+        );
+    }
+    let restate = OrderRestateRequest::builder()
+        .enterprise_id("3456789")
+        .action_tracker_id(334455)
+        .order_id("STAY-DEMO-1")
+        .update_time(at("2024-03-20T10:00:00Z")?)
+        .currency("SEK")
+        .amount(money("2150.00")?)
+        .status(OrderStatus::Accepted)
+        .build();
+    let restated = client
+        .orders()
+        .restate(&[restate])
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "   restated STAY-DEMO-1: guest stayed, amount 2150.00, status {}",
+        restated.orders[0]
+            .status
+            .as_ref()
+            .map_or("-".into(), |s| s.to_string())
+    );
+    let cancel = OrderCancelRequest::builder()
+        .enterprise_id("3456789")
+        .action_tracker_id(334455)
+        .order_id("STAY-DEMO-2")
+        .update_time(at("2024-03-05T08:00:00Z")?)
+        .correction_reason(cj::tracking::CorrectionReason::BookingCanceled)
+        .status(OrderCancellationStatus::Declined)
+        .build();
+    client
+        .orders()
+        .cancel(&[cancel])
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("   cancelled STAY-DEMO-2: booking canceled, declined");
+
+    println!("\n2. The sandbox's ledger (what CJ recorded)");
+    let ledger = sandbox.ledger().to_json();
+    let rows: Vec<[String; 4]> = ledger["orders"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|o| {
+            let history: Vec<&str> = o["history"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|h| h["action"].as_str())
+                .collect();
+            [
+                o["orderId"].as_str().unwrap_or_default().to_string(),
+                o["state"].as_str().unwrap_or_default().to_string(),
+                o["order"]["amount"].as_str().unwrap_or("-").to_string(),
+                history.join(" -> "),
+            ]
+        })
+        .collect();
+    let header = ["ORDER ID", "STATE", "AMOUNT", "HISTORY"].map(String::from);
+    for line in crate::table_lines(&header, &rows) {
+        println!("   {line}");
+    }
+
+    println!("\n3. Program terms (publisher 7654321)");
+    let contracts: Vec<_> = client
+        .program_terms()
+        .contracts("7654321")
+        .stream()
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    for c in &contracts {
+        let commissions: usize = c
+            .program_terms
+            .action_terms
+            .iter()
+            .map(|t| t.commissions.len())
+            .sum();
+        println!(
+            "   {} {:<16} {:<42} {} commission rate(s)",
+            c.advertiser_id,
+            c.status.to_string(),
+            c.program_terms.name,
+            commissions
+        );
+    }
+    let acme = contracts
+        .iter()
+        .find(|c| c.advertiser_id.as_str() == "1234567")
+        .ok_or("the seed has no Acme contract")?;
+    let context = OrderContext::new().item_list("777", ["TENT-2P"]);
+    let e = estimate(&acme.program_terms, &tent_order, &context).map_err(|e| e.to_string())?;
+    println!("   estimate for ORD-DEMO-1 (the tent is in item list 777, \"Tents\"):");
+    for item in &e.items {
+        let c = item.commission.as_ref().map(|c| &c.commission);
+        println!(
+            "     {:<8} base {:>7}  {} {}  -> {}",
+            item.sku,
+            item.base.to_string(),
+            c.map_or("-".into(), |c| c.rate.type_.to_string()),
+            c.map_or("-".into(), |c| c.rate.value.to_string()),
+            item.amount.as_ref().map_or("-".into(), |m| format!(
+                "{} {}",
+                m.amount,
+                m.currency.as_deref().unwrap_or("")
+            ))
+        );
+    }
+    let total: Vec<String> = e
+        .total
+        .iter()
+        .map(|m| format!("{} {}", m.amount, m.currency.as_deref().unwrap_or("")))
+        .collect();
+    println!("     estimated commission: {}", total.join(" + "));
+    for p in &e.performance_incentives {
+        println!(
+            "     incentive (not included): {} {} once {} passes {} {}",
+            p.reward.type_, p.reward.value, p.threshold.type_, p.threshold.value, p.currency
+        );
+    }
+
+    println!("\n4. Advertiser Lookup (joined advertisers)");
+    let joined: Vec<_> = client
+        .advertiser_lookup()
+        .stream(LookupQuery::new("7654321").advertiser_ids(AdvertiserIds::Joined))
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    for a in &joined {
+        println!(
+            "   {} {:<16} {:<9} 7-day EPC {}",
+            a.advertiser_id,
+            a.advertiser_name.as_deref().unwrap_or("-"),
+            a.account_status
+                .as_ref()
+                .map_or("-".into(), |s| s.to_string()),
+            a.seven_day_epc.map_or("-".into(), |e| e.to_string())
+        );
+    }
+    println!("\nDone: every API answered, offline. See the README for using the SDK against CJ.");
+    sandbox.stop().await;
+    Ok(())
+}
