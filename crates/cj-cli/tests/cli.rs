@@ -741,7 +741,7 @@ fn the_lifecycle_through_the_binary_against_cj_sandbox() {
     assert_eq!(
         states,
         [
-            ("ORD-2024-001234", "restated"),
+            ("ORD-2024-001234", "accepted"),
             ("ORD-2024-001235", "declined")
         ]
     );
