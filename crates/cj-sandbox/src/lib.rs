@@ -344,22 +344,23 @@ async fn tracking_test(
     tracking_request(&app, &headers, body, false).await
 }
 
-/// Checks the token as CJ does (before anything else), then the body.
+/// Checks the token as CJ does (before anything else), then the body. A refusal is the status
+/// and message of a CJ-shaped GraphQL error.
 fn authorized_request(
     app: &App,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<async_graphql::Request, Response> {
+) -> Result<async_graphql::Request, (StatusCode, String)> {
     match graphql::bearer(headers) {
-        Ok(None) => return Err(graphql::error_response(StatusCode::OK, "Missing Token")),
-        Err(()) => return Err(graphql::error_response(StatusCode::OK, "Invalid Token")),
+        Ok(None) => return Err((StatusCode::OK, "Missing Token".into())),
+        Err(()) => return Err((StatusCode::OK, "Invalid Token".into())),
         Ok(Some(token)) if app.tokens.as_ref().is_some_and(|t| !t.contains(&token)) => {
-            return Err(graphql::error_response(StatusCode::OK, "Invalid Token"));
+            return Err((StatusCode::OK, "Invalid Token".into()));
         }
         Ok(Some(_)) => {}
     }
-    let body = body.map_err(|e| graphql::error_response(e.status(), &e.body_text()))?;
-    graphql::parse_request(&body).map_err(|m| graphql::error_response(StatusCode::BAD_REQUEST, &m))
+    let body = body.map_err(|e| (e.status(), e.body_text()))?;
+    graphql::parse_request(&body).map_err(|m| (StatusCode::BAD_REQUEST, m))
 }
 
 async fn tracking_request(
@@ -370,7 +371,7 @@ async fn tracking_request(
 ) -> Response {
     let request = match authorized_request(app, headers, body) {
         Ok(r) => r.data(tracking::Live(live)),
-        Err(response) => return response,
+        Err((status, message)) => return graphql::error_response(status, &message),
     };
     let (response, http) = graphql::run(&app.tracking, request).await;
     let oversize = response.errors.iter().any(|e| {
@@ -393,7 +394,7 @@ async fn programs(
 ) -> Response {
     match authorized_request(&app, &headers, body) {
         Ok(request) => graphql::run(&app.programs, request).await.1,
-        Err(response) => response,
+        Err((status, message)) => graphql::error_response(status, &message),
     }
 }
 
