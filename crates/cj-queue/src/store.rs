@@ -1,0 +1,391 @@
+//! Where queued orders live: the [`Store`] trait, its records, and an in-memory store.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// Which mutation an order goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `createOrders`.
+    Create,
+    /// `restateOrders`.
+    Restate,
+    /// `cancelOrders`.
+    Cancel,
+}
+
+impl Kind {
+    /// `create`, `restate` or `cancel`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Create => "create",
+            Kind::Restate => "restate",
+            Kind::Cancel => "cancel",
+        }
+    }
+
+    /// The kind named by [`Kind::as_str`].
+    pub fn parse(text: &str) -> Option<Kind> {
+        match text {
+            "create" => Some(Kind::Create),
+            "restate" => Some(Kind::Restate),
+            "cancel" => Some(Kind::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// An order to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    /// The mutation.
+    pub kind: Kind,
+    /// enterprise id, action tracker id and order id, which CJ deduplicates on.
+    pub key: String,
+    /// The request, in CJ's JSON.
+    pub payload: String,
+    /// When it was enqueued, in milliseconds since the Unix epoch.
+    pub enqueued_at_ms: i64,
+}
+
+/// A stored order claimed for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its position in the queue (increasing).
+    pub id: i64,
+    /// The mutation.
+    pub kind: Kind,
+    /// enterprise id, action tracker id and order id.
+    pub key: String,
+    /// The request, in CJ's JSON.
+    pub payload: String,
+    /// When it was enqueued.
+    pub enqueued_at_ms: i64,
+    /// Sends tried so far.
+    pub attempts: u32,
+}
+
+/// What happened to a sent order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// CJ accepted it.
+    Accepted {
+        /// CJ's submission id, when CJ named it.
+        submission_id: Option<String>,
+    },
+    /// CJ refused it: it goes to the dead letters.
+    Rejected {
+        /// CJ's message.
+        message: String,
+        /// The fields CJ named.
+        fields: Vec<String>,
+    },
+    /// It was not answered (or CJ was unavailable): it waits to be sent again.
+    Retry {
+        /// Not before this time (milliseconds since the Unix epoch).
+        at_ms: i64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A refused order, kept until requeued.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// Its id in the queue.
+    pub id: i64,
+    /// The mutation.
+    pub kind: Kind,
+    /// The order, in CJ's JSON.
+    pub order: serde_json::Value,
+    /// CJ's message.
+    pub message: String,
+    /// The fields CJ named.
+    pub fields: Vec<String>,
+    /// When it was enqueued.
+    pub enqueued_at_ms: i64,
+}
+
+/// What the queue holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Orders waiting to be sent (including those waiting to retry).
+    pub waiting: u64,
+    /// Their size in bytes of JSON.
+    pub waiting_bytes: u64,
+    /// When the oldest waiting order was enqueued.
+    pub oldest_waiting_ms: Option<i64>,
+    /// Orders being sent.
+    pub in_flight: u64,
+    /// Orders CJ accepted.
+    pub accepted: u64,
+    /// Orders CJ refused (dead letters).
+    pub dead: u64,
+}
+
+/// Errors of a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[cfg(feature = "postgres")]
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// Another failure (a worker thread, a corrupt record, ...).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where queued orders live. Every method's effect is durable (for a durable store) when its
+/// future completes.
+pub trait Store: Send + Sync + 'static {
+    /// Stores orders, all or none, and returns their ids.
+    fn append(&self, entries: Vec<NewEntry>) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+
+    /// Counts.
+    fn stats(&self) -> impl Future<Output = Result<Stats, StoreError>> + Send;
+
+    /// Claims the next batch for `worker`: orders of one kind, oldest first, at most
+    /// `max_orders` and `max_bytes` (at least one order), none of which has an earlier order
+    /// with the same key still waiting or in flight. Claimed orders are in flight until
+    /// `finish`ed or until `now_ms + lease_ms`, when another worker may claim them again.
+    fn claim(
+        &self,
+        worker: &str,
+        limits: BatchLimits,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
+
+    /// Records what happened to claimed orders.
+    fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The refused orders.
+    fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// Puts refused orders back in the queue (all of them when `ids` is `None`); returns how many.
+    fn requeue(&self, ids: Option<Vec<i64>>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// How big a batch may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Orders per batch.
+    pub max_orders: usize,
+    /// Bytes of JSON per batch.
+    pub max_bytes: u64,
+    /// How long a claim lasts before another worker may take the batch over.
+    pub lease_ms: i64,
+}
+
+/// Picks a batch from eligible entries in id order: the first entry's kind, then entries of
+/// that kind while the limits allow (the first entry always fits).
+pub(crate) fn pick_batch(eligible: impl IntoIterator<Item = Entry>, limits: BatchLimits) -> Vec<Entry> {
+    let mut batch: Vec<Entry> = Vec::new();
+    let mut bytes = 0u64;
+    for entry in eligible {
+        if batch.len() >= limits.max_orders {
+            break;
+        }
+        if batch.first().is_some_and(|first| first.kind != entry.kind) {
+            continue;
+        }
+        let size = entry.payload.len() as u64;
+        if !batch.is_empty() && bytes + size > limits.max_bytes {
+            break;
+        }
+        bytes += size;
+        batch.push(entry);
+    }
+    batch
+}
+
+/// A store in memory: fast, and lost with the process. For tests, benchmarks, and queues whose
+/// orders may be lost.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    rows: Mutex<MemoryRows>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryRows {
+    next_id: i64,
+    rows: BTreeMap<i64, Row>,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    entry: Entry,
+    state: State,
+    next_attempt_ms: i64,
+    claimed_until_ms: i64,
+    error: Option<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    InFlight,
+    Accepted,
+    Dead,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, MemoryRows>, StoreError> {
+        self.rows
+            .lock()
+            .map_err(|_| StoreError::Other("the memory store's lock is poisoned".into()))
+    }
+}
+
+impl Store for MemoryStore {
+    async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<i64>, StoreError> {
+        let mut rows = self.lock()?;
+        let mut ids = Vec::with_capacity(entries.len());
+        for e in entries {
+            rows.next_id += 1;
+            let id = rows.next_id;
+            rows.rows.insert(
+                id,
+                Row {
+                    entry: Entry {
+                        id,
+                        kind: e.kind,
+                        key: e.key,
+                        payload: e.payload,
+                        enqueued_at_ms: e.enqueued_at_ms,
+                        attempts: 0,
+                    },
+                    state: State::Waiting,
+                    next_attempt_ms: 0,
+                    claimed_until_ms: 0,
+                    error: None,
+                },
+            );
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    async fn stats(&self) -> Result<Stats, StoreError> {
+        let rows = self.lock()?;
+        let mut stats = Stats::default();
+        for row in rows.rows.values() {
+            match row.state {
+                State::Waiting => {
+                    stats.waiting += 1;
+                    stats.waiting_bytes += row.entry.payload.len() as u64;
+                    stats.oldest_waiting_ms = Some(
+                        stats
+                            .oldest_waiting_ms
+                            .map_or(row.entry.enqueued_at_ms, |o| o.min(row.entry.enqueued_at_ms)),
+                    );
+                }
+                State::InFlight => stats.in_flight += 1,
+                State::Accepted => stats.accepted += 1,
+                State::Dead => stats.dead += 1,
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn claim(&self, _worker: &str, limits: BatchLimits, now_ms: i64) -> Result<Vec<Entry>, StoreError> {
+        let mut rows = self.lock()?;
+        let mut pending_keys = std::collections::HashSet::new();
+        let mut eligible = Vec::new();
+        for row in rows.rows.values() {
+            let ready = match row.state {
+                State::Waiting => row.next_attempt_ms <= now_ms,
+                State::InFlight => row.claimed_until_ms < now_ms,
+                _ => continue,
+            };
+            // An earlier order with the same key still pending holds this one back.
+            if pending_keys.insert(row.entry.key.clone()) && ready {
+                eligible.push(row.entry.clone());
+            }
+        }
+        let batch = pick_batch(eligible, limits);
+        for e in &batch {
+            if let Some(row) = rows.rows.get_mut(&e.id) {
+                row.state = State::InFlight;
+                row.claimed_until_ms = now_ms + limits.lease_ms;
+                row.entry.attempts += 1;
+            }
+        }
+        Ok(batch
+            .into_iter()
+            .map(|mut e| {
+                e.attempts += 1;
+                e
+            })
+            .collect())
+    }
+
+    async fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> Result<(), StoreError> {
+        let mut rows = self.lock()?;
+        for (id, outcome) in outcomes {
+            let Some(row) = rows.rows.get_mut(&id) else {
+                continue;
+            };
+            match outcome {
+                Outcome::Accepted { .. } => row.state = State::Accepted,
+                Outcome::Rejected { message, fields } => {
+                    row.state = State::Dead;
+                    row.error = Some((message, fields));
+                }
+                Outcome::Retry { at_ms, .. } => {
+                    row.state = State::Waiting;
+                    row.next_attempt_ms = at_ms;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows = self.lock()?;
+        Ok(rows
+            .rows
+            .values()
+            .filter(|r| r.state == State::Dead)
+            .map(|r| {
+                let (message, fields) = r.error.clone().unwrap_or_default();
+                DeadLetter {
+                    id: r.entry.id,
+                    kind: r.entry.kind,
+                    order: serde_json::from_str(&r.entry.payload).unwrap_or(serde_json::Value::Null),
+                    message,
+                    fields,
+                    enqueued_at_ms: r.entry.enqueued_at_ms,
+                }
+            })
+            .collect())
+    }
+
+    async fn requeue(&self, ids: Option<Vec<i64>>) -> Result<u64, StoreError> {
+        let mut rows = self.lock()?;
+        let mut n = 0;
+        for row in rows.rows.values_mut() {
+            if row.state == State::Dead && ids.as_ref().is_none_or(|ids| ids.contains(&row.entry.id)) {
+                row.state = State::Waiting;
+                row.next_attempt_ms = 0;
+                row.error = None;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
