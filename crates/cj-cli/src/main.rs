@@ -4,6 +4,7 @@ mod advertisers;
 mod demo;
 mod orders;
 mod program_terms;
+mod queue;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -50,6 +51,8 @@ enum Command {
         #[command(subcommand)]
         action: advertisers::Action,
     },
+    /// A durable queue of orders, sent in CJ's batches.
+    Queue(queue::QueueArgs),
     /// Run an offline CJ (Tracking, Program Terms, Advertiser Lookup) until Ctrl-C.
     Sandbox(demo::SandboxArgs),
     /// Walk the whole product against an in-process sandbox, offline, and print a report.
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
             Command::ProgramTerms(args) => program_terms::list(args).await,
             Command::Advertisers { action } => advertisers::run(action).await,
             Command::Sandbox(args) => demo::sandbox(args).await,
+            Command::Queue(args) => queue::run(args).await,
             Command::Demo => demo::demo().await,
             Command::Commission { action } => program_terms::estimate_command(action),
         }

@@ -152,7 +152,7 @@ where
 }
 
 /// Reads JSON Lines; returns the orders and the line number of each.
-fn read_orders<I: DeserializeOwned>(path: &PathBuf) -> Result<(Vec<I>, Vec<usize>), String> {
+pub fn read_orders<I: DeserializeOwned>(path: &PathBuf) -> Result<(Vec<I>, Vec<usize>), String> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {

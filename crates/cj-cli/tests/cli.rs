@@ -753,3 +753,139 @@ fn the_lifecycle_through_the_binary_against_cj_sandbox() {
         stdout(&results[4])
     );
 }
+
+#[test]
+fn the_queue_stores_sends_and_keeps_dead_letters() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the sandbox");
+    let sandbox = runtime
+        .block_on(cj_sandbox::Sandbox::start())
+        .expect("the sandbox starts");
+    let dir = std::env::temp_dir().join(format!("cj-cli-queue-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = dir.join("queue.sqlite");
+    let _ = std::fs::remove_file(&store);
+    let store = store.to_str().expect("path").to_string();
+    let tracking = sandbox.tracking_url();
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_TRACKING_URL", tracking.as_str()),
+        ("CJ_QUEUE_STORE", store.as_str()),
+    ];
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+
+    let out = cj(
+        &[
+            "queue",
+            "enqueue",
+            "--file",
+            &format!("{samples}/orders.jsonl"),
+        ],
+        "",
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("stored 2 order(s) on disk"),
+        "{}",
+        stdout(&out)
+    );
+    for (kind, file) in [("restate", "restates.jsonl"), ("cancel", "cancels.jsonl")] {
+        let out = cj(
+            &[
+                "queue",
+                "enqueue",
+                "--kind",
+                kind,
+                "--file",
+                &format!("{samples}/{file}"),
+            ],
+            "",
+            &env,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let mut bad = ORDER.replace("ORD-1", "REFUSED-1");
+    bad = bad.replace(
+        "\"actionTrackerId\":123456",
+        "\"actionTrackerId\":4294967295",
+    );
+    let out = cj(&["queue", "enqueue", "--file", "-"], &bad, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = cj(
+        &["queue", "enqueue", "--file", "-"],
+        &ORDER.replace("ORD-1", "BAD ID"),
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "an invalid order is not stored");
+    assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+
+    let status = |env: &[(&str, &str)]| -> Value {
+        serde_json::from_str(&stdout(&cj(
+            &["queue", "status", "--output", "json"],
+            "",
+            env,
+        )))
+        .expect("status")
+    };
+    assert_eq!(status(&env)["waiting"], 5);
+    // Nothing is sent before `run`: the queue is durable on its own.
+    assert_eq!(sandbox.ledger().to_json()["orders"], json!([]));
+
+    let out = cj(&["queue", "run", "--until-empty", "--live"], "", &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("4 accepted, 1 refused"),
+        "{}",
+        stdout(&out)
+    );
+    let s = status(&env);
+    assert_eq!(
+        (
+            s["waiting"].clone(),
+            s["accepted"].clone(),
+            s["dead"].clone()
+        ),
+        (json!(0), json!(4), json!(1))
+    );
+    let ledger = sandbox.ledger().to_json();
+    let states: Vec<(&str, &str)> = ledger["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| {
+            (
+                o["orderId"].as_str().unwrap_or_default(),
+                o["state"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("ORD-2024-001234", "accepted"),
+            ("ORD-2024-001235", "declined")
+        ]
+    );
+
+    let dead: Value = serde_json::from_str(&stdout(&cj(
+        &["queue", "dead-letters", "--output", "json"],
+        "",
+        &env,
+    )))
+    .expect("dead letters");
+    assert_eq!(dead[0]["order"]["orderId"], "REFUSED-1");
+    assert!(
+        dead[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("actionTrackerId")),
+        "{dead}"
+    );
+    let out = cj(&["queue", "retry"], "", &env);
+    assert!(
+        stdout(&out).contains("1 order(s) put back"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(status(&env)["waiting"], 1);
+    drop(sandbox);
+}

@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cj_graphql::tracking::{
-    OrderCancelRequest, OrderCreateRequest, OrderRestateRequest, Orders, RequestError,
-    SubmitError, TrackingResponse, Validation, validate_cancel, validate_create, validate_restate,
+    OrderCancelRequest, OrderCreateRequest, OrderRestateRequest, Orders, RequestError, SubmitError,
+    TrackingResponse, Validation, validate_cancel, validate_create, validate_restate,
 };
 use cj_transport::{Delivery, Error, InvalidInput};
 use serde::Serialize;
@@ -40,6 +40,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{
     BatchLimits, DeadLetter, Entry, Kind, MemoryStore, NewEntry, Outcome, Stats, Store, StoreError,
+    Waiting,
 };
 
 /// An order for the queue: a create, a restate or a cancel.
@@ -108,7 +109,9 @@ impl QueuedOrder {
             QueuedOrder::Restate(o) => serde_json::to_string(o),
             QueuedOrder::Cancel(o) => serde_json::to_string(o),
         }
-        .map_err(|e| QueueError::Store(StoreError::Other(format!("cannot encode the order: {e}"))))?;
+        .map_err(|e| {
+            QueueError::Store(StoreError::Other(format!("cannot encode the order: {e}")))
+        })?;
         Ok(NewEntry {
             kind: self.kind(),
             key: self.key(),
@@ -197,7 +200,9 @@ impl QueueConfig {
     /// The sizes of a batch.
     fn limits(&self) -> BatchLimits {
         BatchLimits {
-            max_orders: self.max_orders.clamp(1, cj_graphql::tracking::MAX_ORDERS_PER_REQUEST),
+            max_orders: self
+                .max_orders
+                .clamp(1, cj_graphql::tracking::MAX_ORDERS_PER_REQUEST),
             max_bytes: self.max_bytes.max(1),
             lease_ms: self.lease.as_millis() as i64,
         }
@@ -269,12 +274,12 @@ impl<S: Store> Sender<S> {
 
     /// Whether a threshold is met: enough orders, enough bytes, or an order old enough.
     pub async fn due(&self) -> Result<bool, StoreError> {
-        let stats = self.store.stats().await?;
-        let old = stats
-            .oldest_waiting_ms
+        let waiting = self.store.waiting().await?;
+        let old = waiting
+            .oldest_ms
             .is_some_and(|t| self.clock.now_ms() - t >= self.config.max_age.as_millis() as i64);
-        Ok(stats.waiting as usize >= self.config.max_orders
-            || stats.waiting_bytes >= self.config.max_bytes
+        Ok(waiting.count as usize >= self.config.max_orders
+            || waiting.bytes >= self.config.max_bytes
             || old)
     }
 
@@ -284,7 +289,11 @@ impl<S: Store> Sender<S> {
         loop {
             let batch = self
                 .store
-                .claim(&self.config.worker, self.config.limits(), self.clock.now_ms())
+                .claim(
+                    &self.config.worker,
+                    self.config.limits(),
+                    self.clock.now_ms(),
+                )
                 .await?;
             if batch.is_empty() {
                 return Ok(report);
@@ -296,12 +305,22 @@ impl<S: Store> Sender<S> {
 
     async fn send_batch(&self, batch: Vec<Entry>) -> Result<SendReport, StoreError> {
         let kind = batch[0].kind;
-        let span = tracing::info_span!("cj.queue.batch", kind = kind.as_str(), orders = batch.len());
+        let span =
+            tracing::info_span!("cj.queue.batch", kind = kind.as_str(), orders = batch.len());
         let _guard = span.enter();
         let outcomes = match kind {
-            Kind::Create => self.send_kind(&batch, |o, r| async move { o.create(&r).await }).await,
-            Kind::Restate => self.send_kind(&batch, |o, r| async move { o.restate(&r).await }).await,
-            Kind::Cancel => self.send_kind(&batch, |o, r| async move { o.cancel(&r).await }).await,
+            Kind::Create => {
+                self.send_kind(&batch, |o, r| async move { o.create(&r).await })
+                    .await
+            }
+            Kind::Restate => {
+                self.send_kind(&batch, |o, r| async move { o.restate(&r).await })
+                    .await
+            }
+            Kind::Cancel => {
+                self.send_kind(&batch, |o, r| async move { o.cancel(&r).await })
+                    .await
+            }
         };
         let mut report = SendReport {
             batches: 1,
@@ -408,7 +427,8 @@ impl<S: Store> Sender<S> {
                     (
                         x.id,
                         Outcome::Retry {
-                            at_ms: self.clock.now_ms() + self.backoff(x.attempts).as_millis() as i64,
+                            at_ms: self.clock.now_ms()
+                                + self.backoff(x.attempts).as_millis() as i64,
                             reason: reason.clone(),
                         },
                     )
@@ -432,9 +452,17 @@ impl<S: Store> Sender<S> {
 fn is_refusal_of_the_orders(error: &Error) -> bool {
     match error {
         Error::GraphQL { errors, .. } => !errors.iter().any(|e| {
-            matches!(e.message.as_str(), "Missing Token" | "Invalid Token" | "Unauthorized")
+            matches!(
+                e.message.as_str(),
+                "Missing Token" | "Invalid Token" | "Unauthorized"
+            )
         }),
-        Error::Http { status, .. } => status.is_client_error() && status.as_u16() != 401 && status.as_u16() != 403 && status.as_u16() != 429,
+        Error::Http { status, .. } => {
+            status.is_client_error()
+                && status.as_u16() != 401
+                && status.as_u16() != 403
+                && status.as_u16() != 429
+        }
         _ => false,
     }
 }
@@ -447,7 +475,10 @@ trait Answered {
 
 impl Answered for cj_graphql::tracking::Order {
     fn key(&self) -> String {
-        format!("{}|{}|{}", self.advertiser.enterprise_id, self.action_tracker.id, self.order_id)
+        format!(
+            "{}|{}|{}",
+            self.advertiser.enterprise_id, self.action_tracker.id, self.order_id
+        )
     }
     fn submission(&self) -> String {
         self.submission_id.to_string()
@@ -456,7 +487,10 @@ impl Answered for cj_graphql::tracking::Order {
 
 impl Answered for cj_graphql::tracking::OrderCancellation {
     fn key(&self) -> String {
-        format!("{}|{}|{}", self.advertiser.enterprise_id, self.action_tracker.id, self.order_id)
+        format!(
+            "{}|{}|{}",
+            self.advertiser.enterprise_id, self.action_tracker.id, self.order_id
+        )
     }
     fn submission(&self) -> String {
         self.submission_id.to_string()
@@ -466,10 +500,17 @@ impl Answered for cj_graphql::tracking::OrderCancellation {
 /// Each sent order's outcome from CJ's answer: accepted when CJ returned it; refused when a
 /// `RequestError` names it (`newOrders[3]...`) or, when CJ's errors name no order, refused with
 /// them; accepted otherwise.
-fn match_answers<T: Answered>(sent: &[&Entry], response: &TrackingResponse<T>) -> Vec<(i64, Outcome)> {
-    let accepted: std::collections::HashMap<String, String> =
-        response.orders.iter().map(|o| (o.key(), o.submission())).collect();
-    let mut named: std::collections::HashMap<usize, &RequestError> = std::collections::HashMap::new();
+fn match_answers<T: Answered>(
+    sent: &[&Entry],
+    response: &TrackingResponse<T>,
+) -> Vec<(i64, Outcome)> {
+    let accepted: std::collections::HashMap<String, String> = response
+        .orders
+        .iter()
+        .map(|o| (o.key(), o.submission()))
+        .collect();
+    let mut named: std::collections::HashMap<usize, &RequestError> =
+        std::collections::HashMap::new();
     let mut unnamed: Vec<&RequestError> = Vec::new();
     for e in &response.errors {
         let index = e.fields.iter().flatten().find_map(|f| {
@@ -498,11 +539,20 @@ fn match_answers<T: Answered>(sent: &[&Entry], response: &TrackingResponse<T>) -
                 }
             } else if !unnamed.is_empty() {
                 Outcome::Rejected {
-                    message: unnamed.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "),
-                    fields: unnamed.iter().flat_map(|e| e.fields.clone().unwrap_or_default()).collect(),
+                    message: unnamed
+                        .iter()
+                        .map(|e| e.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    fields: unnamed
+                        .iter()
+                        .flat_map(|e| e.fields.clone().unwrap_or_default())
+                        .collect(),
                 }
             } else {
-                Outcome::Accepted { submission_id: None }
+                Outcome::Accepted {
+                    submission_id: None,
+                }
             };
             (e.id, outcome)
         })
@@ -540,7 +590,12 @@ impl<S: Store> OrderQueue<S> {
         let (appends, append_rx) = mpsc::channel::<Append>(1024);
         let (commands, command_rx) = mpsc::channel::<Command>(16);
         let clock = Clock::new();
-        let writer = tokio::spawn(write_loop(store.clone(), append_rx, notify.clone(), config.clone()));
+        let writer = tokio::spawn(write_loop(
+            store.clone(),
+            append_rx,
+            notify.clone(),
+            config.clone(),
+        ));
         let sender = Sender::new(store.clone(), orders, config);
         let sending = tokio::spawn(send_loop(sender, command_rx, notify.clone()));
         OrderQueue {
@@ -594,7 +649,10 @@ impl<S: Store> OrderQueue<S> {
     /// Sends everything that can be sent now, whatever the thresholds, and reports it.
     pub async fn flush(&self) -> Result<SendReport, QueueError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Flush(tx)).await.map_err(|_| QueueError::Closed)?;
+        self.commands
+            .send(Command::Flush(tx))
+            .await
+            .map_err(|_| QueueError::Closed)?;
         Ok(rx.await.map_err(|_| QueueError::Closed)??)
     }
 
@@ -604,7 +662,10 @@ impl<S: Store> OrderQueue<S> {
         self.closed.store(true, Ordering::Release);
         let (tx, rx) = oneshot::channel();
         let drained = async {
-            self.commands.send(Command::Drain(tx)).await.map_err(|_| QueueError::Closed)?;
+            self.commands
+                .send(Command::Drain(tx))
+                .await
+                .map_err(|_| QueueError::Closed)?;
             Ok::<_, QueueError>(rx.await.map_err(|_| QueueError::Closed)??)
         };
         let result = tokio::time::timeout(deadline, drained).await;
@@ -674,7 +735,10 @@ async fn write_loop<S: Store>(
             .sum();
         loop {
             match store.stats().await {
-                Ok(stats) if stats.waiting_bytes + incoming > config.max_store_bytes && stats.waiting > 0 => {
+                Ok(stats)
+                    if stats.waiting_bytes + incoming > config.max_store_bytes
+                        && stats.waiting > 0 =>
+                {
                     if config.backpressure == Backpressure::Fail {
                         for a in group.drain(..) {
                             let _ = a.done.send(Err(QueueError::Full {
@@ -694,7 +758,10 @@ async fn write_loop<S: Store>(
             continue;
         }
         let sizes: Vec<usize> = group.iter().map(|a| a.entries.len()).collect();
-        let entries: Vec<NewEntry> = group.iter_mut().flat_map(|a| std::mem::take(&mut a.entries)).collect();
+        let entries: Vec<NewEntry> = group
+            .iter_mut()
+            .flat_map(|a| std::mem::take(&mut a.entries))
+            .collect();
         match store.append(entries).await {
             Ok(ids) => {
                 let mut ids = ids.into_iter();
@@ -706,7 +773,9 @@ async fn write_loop<S: Store>(
             Err(e) => {
                 let message = e.to_string();
                 for a in group {
-                    let _ = a.done.send(Err(QueueError::Store(StoreError::Other(message.clone()))));
+                    let _ = a
+                        .done
+                        .send(Err(QueueError::Store(StoreError::Other(message.clone()))));
                 }
             }
         }
@@ -714,8 +783,13 @@ async fn write_loop<S: Store>(
 }
 
 /// Sends when a threshold is met, on request, or to drain.
-async fn send_loop<S: Store>(sender: Sender<S>, mut commands: mpsc::Receiver<Command>, notify: Arc<Notify>) {
-    let tick = (sender.config.max_age / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+async fn send_loop<S: Store>(
+    sender: Sender<S>,
+    mut commands: mpsc::Receiver<Command>,
+    notify: Arc<Notify>,
+) {
+    let tick =
+        (sender.config.max_age / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
     loop {
         tokio::select! {
             command = commands.recv() => match command {

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, params};
 
 use crate::store::{
-    BatchLimits, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError, pick_batch,
+    BatchLimits, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError, Waiting,
+    pick_batch,
 };
 
 const WAITING: i64 = 0;
@@ -54,10 +55,14 @@ impl SqliteStore {
                 error_fields TEXT
              );
              CREATE INDEX IF NOT EXISTS queue_state ON queue (state, id);
+             CREATE INDEX IF NOT EXISTS queue_waiting ON queue (state, enqueued_at, bytes);
              CREATE INDEX IF NOT EXISTS queue_key ON queue (key, id);",
         )?;
         // Single process: whatever was in flight when it died was not confirmed.
-        conn.execute("UPDATE queue SET state = ?1 WHERE state = ?2", params![WAITING, IN_FLIGHT])?;
+        conn.execute(
+            "UPDATE queue SET state = ?1 WHERE state = ?2",
+            params![WAITING, IN_FLIGHT],
+        )?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -70,9 +75,9 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn
-                .lock()
-                .map_err(|_| StoreError::Other("the SQLite connection's lock is poisoned".into()))?;
+            let mut conn = conn.lock().map_err(|_| {
+                StoreError::Other("the SQLite connection's lock is poisoned".into())
+            })?;
             f(&mut conn)
         })
         .await
@@ -82,7 +87,11 @@ impl SqliteStore {
 
 fn kind_of(text: String) -> Result<Kind, rusqlite::Error> {
     Kind::parse(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("unknown kind {text}").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown kind {text}").into(),
+        )
     })
 }
 
@@ -134,7 +143,29 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn claim(&self, _worker: &str, limits: BatchLimits, now_ms: i64) -> Result<Vec<Entry>, StoreError> {
+    async fn waiting(&self) -> Result<Waiting, StoreError> {
+        self.with(|conn| {
+            // Answered from the covering index: the cost follows the waiting orders, not the store.
+            let mut q = conn.prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(enqueued_at) FROM queue WHERE state = ?1",
+            )?;
+            Ok(q.query_row([WAITING], |r| {
+                Ok(Waiting {
+                    count: r.get::<_, i64>(0)? as u64,
+                    bytes: r.get::<_, i64>(1)? as u64,
+                    oldest_ms: r.get(2)?,
+                })
+            })?)
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        _worker: &str,
+        limits: BatchLimits,
+        now_ms: i64,
+    ) -> Result<Vec<Entry>, StoreError> {
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let batch = {

@@ -129,6 +129,17 @@ pub struct Stats {
     pub dead: u64,
 }
 
+/// The orders waiting to be sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waiting {
+    /// How many.
+    pub count: u64,
+    /// Their bytes of JSON.
+    pub bytes: u64,
+    /// When the oldest was enqueued.
+    pub oldest_ms: Option<i64>,
+}
+
 /// Errors of a store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -149,10 +160,17 @@ pub enum StoreError {
 /// future completes.
 pub trait Store: Send + Sync + 'static {
     /// Stores orders, all or none, and returns their ids.
-    fn append(&self, entries: Vec<NewEntry>) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+    fn append(
+        &self,
+        entries: Vec<NewEntry>,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
-    /// Counts.
+    /// Counts of every state (for reports; may scan the whole store).
     fn stats(&self) -> impl Future<Output = Result<Stats, StoreError>> + Send;
+
+    /// The waiting orders' count, bytes and oldest time: what the thresholds need, cheaply
+    /// (the sender asks after every write).
+    fn waiting(&self) -> impl Future<Output = Result<Waiting, StoreError>> + Send;
 
     /// Claims the next batch for `worker`: orders of one kind, oldest first, at most
     /// `max_orders` and `max_bytes` (at least one order), none of which has an earlier order
@@ -166,13 +184,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
 
     /// Records what happened to claimed orders.
-    fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn finish(
+        &self,
+        outcomes: Vec<(i64, Outcome)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The refused orders.
     fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
 
     /// Puts refused orders back in the queue (all of them when `ids` is `None`); returns how many.
-    fn requeue(&self, ids: Option<Vec<i64>>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn requeue(
+        &self,
+        ids: Option<Vec<i64>>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// How big a batch may be.
@@ -188,7 +212,10 @@ pub struct BatchLimits {
 
 /// Picks a batch from eligible entries in id order: the first entry's kind, then entries of
 /// that kind while the limits allow (the first entry always fits).
-pub(crate) fn pick_batch(eligible: impl IntoIterator<Item = Entry>, limits: BatchLimits) -> Vec<Entry> {
+pub(crate) fn pick_batch(
+    eligible: impl IntoIterator<Item = Entry>,
+    limits: BatchLimits,
+) -> Vec<Entry> {
     let mut batch: Vec<Entry> = Vec::new();
     let mut bytes = 0u64;
     for entry in eligible {
@@ -219,6 +246,34 @@ pub struct MemoryStore {
 struct MemoryRows {
     next_id: i64,
     rows: BTreeMap<i64, Row>,
+    /// Ids of waiting and in-flight rows, so that hot paths skip settled ones.
+    pending: std::collections::BTreeSet<i64>,
+    waiting_count: u64,
+    waiting_bytes: u64,
+}
+
+impl MemoryRows {
+    /// Moves a row to `state`, keeping the pending set and the waiting totals right.
+    fn set_state(&mut self, id: i64, state: State) {
+        let Some(row) = self.rows.get_mut(&id) else {
+            return;
+        };
+        let bytes = row.entry.payload.len() as u64;
+        if row.state == State::Waiting {
+            self.waiting_count -= 1;
+            self.waiting_bytes -= bytes;
+        }
+        if state == State::Waiting {
+            self.waiting_count += 1;
+            self.waiting_bytes += bytes;
+        }
+        row.state = state;
+        if matches!(state, State::Waiting | State::InFlight) {
+            self.pending.insert(id);
+        } else {
+            self.pending.remove(&id);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -269,12 +324,14 @@ impl Store for MemoryStore {
                         enqueued_at_ms: e.enqueued_at_ms,
                         attempts: 0,
                     },
-                    state: State::Waiting,
+                    // Settled until `set_state` below counts it as waiting.
+                    state: State::Accepted,
                     next_attempt_ms: 0,
                     claimed_until_ms: 0,
                     error: None,
                 },
             );
+            rows.set_state(id, State::Waiting);
             ids.push(id);
         }
         Ok(ids)
@@ -291,7 +348,9 @@ impl Store for MemoryStore {
                     stats.oldest_waiting_ms = Some(
                         stats
                             .oldest_waiting_ms
-                            .map_or(row.entry.enqueued_at_ms, |o| o.min(row.entry.enqueued_at_ms)),
+                            .map_or(row.entry.enqueued_at_ms, |o| {
+                                o.min(row.entry.enqueued_at_ms)
+                            }),
                     );
                 }
                 State::InFlight => stats.in_flight += 1,
@@ -302,11 +361,31 @@ impl Store for MemoryStore {
         Ok(stats)
     }
 
-    async fn claim(&self, _worker: &str, limits: BatchLimits, now_ms: i64) -> Result<Vec<Entry>, StoreError> {
+    async fn waiting(&self) -> Result<Waiting, StoreError> {
+        let rows = self.lock()?;
+        let oldest_ms = rows
+            .pending
+            .iter()
+            .filter_map(|id| rows.rows.get(id))
+            .find(|r| r.state == State::Waiting)
+            .map(|r| r.entry.enqueued_at_ms);
+        Ok(Waiting {
+            count: rows.waiting_count,
+            bytes: rows.waiting_bytes,
+            oldest_ms,
+        })
+    }
+
+    async fn claim(
+        &self,
+        _worker: &str,
+        limits: BatchLimits,
+        now_ms: i64,
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut rows = self.lock()?;
         let mut pending_keys = std::collections::HashSet::new();
         let mut eligible = Vec::new();
-        for row in rows.rows.values() {
+        for row in rows.pending.iter().filter_map(|id| rows.rows.get(id)) {
             let ready = match row.state {
                 State::Waiting => row.next_attempt_ms <= now_ms,
                 State::InFlight => row.claimed_until_ms < now_ms,
@@ -319,8 +398,8 @@ impl Store for MemoryStore {
         }
         let batch = pick_batch(eligible, limits);
         for e in &batch {
+            rows.set_state(e.id, State::InFlight);
             if let Some(row) = rows.rows.get_mut(&e.id) {
-                row.state = State::InFlight;
                 row.claimed_until_ms = now_ms + limits.lease_ms;
                 row.entry.attempts += 1;
             }
@@ -337,19 +416,19 @@ impl Store for MemoryStore {
     async fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> Result<(), StoreError> {
         let mut rows = self.lock()?;
         for (id, outcome) in outcomes {
+            let state = match &outcome {
+                Outcome::Accepted { .. } => State::Accepted,
+                Outcome::Rejected { .. } => State::Dead,
+                Outcome::Retry { .. } => State::Waiting,
+            };
+            rows.set_state(id, state);
             let Some(row) = rows.rows.get_mut(&id) else {
                 continue;
             };
             match outcome {
-                Outcome::Accepted { .. } => row.state = State::Accepted,
-                Outcome::Rejected { message, fields } => {
-                    row.state = State::Dead;
-                    row.error = Some((message, fields));
-                }
-                Outcome::Retry { at_ms, .. } => {
-                    row.state = State::Waiting;
-                    row.next_attempt_ms = at_ms;
-                }
+                Outcome::Accepted { .. } => {}
+                Outcome::Rejected { message, fields } => row.error = Some((message, fields)),
+                Outcome::Retry { at_ms, .. } => row.next_attempt_ms = at_ms,
             }
         }
         Ok(())
@@ -366,7 +445,8 @@ impl Store for MemoryStore {
                 DeadLetter {
                     id: r.entry.id,
                     kind: r.entry.kind,
-                    order: serde_json::from_str(&r.entry.payload).unwrap_or(serde_json::Value::Null),
+                    order: serde_json::from_str(&r.entry.payload)
+                        .unwrap_or(serde_json::Value::Null),
                     message,
                     fields,
                     enqueued_at_ms: r.entry.enqueued_at_ms,
@@ -377,15 +457,21 @@ impl Store for MemoryStore {
 
     async fn requeue(&self, ids: Option<Vec<i64>>) -> Result<u64, StoreError> {
         let mut rows = self.lock()?;
-        let mut n = 0;
-        for row in rows.rows.values_mut() {
-            if row.state == State::Dead && ids.as_ref().is_none_or(|ids| ids.contains(&row.entry.id)) {
-                row.state = State::Waiting;
+        let dead: Vec<i64> = rows
+            .rows
+            .values()
+            .filter(|r| {
+                r.state == State::Dead && ids.as_ref().is_none_or(|ids| ids.contains(&r.entry.id))
+            })
+            .map(|r| r.entry.id)
+            .collect();
+        for id in &dead {
+            rows.set_state(*id, State::Waiting);
+            if let Some(row) = rows.rows.get_mut(id) {
                 row.next_attempt_ms = 0;
                 row.error = None;
-                n += 1;
             }
         }
-        Ok(n)
+        Ok(dead.len() as u64)
     }
 }

@@ -8,6 +8,8 @@
 //! | `tracking` (default) | GraphQL Tracking API: create, restate, cancel orders | [`Client::orders`] |
 //! | `program-terms` (default) | GraphQL Program Terms API: contracts, rates, which rate applies | [`Client::program_terms`] |
 //! | `advertiser-lookup` (default) | Advertiser Lookup REST API: advertisers, EPC, default rates | [`Client::advertiser_lookup`] |
+//! | `queue` | a durable order queue sending in CJ's batches (SQLite) | [`Client::order_queue`] |
+//! | `queue-postgres` | the queue's PostgreSQL store, shared by several instances | `queue::PostgresStore` |
 //!
 //! ```no_run
 //! use cj::tracking::{Mode, OrderCreateRequest, OrderItemInput, NonNegativeDecimalNumber};
@@ -78,6 +80,12 @@ pub mod advertiser_lookup {
     pub use futures_util::{Stream, StreamExt, TryStreamExt};
 }
 
+/// A durable order queue that sends in CJ's batches (feature `queue`).
+#[cfg(feature = "queue")]
+pub mod queue {
+    pub use cj_queue::*;
+}
+
 /// A client for every CJ API, sharing one token, one connection pool and one set of HTTP
 /// settings. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -106,6 +114,17 @@ impl Client {
     #[cfg(feature = "program-terms")]
     pub fn program_terms(&self) -> &cj_graphql::program_terms::ProgramTermsApi {
         &self.program_terms
+    }
+
+    /// A durable queue of orders sent through this client's [`orders`](Client::orders) in CJ's
+    /// batches; see [`queue`].
+    #[cfg(feature = "queue")]
+    pub fn order_queue<S: cj_queue::Store>(
+        &self,
+        store: S,
+        config: cj_queue::QueueConfig,
+    ) -> cj_queue::OrderQueue<S> {
+        cj_queue::OrderQueue::start(store, self.orders.clone(), config)
     }
 
     /// The Advertiser Lookup API: `page(&query)`, `stream(query)`, within CJ's 25 calls a

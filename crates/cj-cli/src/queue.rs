@@ -1,0 +1,285 @@
+//! `cj queue`: a durable queue of orders in a SQLite file, and its sender.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cj::queue::{QueueConfig, QueuedOrder, Sender, SqliteStore, Store};
+use cj::tracking::{
+    Mode, OrderCancelRequest, OrderCreateRequest, OrderRestateRequest, validate_cancel,
+    validate_create, validate_restate,
+};
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::orders::read_orders;
+use crate::{Connection, Output, exit, report_error};
+
+#[derive(Args)]
+pub struct QueueArgs {
+    /// The queue's SQLite file (created when missing).
+    #[arg(
+        long,
+        global = true,
+        env = "CJ_QUEUE_STORE",
+        default_value = "cj-queue.sqlite"
+    )]
+    store: PathBuf,
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// Store orders (JSON Lines, as for `cj orders`); returns once they are on disk.
+    Enqueue {
+        /// JSON Lines file, one order per line (`-` for stdin).
+        #[arg(long, short)]
+        file: PathBuf,
+        /// Which mutation the orders go through.
+        #[arg(long, value_enum, default_value = "create")]
+        kind: KindArg,
+    },
+    /// Send queued orders when CJ's thresholds are met, until Ctrl-C.
+    Run(RunArgs),
+    /// What the queue holds.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Orders CJ refused.
+    DeadLetters {
+        /// Output format (`json`: an array with each order in CJ's field names).
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Put refused orders back in the queue (all, or those given).
+    Retry {
+        /// A dead letter's id (repeatable); all when none is given.
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum KindArg {
+    Create,
+    Restate,
+    Cancel,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Send everything now, whatever the thresholds, and exit.
+    #[arg(long)]
+    until_empty: bool,
+    /// Tracking API base URL.
+    #[arg(long, env = "CJ_TRACKING_URL", default_value = cj::tracking::DEFAULT_BASE_URL)]
+    tracking_url: String,
+    /// Send to the live endpoint (/graphql). Without it, to the test endpoint (/graphqltest).
+    #[arg(long)]
+    live: bool,
+    /// Send when this many orders wait (CJ's connector: 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    max_orders: usize,
+    /// Send when the oldest order has waited this many seconds (CJ's connector: 600).
+    #[arg(long, default_value_t = 600)]
+    max_age: u64,
+    /// Send when the waiting orders reach this many bytes (CJ's connector: 100 MB).
+    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    max_bytes: u64,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+pub async fn run(args: QueueArgs) -> u8 {
+    let store = match SqliteStore::open(&args.store) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.store.display());
+            return exit::USAGE;
+        }
+    };
+    match args.action {
+        Action::Enqueue { file, kind } => enqueue(&store, &file, kind).await,
+        Action::Run(run) => send(store, run).await,
+        Action::Status { output } => match store.stats().await {
+            Ok(stats) => {
+                match output {
+                    Output::Json => {
+                        println!("{}", serde_json::to_string(&stats).unwrap_or_default())
+                    }
+                    Output::Table => {
+                        println!(
+                            "waiting {} ({} bytes), in flight {}, accepted {}, dead letters {}",
+                            stats.waiting,
+                            stats.waiting_bytes,
+                            stats.in_flight,
+                            stats.accepted,
+                            stats.dead
+                        );
+                        if let Some(oldest) = stats.oldest_waiting_ms
+                            && let Ok(t) = cj::jiff::Timestamp::from_millisecond(oldest)
+                        {
+                            println!("oldest waiting since {t}");
+                        }
+                    }
+                }
+                exit::OK
+            }
+            Err(e) => store_failed(e),
+        },
+        Action::DeadLetters { output } => match store.dead_letters().await {
+            Ok(dead) => {
+                match output {
+                    Output::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&dead).unwrap_or_default()
+                    ),
+                    Output::Table => {
+                        let header = ["ID", "KIND", "ORDER ID", "MESSAGE"].map(String::from);
+                        let rows: Vec<[String; 4]> = dead
+                            .iter()
+                            .map(|d| {
+                                [
+                                    d.id.to_string(),
+                                    d.kind.as_str().to_string(),
+                                    d.order["orderId"].as_str().unwrap_or("-").to_string(),
+                                    d.message.clone(),
+                                ]
+                            })
+                            .collect();
+                        crate::print_table(&header, &rows);
+                        println!("{} dead letter(s)", dead.len());
+                    }
+                }
+                exit::OK
+            }
+            Err(e) => store_failed(e),
+        },
+        Action::Retry { ids } => {
+            let ids = (!ids.is_empty()).then_some(ids);
+            match store.requeue(ids).await {
+                Ok(n) => {
+                    println!("{n} order(s) put back in the queue");
+                    exit::OK
+                }
+                Err(e) => store_failed(e),
+            }
+        }
+    }
+}
+
+fn store_failed(e: impl std::fmt::Display) -> u8 {
+    eprintln!("error: the queue's store failed: {e}");
+    exit::TRANSPORT
+}
+
+async fn enqueue(store: &SqliteStore, file: &PathBuf, kind: KindArg) -> u8 {
+    let now = cj::tracking::Instant::now();
+    let parsed: Result<(Vec<QueuedOrder>, Vec<usize>, Result<(), cj::InvalidInput>), String> =
+        match kind {
+            KindArg::Create => read_orders::<OrderCreateRequest>(file).map(|(o, l)| {
+                let check = validate_create(&o, now);
+                (o.into_iter().map(QueuedOrder::from).collect(), l, check)
+            }),
+            KindArg::Restate => read_orders::<OrderRestateRequest>(file).map(|(o, l)| {
+                let check = validate_restate(&o, now);
+                (o.into_iter().map(QueuedOrder::from).collect(), l, check)
+            }),
+            KindArg::Cancel => read_orders::<OrderCancelRequest>(file).map(|(o, l)| {
+                let check = validate_cancel(&o, now);
+                (o.into_iter().map(QueuedOrder::from).collect(), l, check)
+            }),
+        };
+    let orders = match parsed {
+        Ok((orders, _, Ok(()))) => orders,
+        Ok((_, lines, Err(invalid))) => return report_error(&cj::Error::Invalid(invalid), &lines),
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let at = cj::jiff::Timestamp::now().as_millisecond();
+    let entries: Result<Vec<_>, _> = orders.iter().map(|o| o.to_entry(at)).collect();
+    let entries = match entries {
+        Ok(e) => e,
+        Err(e) => return store_failed(e),
+    };
+    match store.append(entries).await {
+        Ok(ids) => {
+            println!(
+                "stored {} order(s) on disk (ids {}..={})",
+                ids.len(),
+                ids.first().copied().unwrap_or_default(),
+                ids.last().copied().unwrap_or_default()
+            );
+            exit::OK
+        }
+        Err(e) => store_failed(e),
+    }
+}
+
+async fn send(store: SqliteStore, args: RunArgs) -> u8 {
+    let mode = if args.live { Mode::Live } else { Mode::Test };
+    let client = match args.connection.builder().and_then(|b| {
+        b.mode(mode)
+            .tracking_url(&args.tracking_url)
+            .build()
+            .map_err(|e| e.to_string())
+    }) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let mut config = QueueConfig::default();
+    config.max_orders = args.max_orders;
+    config.max_age = Duration::from_secs(args.max_age);
+    config.max_bytes = args.max_bytes;
+    let store = Arc::new(store);
+    let sender = Sender::new(store.clone(), client.orders().clone(), config);
+    if args.until_empty {
+        let report = match sender.send_all().await {
+            Ok(r) => r,
+            Err(e) => return store_failed(e),
+        };
+        println!(
+            "sent {} batch(es): {} accepted, {} refused (dead letters), {} waiting to retry",
+            report.batches, report.accepted, report.rejected, report.retrying
+        );
+        return match store.stats().await {
+            Ok(stats) if stats.waiting == 0 => exit::OK,
+            Ok(stats) => {
+                eprintln!(
+                    "{} order(s) could not be sent; they stay queued",
+                    stats.waiting
+                );
+                exit::TRANSPORT
+            }
+            Err(e) => store_failed(e),
+        };
+    }
+    println!(
+        "sending queued orders from {} when a threshold is met; Ctrl-C stops",
+        client.orders().endpoint()
+    );
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return exit::OK,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        match sender.due().await {
+            Ok(true) => match sender.send_all().await {
+                Ok(r) => println!(
+                    "sent {} batch(es): {} accepted, {} refused, {} waiting to retry",
+                    r.batches, r.accepted, r.rejected, r.retrying
+                ),
+                Err(e) => return store_failed(e),
+            },
+            Ok(false) => {}
+            Err(e) => return store_failed(e),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! A store in PostgreSQL that several application instances share (feature `postgres`).
+//!
+//! Instances claim batches with `SELECT ... FOR UPDATE SKIP LOCKED`: rows another instance is
+//! claiming are skipped, and a claimed batch is marked in flight with a lease, so no batch is
+//! sent by two instances at once. If an instance dies, its batch's lease runs out and another
+//! instance claims it again (at least once; CJ deduplicates). Every call is one transaction,
+//! committed (and so made durable by PostgreSQL) before it returns.
+
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls};
+
+use crate::store::{
+    BatchLimits, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError, Waiting,
+    pick_batch,
+};
+
+const WAITING: i16 = 0;
+const IN_FLIGHT: i16 = 1;
+const ACCEPTED: i16 = 2;
+const DEAD: i16 = 3;
+
+/// A queue in a PostgreSQL table.
+#[derive(Debug)]
+pub struct PostgresStore {
+    client: Mutex<Client>,
+    table: String,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl PostgresStore {
+    /// Connects (`host=... user=... dbname=...` or a `postgresql://` URL) and creates the
+    /// queue's table, `cj_order_queue`, if it does not exist.
+    pub async fn connect(config: &str) -> Result<Self, StoreError> {
+        PostgresStore::connect_to_table(config, "cj_order_queue").await
+    }
+
+    /// As [`connect`](Self::connect), with another table name (letters, digits and `_`).
+    pub async fn connect_to_table(config: &str, table: &str) -> Result<Self, StoreError> {
+        if table.is_empty()
+            || !table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(StoreError::Other(format!(
+                "{table:?} is not a plain table name"
+            )));
+        }
+        let (mut client, connection) = tokio_postgres::connect(config, NoTls).await?;
+        let driver = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "the PostgreSQL connection failed");
+            }
+        });
+        // Instances may start together: create the table under a lock.
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock(7312001)", &[])
+            .await?;
+        tx.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                id BIGSERIAL PRIMARY KEY,
+                kind TEXT NOT NULL,
+                key TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                bytes BIGINT NOT NULL,
+                enqueued_at BIGINT NOT NULL,
+                state SMALLINT NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at BIGINT NOT NULL DEFAULT 0,
+                claimed_by TEXT,
+                claimed_until BIGINT NOT NULL DEFAULT 0,
+                submission_id TEXT,
+                error TEXT,
+                error_fields TEXT
+             );
+             CREATE INDEX IF NOT EXISTS {table}_state ON {table} (state, id);
+             CREATE INDEX IF NOT EXISTS {table}_waiting ON {table} (state, enqueued_at, bytes);
+             CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key, id);"
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(PostgresStore {
+            client: Mutex::new(client),
+            table: table.to_string(),
+            driver,
+        })
+    }
+}
+
+fn kind_of(text: &str) -> Result<Kind, StoreError> {
+    Kind::parse(text)
+        .ok_or_else(|| StoreError::Other(format!("unknown kind {text:?} in the queue")))
+}
+
+impl Store for PostgresStore {
+    async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<i64>, StoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let insert = tx
+            .prepare(&format!(
+                "INSERT INTO {} (kind, key, payload, bytes, enqueued_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                self.table
+            ))
+            .await?;
+        let mut ids = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let row = tx
+                .query_one(
+                    &insert,
+                    &[
+                        &e.kind.as_str(),
+                        &e.key,
+                        &e.payload,
+                        &(e.payload.len() as i64),
+                        &e.enqueued_at_ms,
+                    ],
+                )
+                .await?;
+            ids.push(row.get::<_, i64>(0));
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn stats(&self) -> Result<Stats, StoreError> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT state, COUNT(*), COALESCE(SUM(bytes), 0)::BIGINT, MIN(enqueued_at) FROM {} GROUP BY state",
+                    self.table
+                ),
+                &[],
+            )
+            .await?;
+        let mut stats = Stats::default();
+        for row in rows {
+            let count = row.get::<_, i64>(1) as u64;
+            match row.get::<_, i16>(0) {
+                WAITING => {
+                    stats.waiting = count;
+                    stats.waiting_bytes = row.get::<_, i64>(2) as u64;
+                    stats.oldest_waiting_ms = row.get(3);
+                }
+                IN_FLIGHT => stats.in_flight = count,
+                ACCEPTED => stats.accepted = count,
+                _ => stats.dead = count,
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn waiting(&self) -> Result<Waiting, StoreError> {
+        let client = self.client.lock().await;
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*), COALESCE(SUM(bytes), 0)::BIGINT, MIN(enqueued_at) FROM {} WHERE state = $1",
+                    self.table
+                ),
+                &[&WAITING],
+            )
+            .await?;
+        Ok(Waiting {
+            count: row.get::<_, i64>(0) as u64,
+            bytes: row.get::<_, i64>(1) as u64,
+            oldest_ms: row.get(2),
+        })
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        limits: BatchLimits,
+        now_ms: i64,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT id, kind, key, payload, enqueued_at, attempts FROM {t} q
+                     WHERE ((q.state = $1 AND q.next_attempt_at <= $3) OR (q.state = $2 AND q.claimed_until < $3))
+                       AND NOT EXISTS (SELECT 1 FROM {t} e
+                                       WHERE e.key = q.key AND e.id < q.id AND e.state IN ($1, $2))
+                     ORDER BY q.id LIMIT $4
+                     FOR UPDATE SKIP LOCKED",
+                    t = self.table
+                ),
+                &[&WAITING, &IN_FLIGHT, &now_ms, &(limits.max_orders as i64)],
+            )
+            .await?;
+        let mut eligible = Vec::with_capacity(rows.len());
+        for row in rows {
+            eligible.push(Entry {
+                id: row.get(0),
+                kind: kind_of(row.get(1))?,
+                key: row.get(2),
+                payload: row.get(3),
+                enqueued_at_ms: row.get(4),
+                attempts: row.get::<_, i32>(5) as u32 + 1,
+            });
+        }
+        let batch = pick_batch(eligible, limits);
+        let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
+        tx.execute(
+            &format!(
+                "UPDATE {} SET state = $1, attempts = attempts + 1, claimed_by = $2, claimed_until = $3 WHERE id = ANY($4)",
+                self.table
+            ),
+            &[&IN_FLIGHT, &worker, &(now_ms + limits.lease_ms), &ids],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(batch)
+    }
+
+    async fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> Result<(), StoreError> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        for (id, outcome) in &outcomes {
+            match outcome {
+                Outcome::Accepted { submission_id } => {
+                    tx.execute(
+                        &format!("UPDATE {} SET state = $1, submission_id = $2, error = NULL WHERE id = $3", self.table),
+                        &[&ACCEPTED, submission_id, id],
+                    )
+                    .await?
+                }
+                Outcome::Rejected { message, fields } => {
+                    let fields = serde_json::to_string(fields).unwrap_or_default();
+                    tx.execute(
+                        &format!("UPDATE {} SET state = $1, error = $2, error_fields = $3 WHERE id = $4", self.table),
+                        &[&DEAD, message, &fields, id],
+                    )
+                    .await?
+                }
+                Outcome::Retry { at_ms, reason } => {
+                    tx.execute(
+                        &format!(
+                            "UPDATE {} SET state = $1, next_attempt_at = $2, error = $3, claimed_by = NULL WHERE id = $4",
+                            self.table
+                        ),
+                        &[&WAITING, at_ms, reason, id],
+                    )
+                    .await?
+                }
+            };
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT id, kind, payload, error, error_fields, enqueued_at FROM {} WHERE state = $1 ORDER BY id",
+                    self.table
+                ),
+                &[&DEAD],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let fields: Option<String> = row.get(4);
+                Ok(DeadLetter {
+                    id: row.get(0),
+                    kind: kind_of(row.get(1))?,
+                    order: serde_json::from_str(row.get(2)).unwrap_or(serde_json::Value::Null),
+                    message: row.get::<_, Option<String>>(3).unwrap_or_default(),
+                    fields: fields
+                        .and_then(|f| serde_json::from_str::<Vec<String>>(&f).ok())
+                        .unwrap_or_default(),
+                    enqueued_at_ms: row.get(5),
+                })
+            })
+            .collect()
+    }
+
+    async fn requeue(&self, ids: Option<Vec<i64>>) -> Result<u64, StoreError> {
+        let client = self.client.lock().await;
+        let n = match ids {
+            None => {
+                client
+                    .execute(
+                        &format!(
+                            "UPDATE {} SET state = $1, next_attempt_at = 0, error = NULL, error_fields = NULL WHERE state = $2",
+                            self.table
+                        ),
+                        &[&WAITING, &DEAD],
+                    )
+                    .await?
+            }
+            Some(ids) => {
+                client
+                    .execute(
+                        &format!(
+                            "UPDATE {} SET state = $1, next_attempt_at = 0, error = NULL, error_fields = NULL
+                             WHERE state = $2 AND id = ANY($3)",
+                            self.table
+                        ),
+                        &[&WAITING, &DEAD, &ids],
+                    )
+                    .await?
+            }
+        };
+        Ok(n)
+    }
+}

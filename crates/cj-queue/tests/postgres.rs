@@ -1,0 +1,175 @@
+//! Several workers on one PostgreSQL outbox: no batch sent by two at once, and a dead
+//! worker's batch recovered. Needs a server: `CJ_QUEUE_TEST_POSTGRES_URL` (CI starts one with
+//! `.ci/postgres.sh`). Without it these tests say so and pass on a developer's machine, but
+//! fail in CI.
+#![cfg(feature = "postgres")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cj_graphql::tracking::{Mode, OrderCreateRequest, Orders};
+use cj_queue::{BatchLimits, PostgresStore, QueueConfig, QueuedOrder, Sender, Store};
+use cj_sandbox::Sandbox;
+use cj_transport::{Credentials, RetryPolicy, Transport};
+
+fn database() -> Option<String> {
+    match std::env::var("CJ_QUEUE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => {
+            panic!("CJ_QUEUE_TEST_POSTGRES_URL must be set in CI (.ci/run starts a server)")
+        }
+        _ => {
+            eprintln!("skipped: set CJ_QUEUE_TEST_POSTGRES_URL to run the PostgreSQL queue tests");
+            None
+        }
+    }
+}
+
+fn orders(base: &str) -> Orders {
+    let transport = Transport::builder()
+        .credentials(Credentials::token("pg-test-token"))
+        .retry(RetryPolicy::none())
+        .build()
+        .expect("transport");
+    Orders::new(transport, base, Mode::Live).expect("orders")
+}
+
+fn create(id: &str) -> OrderCreateRequest {
+    OrderCreateRequest::builder()
+        .enterprise_id("1234567")
+        .action_tracker_id(123456)
+        .order_id(id)
+        .event_time(
+            "2024-01-15T18:08:36Z"
+                .parse::<cj_graphql::tracking::Instant>()
+                .expect("time"),
+        )
+        .cj_event("7166ddf3b35b11eb834200a10a1eb972")
+        .build()
+}
+
+/// A fresh table per test, so tests can run at once.
+async fn store(url: &str, table: &str) -> PostgresStore {
+    let s = PostgresStore::connect_to_table(url, table)
+        .await
+        .expect("connects");
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("TRUNCATE {table}"))
+        .await
+        .expect("truncated");
+    s
+}
+
+async fn fill(store: &PostgresStore, prefix: &str, n: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let entries = ids
+        .iter()
+        .map(|id| QueuedOrder::from(create(id)).to_entry(now).expect("entry"))
+        .collect();
+    store.append(entries).await.expect("stored");
+    ids
+}
+
+fn config(worker: &str) -> QueueConfig {
+    let mut c = QueueConfig::default();
+    c.max_orders = 15;
+    c.worker = worker.into();
+    c
+}
+
+#[tokio::test]
+async fn workers_share_one_outbox_and_never_send_a_batch_twice() {
+    let Some(url) = database() else { return };
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    let first = Arc::new(store(&url, "cj_queue_test_shared").await);
+    let ids = fill(&first, "PG", 300).await;
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let url = url.clone();
+            let tracking = sandbox.tracking_url();
+            tokio::spawn(async move {
+                let store = Arc::new(
+                    PostgresStore::connect_to_table(&url, "cj_queue_test_shared")
+                        .await
+                        .expect("connects"),
+                );
+                let sender = Sender::new(store, orders(&tracking), config(&format!("worker-{w}")));
+                sender.send_all().await.expect("sent")
+            })
+        })
+        .collect();
+    let mut batches = 0;
+    for w in workers {
+        batches += w.await.expect("the worker finished").batches;
+    }
+    assert_eq!(
+        batches, 20,
+        "300 orders in batches of 15, each batch sent once"
+    );
+    let stats = first.stats().await.expect("stats");
+    assert_eq!(
+        (stats.waiting, stats.in_flight, stats.accepted),
+        (0, 0, 300)
+    );
+    let ledger = sandbox.ledger().to_json();
+    let entries = ledger["orders"].as_array().expect("orders");
+    assert_eq!(entries.len(), ids.len());
+    for e in entries {
+        assert_eq!(
+            e["history"].as_array().map(Vec::len),
+            Some(1),
+            "sent once: {e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dead_workers_batch_is_claimed_again_after_its_lease() {
+    let Some(url) = database() else { return };
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    let dead = store(&url, "cj_queue_test_lease").await;
+    fill(&dead, "LEASE", 40).await;
+    let now = jiff::Timestamp::now().as_millisecond();
+    let limits = BatchLimits {
+        max_orders: 10,
+        max_bytes: 1 << 20,
+        lease_ms: 300,
+    };
+    // This worker claims a batch and dies without finishing it.
+    let claimed = dead.claim("doomed", limits, now).await.expect("claimed");
+    assert_eq!(claimed.len(), 10);
+    drop(dead);
+
+    let alive = Arc::new(
+        PostgresStore::connect_to_table(&url, "cj_queue_test_lease")
+            .await
+            .expect("connects"),
+    );
+    let sender = Sender::new(
+        alive.clone(),
+        orders(&sandbox.tracking_url()),
+        config("survivor"),
+    );
+    let report = sender.send_all().await.expect("sent");
+    assert_eq!(
+        report.accepted, 30,
+        "the claimed batch is left alone while its lease runs"
+    );
+    assert_eq!(alive.stats().await.expect("stats").in_flight, 10);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let report = sender.send_all().await.expect("sent");
+    assert_eq!(report.accepted, 10, "then it is taken over");
+    let stats = alive.stats().await.expect("stats");
+    assert_eq!((stats.waiting, stats.in_flight, stats.accepted), (0, 0, 40));
+    assert_eq!(
+        sandbox.ledger().to_json()["orders"]
+            .as_array()
+            .map(Vec::len),
+        Some(40)
+    );
+}
