@@ -734,15 +734,14 @@ async fn write_loop<S: Store>(
             .map(|e| e.payload.len() as u64)
             .sum();
         loop {
-            match store.stats().await {
-                Ok(stats)
-                    if stats.waiting_bytes + incoming > config.max_store_bytes
-                        && stats.waiting > 0 =>
+            match store.waiting().await {
+                Ok(waiting)
+                    if waiting.bytes + incoming > config.max_store_bytes && waiting.count > 0 =>
                 {
                     if config.backpressure == Backpressure::Fail {
                         for a in group.drain(..) {
                             let _ = a.done.send(Err(QueueError::Full {
-                                bytes: stats.waiting_bytes,
+                                bytes: waiting.bytes,
                                 limit: config.max_store_bytes,
                             }));
                         }
