@@ -175,30 +175,34 @@ fn store_failed(e: impl std::fmt::Display) -> u8 {
     exit::TRANSPORT
 }
 
+/// Reads and validates orders of one kind; on failure, the exit status (the error printed).
+fn load<I>(
+    file: &PathBuf,
+    validate: fn(&[I], cj::tracking::Instant) -> Result<(), cj::InvalidInput>,
+) -> Result<Vec<QueuedOrder>, u8>
+where
+    I: serde::de::DeserializeOwned,
+    QueuedOrder: From<I>,
+{
+    let (orders, lines) = read_orders::<I>(file).map_err(|message| {
+        eprintln!("error: {message}");
+        exit::USAGE
+    })?;
+    if let Err(invalid) = validate(&orders, cj::tracking::Instant::now()) {
+        return Err(report_error(&cj::Error::Invalid(invalid), &lines));
+    }
+    Ok(orders.into_iter().map(QueuedOrder::from).collect())
+}
+
 async fn enqueue(store: &SqliteStore, file: &PathBuf, kind: KindArg) -> u8 {
-    let now = cj::tracking::Instant::now();
-    let parsed: Result<(Vec<QueuedOrder>, Vec<usize>, Result<(), cj::InvalidInput>), String> =
-        match kind {
-            KindArg::Create => read_orders::<OrderCreateRequest>(file).map(|(o, l)| {
-                let check = validate_create(&o, now);
-                (o.into_iter().map(QueuedOrder::from).collect(), l, check)
-            }),
-            KindArg::Restate => read_orders::<OrderRestateRequest>(file).map(|(o, l)| {
-                let check = validate_restate(&o, now);
-                (o.into_iter().map(QueuedOrder::from).collect(), l, check)
-            }),
-            KindArg::Cancel => read_orders::<OrderCancelRequest>(file).map(|(o, l)| {
-                let check = validate_cancel(&o, now);
-                (o.into_iter().map(QueuedOrder::from).collect(), l, check)
-            }),
-        };
-    let orders = match parsed {
-        Ok((orders, _, Ok(()))) => orders,
-        Ok((_, lines, Err(invalid))) => return report_error(&cj::Error::Invalid(invalid), &lines),
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
+    let loaded = match kind {
+        KindArg::Create => load::<OrderCreateRequest>(file, validate_create),
+        KindArg::Restate => load::<OrderRestateRequest>(file, validate_restate),
+        KindArg::Cancel => load::<OrderCancelRequest>(file, validate_cancel),
+    };
+    let orders = match loaded {
+        Ok(orders) => orders,
+        Err(code) => return code,
     };
     let at = cj::jiff::Timestamp::now().as_millisecond();
     let entries: Result<Vec<_>, _> = orders.iter().map(|o| o.to_entry(at)).collect();
