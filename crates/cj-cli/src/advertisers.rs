@@ -86,16 +86,12 @@ impl LookupArgs {
 
 pub async fn run(action: Action) -> u8 {
     let Action::Lookup(args) = action;
-    let client = match args.connection.builder().and_then(|b| {
-        b.advertiser_lookup_url(&args.advertiser_lookup_url)
-            .build()
-            .map_err(|e| e.to_string())
-    }) {
+    let client = match args
+        .connection
+        .client(|b| b.advertiser_lookup_url(&args.advertiser_lookup_url))
+    {
         Ok(c) => c,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     let lookup = client.advertiser_lookup();
     let query = args.query();

@@ -82,6 +82,20 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A client with these settings and those `configure` adds; on failure the error is
+    /// printed and the exit status returned.
+    pub fn client(
+        &self,
+        configure: impl FnOnce(cj::ClientBuilder) -> cj::ClientBuilder,
+    ) -> Result<cj::Client, u8> {
+        self.builder()
+            .and_then(|b| configure(b).build().map_err(|e| e.to_string()))
+            .map_err(|message| {
+                eprintln!("error: {message}");
+                exit::USAGE
+            })
+    }
+
     /// A client builder with these settings.
     pub fn builder(&self) -> Result<cj::ClientBuilder, String> {
         let credentials = match (&self.token, &self.developer_key) {

@@ -100,17 +100,9 @@ where
         // Nothing is sent in a dry run, so no real token is needed to encode the requests.
         connection.token = Some("dry-run".into());
     }
-    let client = match connection.builder().and_then(|b| {
-        b.mode(mode)
-            .tracking_url(&args.tracking_url)
-            .build()
-            .map_err(|e| e.to_string())
-    }) {
+    let client = match connection.client(|b| b.mode(mode).tracking_url(&args.tracking_url)) {
         Ok(c) => c,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     if args.dry_run {
         return match encode(client.orders(), &orders) {

@@ -42,16 +42,12 @@ pub struct ProgramTermsArgs {
 }
 
 pub async fn list(args: ProgramTermsArgs) -> u8 {
-    let client = match args.connection.builder().and_then(|b| {
-        b.program_terms_url(&args.program_terms_url)
-            .build()
-            .map_err(|e| e.to_string())
-    }) {
+    let client = match args
+        .connection
+        .client(|b| b.program_terms_url(&args.program_terms_url))
+    {
         Ok(c) => c,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     let mut request = client.program_terms().contracts(args.publisher_id.as_str());
     if let Some(id) = &args.advertiser_id {

@@ -226,17 +226,12 @@ async fn enqueue(store: &SqliteStore, file: &PathBuf, kind: KindArg) -> u8 {
 
 async fn send(store: SqliteStore, args: RunArgs) -> u8 {
     let mode = if args.live { Mode::Live } else { Mode::Test };
-    let client = match args.connection.builder().and_then(|b| {
-        b.mode(mode)
-            .tracking_url(&args.tracking_url)
-            .build()
-            .map_err(|e| e.to_string())
-    }) {
+    let client = match args
+        .connection
+        .client(|b| b.mode(mode).tracking_url(&args.tracking_url))
+    {
         Ok(c) => c,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     let mut config = QueueConfig::default();
     config.max_orders = args.max_orders;

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cj_graphql::tracking::{Mode, OrderCreateRequest, Orders};
 use cj_queue::{BatchLimits, PostgresStore, QueueConfig, QueuedOrder, Sender, Store};
 use cj_sandbox::Sandbox;
-use cj_transport::{Credentials, RetryPolicy, Transport};
+
+mod common;
+use common::{create, orders};
 
 fn database() -> Option<String> {
     match std::env::var("CJ_QUEUE_TEST_POSTGRES_URL") {
@@ -23,29 +24,6 @@ fn database() -> Option<String> {
             None
         }
     }
-}
-
-fn orders(base: &str) -> Orders {
-    let transport = Transport::builder()
-        .credentials(Credentials::token("pg-test-token"))
-        .retry(RetryPolicy::none())
-        .build()
-        .expect("transport");
-    Orders::new(transport, base, Mode::Live).expect("orders")
-}
-
-fn create(id: &str) -> OrderCreateRequest {
-    OrderCreateRequest::builder()
-        .enterprise_id("1234567")
-        .action_tracker_id(123456)
-        .order_id(id)
-        .event_time(
-            "2024-01-15T18:08:36Z"
-                .parse::<cj_graphql::tracking::Instant>()
-                .expect("time"),
-        )
-        .cj_event("7166ddf3b35b11eb834200a10a1eb972")
-        .build()
 }
 
 /// A fresh table per test, so tests can run at once.

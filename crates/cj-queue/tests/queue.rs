@@ -6,40 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cj_graphql::tracking::{
-    Mode, OrderCancelRequest, OrderCancellationStatus, OrderCreateRequest, OrderRestateRequest,
-    OrderStatus, Orders,
+    OrderCancelRequest, OrderCancellationStatus, OrderRestateRequest, OrderStatus,
 };
 use cj_queue::{
     Backpressure, MemoryStore, OrderQueue, QueueConfig, QueueError, QueuedOrder, Sender,
     SqliteStore, Store,
 };
 use cj_sandbox::Sandbox;
-use cj_transport::{Credentials, RetryPolicy, Transport};
 
-fn orders(base: &str) -> Orders {
-    let transport = Transport::builder()
-        .credentials(Credentials::token("queue-test-token"))
-        .timeout(Duration::from_secs(5))
-        .retry(RetryPolicy::none())
-        .build()
-        .expect("transport");
-    Orders::new(transport, base, Mode::Live).expect("orders")
-}
-
-fn create(id: &str) -> OrderCreateRequest {
-    OrderCreateRequest::builder()
-        .enterprise_id("1234567")
-        .action_tracker_id(123456)
-        .order_id(id)
-        .event_time(
-            "2024-01-15T18:08:36Z"
-                .parse::<cj_graphql::tracking::Instant>()
-                .expect("time"),
-        )
-        .cj_event("7166ddf3b35b11eb834200a10a1eb972")
-        .amount("10.00".parse().expect("decimal"))
-        .build()
-}
+mod common;
+use common::{create, orders};
 
 fn config() -> QueueConfig {
     let mut c = QueueConfig::default();
