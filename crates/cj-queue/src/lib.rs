@@ -272,15 +272,19 @@ impl<S: Store> Sender<S> {
         }
     }
 
-    /// Whether a threshold is met: enough orders, enough bytes, or an order old enough.
+    /// Whether a threshold is met: enough orders, enough bytes, or an order old enough (or the
+    /// store is past its size limit).
     pub async fn due(&self) -> Result<bool, StoreError> {
         let waiting = self.store.waiting().await?;
         let old = waiting
             .oldest_ms
             .is_some_and(|t| self.clock.now_ms() - t >= self.config.max_age.as_millis() as i64);
+        // A store past its size limit makes `enqueue` wait: sending is what makes room.
+        let full = waiting.bytes >= self.config.max_store_bytes;
         Ok(waiting.count as usize >= self.config.max_orders
             || waiting.bytes >= self.config.max_bytes
-            || old)
+            || old
+            || full)
     }
 
     /// Sends every batch that can be sent now, whatever the thresholds.
@@ -579,6 +583,18 @@ pub struct OrderQueue<S: Store> {
     closed: Arc<AtomicBool>,
     clock: Clock,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl OrderQueue<SqliteStore> {
+    /// Starts a durable queue stored in the SQLite file at `path` (created when missing);
+    /// orders a previous process left unsent are sent too.
+    pub fn open(
+        path: &std::path::Path,
+        orders: Orders,
+        config: QueueConfig,
+    ) -> Result<Self, QueueError> {
+        Ok(OrderQueue::start(SqliteStore::open(path)?, orders, config))
+    }
 }
 
 impl<S: Store> OrderQueue<S> {

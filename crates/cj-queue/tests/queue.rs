@@ -107,6 +107,11 @@ async fn the_queue_sends_when_due_and_drains_on_shutdown() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(ledger_ids(&sandbox), ["Q-1", "Q-2", "Q-3"]);
+    // Let that round of sending finish, so that Q-4 is left for the shutdown to drain.
+    while queue.stats().await.expect("stats").accepted < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
     queue.enqueue(create("Q-4")).await.expect("stored");
     let report = queue
         .shutdown(Duration::from_secs(10))
@@ -248,6 +253,36 @@ async fn invalid_orders_are_refused_and_a_full_store_can_refuse() {
     full.enqueue(create("F-1")).await.expect("the first fits");
     let err = full.enqueue(create("F-2")).await.expect_err("full");
     assert!(matches!(err, QueueError::Full { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_full_store_makes_enqueue_wait_until_the_sender_makes_room() {
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    let mut c = config();
+    let size = QueuedOrder::from(create("W-0"))
+        .to_entry(0)
+        .expect("entry")
+        .payload
+        .len() as u64;
+    c.max_store_bytes = size * 2;
+    c.max_age = Duration::from_secs(3600); // no threshold but the store's limit
+    let queue = OrderQueue::start(MemoryStore::new(), orders(&sandbox.tracking_url()), c);
+    for i in 0..6 {
+        let id = format!("W-{i}");
+        tokio::time::timeout(Duration::from_secs(10), queue.enqueue(create(&id)))
+            .await
+            .expect("enqueue waits for room, then stores")
+            .expect("stored");
+    }
+    let stats = queue.stats().await.expect("stats");
+    assert!(
+        stats.waiting <= 2,
+        "never more than the limit waits: {stats:?}"
+    );
+    assert!(
+        ledger_ids(&sandbox).len() >= 4,
+        "the sender made room by sending"
+    );
 }
 
 #[tokio::test]

@@ -116,8 +116,8 @@ impl Client {
         &self.program_terms
     }
 
-    /// A durable queue of orders sent through this client's [`orders`](Client::orders) in CJ's
-    /// batches; see [`queue`].
+    /// A queue of orders sent through this client's [`orders`](Client::orders) in CJ's
+    /// batches, in `store` (a [`queue::SqliteStore`] for a durable one); see [`queue`].
     #[cfg(feature = "queue")]
     pub fn order_queue<S: cj_queue::Store>(
         &self,
@@ -125,6 +125,17 @@ impl Client {
         config: cj_queue::QueueConfig,
     ) -> cj_queue::OrderQueue<S> {
         cj_queue::OrderQueue::start(store, self.orders.clone(), config)
+    }
+
+    /// A durable queue in the SQLite file at `path` (created when missing), sending through
+    /// this client's [`orders`](Client::orders); see [`queue`].
+    #[cfg(feature = "queue")]
+    pub fn durable_order_queue(
+        &self,
+        path: &std::path::Path,
+        config: cj_queue::QueueConfig,
+    ) -> Result<cj_queue::OrderQueue<cj_queue::SqliteStore>, cj_queue::QueueError> {
+        cj_queue::OrderQueue::open(path, self.orders.clone(), config)
     }
 
     /// The Advertiser Lookup API: `page(&query)`, `stream(query)`, within CJ's 25 calls a
