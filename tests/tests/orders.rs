@@ -20,6 +20,29 @@ fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).expect("prints")
 }
 
+/// A mock of CJ's test endpoint that answers every request with `status` and `body`.
+async fn cj_answering(status: u16, body: impl ToString) -> MockServer {
+    let server = MockServer::start_async().await;
+    let body = body.to_string();
+    server
+        .mock_async(|when, then| {
+            when.path("/graphqltest");
+            then.status(status).body(body);
+        })
+        .await;
+    server
+}
+
+/// One sample order sent to `server`'s test endpoint.
+async fn create_one(
+    server: &MockServer,
+) -> Result<cj::tracking::OrderResponse, SubmitError<cj::tracking::Order>> {
+    client(&server.base_url(), Mode::Test)
+        .orders()
+        .create(&[sample_create("A-1")])
+        .await
+}
+
 /// A realistic `Order` as CJ returns it.
 fn order_json(order_id: &str, submission: &str) -> Value {
     json!({
@@ -168,19 +191,9 @@ async fn restate_and_cancel_send_their_own_mutations() {
 #[tokio::test]
 async fn graphql_errors_without_data_are_a_refusal() {
     for message in ["Missing Token", "Invalid Token", "Unauthorized"] {
-        let server = MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                when.path("/graphqltest");
-                then.status(200)
-                    .json_body(json!({"data": null, "errors": [{"message": message}]}));
-            })
-            .await;
-        let err = client(&server.base_url(), Mode::Test)
-            .orders()
-            .create(&[sample_create("A-1")])
-            .await
-            .expect_err("refused");
+        let server =
+            cj_answering(200, json!({"data": null, "errors": [{"message": message}]})).await;
+        let err = create_one(&server).await.expect_err("refused");
         assert_eq!(err.delivery(), Delivery::Answered);
         match &err.error {
             Error::GraphQL { errors, .. } => assert_eq!(errors[0].message, message),
@@ -204,11 +217,7 @@ async fn schema_validation_errors_come_back_with_their_message() {
             }));
         })
         .await;
-    let err = client(&server.base_url(), Mode::Test)
-        .orders()
-        .create(&[sample_create("A-1")])
-        .await
-        .expect_err("refused");
+    let err = create_one(&server).await.expect_err("refused");
     let Error::GraphQL { errors, .. } = &err.error else {
         panic!("expected GraphQL errors, got {:?}", err.error);
     };
@@ -221,17 +230,15 @@ async fn schema_validation_errors_come_back_with_their_message() {
 
 #[tokio::test]
 async fn partial_success_keeps_accepted_orders_and_request_errors() {
-    let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.path("/graphqltest");
-            then.status(200).json_body(json!({"data": {"createOrders": {
-                "orders": [order_json("A-1", "s-1")],
-                "errors": [{"message": "Order may not have more than 100 items",
-                            "fields": ["newOrders[1].items"]}]
-            }}}));
-        })
-        .await;
+    let server = cj_answering(
+        200,
+        json!({"data": {"createOrders": {
+            "orders": [order_json("A-1", "s-1")],
+            "errors": [{"message": "Order may not have more than 100 items",
+                        "fields": ["newOrders[1].items"]}]
+        }}}),
+    )
+    .await;
     let response = client(&server.base_url(), Mode::Test)
         .orders()
         .create(&[sample_create("A-1"), sample_create("A-2")])
@@ -252,22 +259,16 @@ async fn partial_success_keeps_accepted_orders_and_request_errors() {
 
 #[tokio::test]
 async fn graphql_errors_beside_data_are_kept() {
-    let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.path("/graphqltest");
-            then.status(200).json_body(json!({
-                "data": {"createOrders": {"orders": [order_json("A-1", "s-1")], "errors": null}},
-                "errors": [{"message": "Exception while fetching data (/createOrders/orders/0/ad)",
-                            "path": ["createOrders", "orders", 0, "ad"]}]
-            }));
-        })
-        .await;
-    let response = client(&server.base_url(), Mode::Test)
-        .orders()
-        .create(&[sample_create("A-1")])
-        .await
-        .expect("answered");
+    let server = cj_answering(
+        200,
+        json!({
+            "data": {"createOrders": {"orders": [order_json("A-1", "s-1")], "errors": null}},
+            "errors": [{"message": "Exception while fetching data (/createOrders/orders/0/ad)",
+                        "path": ["createOrders", "orders", 0, "ad"]}]
+        }),
+    )
+    .await;
+    let response = create_one(&server).await.expect("answered");
     assert_eq!(response.orders.len(), 1);
     assert_eq!(response.graphql_errors.len(), 1);
     assert_eq!(
@@ -301,11 +302,7 @@ async fn unknown_enum_values_and_numeric_ids_do_not_fail_the_response() {
             then.status(200).body(body);
         })
         .await;
-    let response = client(&server.base_url(), Mode::Test)
-        .orders()
-        .create(&[sample_create("A-1")])
-        .await
-        .expect("answered");
+    let response = create_one(&server).await.expect("answered");
     let o = &response.orders[0];
     assert_eq!(
         o.status,
@@ -330,19 +327,8 @@ async fn unknown_enum_values_and_numeric_ids_do_not_fail_the_response() {
 
 #[tokio::test]
 async fn http_401_is_typed_and_the_echoed_token_is_redacted() {
-    let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.path("/graphqltest");
-            then.status(401)
-                .body(format!("Not Authenticated: {CANARY}"));
-        })
-        .await;
-    let err = client(&server.base_url(), Mode::Test)
-        .orders()
-        .create(&[sample_create("A-1")])
-        .await
-        .expect_err("refused");
+    let server = cj_answering(401, format!("Not Authenticated: {CANARY}")).await;
+    let err = create_one(&server).await.expect_err("refused");
     match &err.error {
         Error::Http { status, body, .. } => {
             assert_eq!(status.as_u16(), 401);
@@ -363,11 +349,7 @@ async fn server_errors_are_retried_a_bounded_number_of_times() {
                 then.status(status).body("upstream timed out");
             })
             .await;
-        let err = client(&server.base_url(), Mode::Test)
-            .orders()
-            .create(&[sample_create("A-1")])
-            .await
-            .expect_err("fails");
+        let err = create_one(&server).await.expect_err("fails");
         // 1 attempt + 2 retries, as configured in `client`.
         assert_eq!(mock.calls_async().await, 3, "status {status}");
         match &err.error {
@@ -490,18 +472,8 @@ async fn malformed_json_is_a_decode_error() {
         "<html>Bad gateway</html>",
         "{}",
     ] {
-        let server = MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                when.path("/graphqltest");
-                then.status(200).body(body);
-            })
-            .await;
-        let err = client(&server.base_url(), Mode::Test)
-            .orders()
-            .create(&[sample_create("A-1")])
-            .await
-            .expect_err("unreadable");
+        let server = cj_answering(200, body).await;
+        let err = create_one(&server).await.expect_err("unreadable");
         assert!(
             matches!(err.error, Error::Decode { .. }),
             "{body}: {:?}",
@@ -523,11 +495,7 @@ async fn a_wrong_field_in_the_answer_is_named() {
                 .json_body(json!({"data": {"createOrders": {"orders": [order]}}}));
         })
         .await;
-    let err = client(&server.base_url(), Mode::Test)
-        .orders()
-        .create(&[sample_create("A-1")])
-        .await
-        .expect_err("unreadable");
+    let err = create_one(&server).await.expect_err("unreadable");
     let Error::Decode { message, .. } = &err.error else {
         panic!("expected a decode error, got {:?}", err.error);
     };
@@ -762,14 +730,12 @@ async fn the_token_never_appears_in_errors_debug_or_logs() {
 
 #[tokio::test]
 async fn logs_carry_no_customer_data() {
-    let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.path("/graphqltest");
-            then.status(200).json_body(json!({"data": {"createOrders": {
-                "orders": [order_json("CUSTOMER-ORDER-77", "s-1")]}}}));
-        })
-        .await;
+    let server = cj_answering(
+        200,
+        json!({"data": {"createOrders": {
+                "orders": [order_json("CUSTOMER-ORDER-77", "s-1")]}}}),
+    )
+    .await;
     let client = client(&server.base_url(), Mode::Test);
     let (_, logs) = capture_logs(
         client
