@@ -35,6 +35,21 @@ fn at(offset: usize) -> String {
     format!("\"offset\":{offset}}}")
 }
 
+/// Answers requests for `offset` with the contracts of `range` and `totalCount` `total`.
+async fn serve_page(
+    server: &MockServer,
+    offset: usize,
+    range: std::ops::Range<usize>,
+    total: usize,
+) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.body_includes(at(offset));
+            then.status(200).json_body(page(range, total));
+        })
+        .await
+}
+
 #[tokio::test]
 async fn a_page_sends_the_query_and_parses_every_kind_of_term() {
     let server = MockServer::start_async().await;
@@ -239,24 +254,9 @@ async fn the_stream_walks_every_page_to_total_count() {
 #[tokio::test]
 async fn the_stream_stops_at_total_count_without_asking_for_an_empty_page() {
     let server = MockServer::start_async().await;
-    let first = server
-        .mock_async(|when, then| {
-            when.body_includes(at(0));
-            then.status(200).json_body(page(0..100, 200));
-        })
-        .await;
-    let second = server
-        .mock_async(|when, then| {
-            when.body_includes(at(100));
-            then.status(200).json_body(page(100..200, 200));
-        })
-        .await;
-    let third = server
-        .mock_async(|when, then| {
-            when.body_includes(at(200));
-            then.status(200).json_body(page(0..0, 200));
-        })
-        .await;
+    let first = serve_page(&server, 0, 0..100, 200).await;
+    let second = serve_page(&server, 100, 100..200, 200).await;
+    let third = serve_page(&server, 200, 0..0, 200).await;
     assert_eq!(walk(&server).await, ids(0..200));
     assert_eq!(
         (first.calls_async().await, second.calls_async().await),
@@ -268,24 +268,9 @@ async fn the_stream_stops_at_total_count_without_asking_for_an_empty_page() {
 #[tokio::test]
 async fn the_stream_ends_on_a_short_or_empty_page() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.body_includes(at(0));
-            then.status(200).json_body(page(0..100, 500));
-        })
-        .await;
-    server
-        .mock_async(|when, then| {
-            when.body_includes(at(100));
-            then.status(200).json_body(page(100..140, 500));
-        })
-        .await;
-    let beyond = server
-        .mock_async(|when, then| {
-            when.body_includes(at(140));
-            then.status(200).json_body(page(0..0, 500));
-        })
-        .await;
+    serve_page(&server, 0, 0..100, 500).await;
+    serve_page(&server, 100, 100..140, 500).await;
+    let beyond = serve_page(&server, 140, 0..0, 500).await;
     assert_eq!(walk(&server).await, ids(0..140));
     assert_eq!(beyond.calls_async().await, 0);
 
@@ -303,25 +288,10 @@ async fn the_stream_ends_on_a_short_or_empty_page() {
 #[tokio::test]
 async fn a_changed_total_ends_the_walk_without_repeating_a_contract() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.body_includes(at(0));
-            then.status(200).json_body(page(0..100, 300));
-        })
-        .await;
+    serve_page(&server, 0, 0..100, 300).await;
     // A contract was added at the front: the second page overlaps the first by one.
-    server
-        .mock_async(|when, then| {
-            when.body_includes(at(100));
-            then.status(200).json_body(page(99..199, 301));
-        })
-        .await;
-    let third = server
-        .mock_async(|when, then| {
-            when.body_includes(at(200));
-            then.status(200).json_body(page(199..299, 301));
-        })
-        .await;
+    serve_page(&server, 100, 99..199, 301).await;
+    let third = serve_page(&server, 200, 199..299, 301).await;
     assert_eq!(walk(&server).await, ids(0..199));
     assert_eq!(third.calls_async().await, 0);
 }
@@ -342,12 +312,7 @@ async fn a_server_ignoring_offset_cannot_loop_the_walk() {
 #[tokio::test]
 async fn an_error_mid_walk_is_yielded_after_the_contracts_before_it() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.body_includes(at(0));
-            then.status(200).json_body(page(0..100, 300));
-        })
-        .await;
+    serve_page(&server, 0, 0..100, 300).await;
     server
         .mock_async(|when, then| {
             when.body_includes(at(100));

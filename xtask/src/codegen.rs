@@ -19,47 +19,8 @@ use graphql_parser::schema as s;
 use quote::format_ident;
 use syn::visit_mut::VisitMut;
 
+use crate::apis::{APIS, Api};
 use crate::{Result, workspace_root};
-
-/// One GraphQL API: its schema, its operation documents and where its Rust code goes.
-pub struct Api {
-    pub name: &'static str,
-    /// Enums written by hand in `cj-graphql` (with an unknown-value fallback).
-    pub extern_enums: &'static [&'static str],
-    /// Custom scalars whose Rust type has another name: (GraphQL scalar, Rust type in scope).
-    /// Scalars not listed are a Rust type of the same name in the parent module.
-    pub scalars: &'static [(&'static str, &'static str)],
-}
-
-pub const APIS: &[Api] = &[
-    Api {
-        name: "tracking",
-        extern_enums: &[
-            "CorrectionReason",
-            "OrderCancellationStatus",
-            "OrderStatus",
-            "VerticalType",
-        ],
-        scalars: &[],
-    },
-    Api {
-        name: "program_terms",
-        extern_enums: &[
-            "ActionTrackerType",
-            "CommissionRateType",
-            "ContractStatus",
-            "LockingMethodType",
-            "PerformanceIncentiveRewardCommissionType",
-            "PerformanceIncentiveRewardType",
-            "PerformanceIncentiveThresholdType",
-        ],
-        scalars: &[
-            ("BigDecimal", "Decimal"),
-            ("ISODateTime", "Instant"),
-            ("Long", "i64"),
-        ],
-    },
-];
 
 pub fn output_path(api: &Api) -> PathBuf {
     workspace_root().join(format!("crates/cj-graphql/src/generated/{}.rs", api.name))

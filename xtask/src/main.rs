@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask codegen [--check]`, `cargo xtask schemas ...`.
 
+mod apis;
 mod codegen;
 mod schemas;
 

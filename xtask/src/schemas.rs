@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 use serde::Deserialize;
 
+use crate::apis::{APIS, Api};
 use crate::{Result, workspace_root};
 
 /// The APIs whose schemas live in `schema/`, as named on the command line.
@@ -29,35 +30,6 @@ pub enum ApiName {
     #[value(name = "program_terms", alias = "program-terms")]
     ProgramTerms,
 }
-
-/// One API's GraphQL endpoint and whether its introspection needs a token.
-#[derive(Debug)]
-pub struct Api {
-    /// The file stem in `schema/`.
-    pub name: &'static str,
-    /// Human-readable name for the file header.
-    pub title: &'static str,
-    /// The GraphQL endpoint that answers introspection.
-    pub endpoint: &'static str,
-    /// Whether introspection is refused without `Authorization: Bearer <CJ_TOKEN>`.
-    pub token_required: bool,
-}
-
-/// Every API, in the order `cargo xtask schemas` without `--api` refreshes them.
-pub const APIS: &[Api] = &[
-    Api {
-        name: "tracking",
-        title: "CJ Tracking API",
-        endpoint: "https://tracking.api.cj.com/graphql",
-        token_required: false,
-    },
-    Api {
-        name: "program_terms",
-        title: "CJ Program Terms API",
-        endpoint: "https://programs.api.cj.com/query",
-        token_required: true,
-    },
-];
 
 /// The environment variable holding the CJ personal access token.
 const TOKEN_VAR: &str = "CJ_TOKEN";

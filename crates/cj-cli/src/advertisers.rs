@@ -110,16 +110,12 @@ pub async fn run(action: Action) -> u8 {
         }
     };
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&advertisers) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("error: cannot print the advertisers as JSON: {e}");
-                return exit::TRANSPORT;
-            }
-        },
-        Output::Table => print_advertisers(&advertisers, total),
+        Output::Json => crate::print_json(&advertisers, true),
+        Output::Table => {
+            print_advertisers(&advertisers, total);
+            exit::OK
+        }
     }
-    exit::OK
 }
 
 fn rate(r: &Rate) -> String {

@@ -177,6 +177,26 @@ pub fn report_error(error: &Error, lines: &[usize]) -> u8 {
     }
 }
 
+/// Prints `value` as JSON (indented when `pretty`): [`exit::OK`], or, when it cannot be
+/// written, the message and [`exit::TRANSPORT`].
+pub fn print_json(value: &impl serde::Serialize, pretty: bool) -> u8 {
+    let json = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    match json {
+        Ok(json) => {
+            println!("{json}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: cannot print the result as JSON: {e}");
+            exit::TRANSPORT
+        }
+    }
+}
+
 /// Prints rows under a header, in columns as wide as their widest cell.
 pub fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
     for line in table_lines(header, rows) {

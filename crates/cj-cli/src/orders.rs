@@ -209,10 +209,9 @@ impl Row for OrderCancellation {
 
 fn print_response<T: Serialize + Row>(response: &TrackingResponse<T>, output: Output) {
     match output {
-        Output::Json => match serde_json::to_string(response) {
-            Ok(json) => println!("{json}"),
-            Err(e) => eprintln!("error: cannot print the response as JSON: {e}"),
-        },
+        Output::Json => {
+            crate::print_json(response, false);
+        }
         Output::Table => {
             let header = ["ORDER ID", "SUBMISSION ID", "STATUS", "TIME"].map(String::from);
             let rows: Vec<[String; 4]> = response.orders.iter().map(Row::row).collect();

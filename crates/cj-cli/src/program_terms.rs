@@ -64,16 +64,12 @@ pub async fn list(args: ProgramTermsArgs) -> u8 {
         Err(e) => return report_error(&e, &[]),
     };
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&contracts) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("error: cannot print the contracts as JSON: {e}");
-                return exit::TRANSPORT;
-            }
-        },
-        Output::Table => print_contracts(&contracts),
+        Output::Json => crate::print_json(&contracts, true),
+        Output::Table => {
+            print_contracts(&contracts);
+            exit::OK
+        }
     }
-    exit::OK
 }
 
 fn print_contracts(contracts: &[Contract]) {
@@ -197,19 +193,13 @@ pub fn estimate_command(action: CommissionAction) -> u8 {
         return exit::CJ_ERRORS;
     };
     match estimate(&contract.program_terms, &order, &context) {
-        Ok(e) => {
-            match args.output {
-                Output::Json => match serde_json::to_string_pretty(&e) {
-                    Ok(json) => println!("{json}"),
-                    Err(err) => {
-                        eprintln!("error: cannot print the estimate as JSON: {err}");
-                        return exit::TRANSPORT;
-                    }
-                },
-                Output::Table => print_estimate(contract, &e),
+        Ok(e) => match args.output {
+            Output::Json => crate::print_json(&e, true),
+            Output::Table => {
+                print_estimate(contract, &e);
+                exit::OK
             }
-            exit::OK
-        }
+        },
         Err(e) => {
             eprintln!("{e}");
             exit::CJ_ERRORS

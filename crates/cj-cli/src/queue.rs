@@ -104,55 +104,38 @@ pub async fn run(args: QueueArgs) -> u8 {
         Action::Enqueue { file, kind } => enqueue(&store, &file, kind).await,
         Action::Run(run) => send(store, run).await,
         Action::Status { output } => match store.stats().await {
+            Ok(stats) if output == Output::Json => crate::print_json(&stats, false),
             Ok(stats) => {
-                match output {
-                    Output::Json => {
-                        println!("{}", serde_json::to_string(&stats).unwrap_or_default())
-                    }
-                    Output::Table => {
-                        println!(
-                            "waiting {} ({} bytes), in flight {}, accepted {}, dead letters {}",
-                            stats.waiting,
-                            stats.waiting_bytes,
-                            stats.in_flight,
-                            stats.accepted,
-                            stats.dead
-                        );
-                        if let Some(oldest) = stats.oldest_waiting_ms
-                            && let Ok(t) = cj::jiff::Timestamp::from_millisecond(oldest)
-                        {
-                            println!("oldest waiting since {t}");
-                        }
-                    }
+                println!(
+                    "waiting {} ({} bytes), in flight {}, accepted {}, dead letters {}",
+                    stats.waiting, stats.waiting_bytes, stats.in_flight, stats.accepted, stats.dead
+                );
+                if let Some(oldest) = stats.oldest_waiting_ms
+                    && let Ok(t) = cj::jiff::Timestamp::from_millisecond(oldest)
+                {
+                    println!("oldest waiting since {t}");
                 }
                 exit::OK
             }
             Err(e) => store_failed(e),
         },
         Action::DeadLetters { output } => match store.dead_letters().await {
+            Ok(dead) if output == Output::Json => crate::print_json(&dead, true),
             Ok(dead) => {
-                match output {
-                    Output::Json => println!(
-                        "{}",
-                        serde_json::to_string_pretty(&dead).unwrap_or_default()
-                    ),
-                    Output::Table => {
-                        let header = ["ID", "KIND", "ORDER ID", "MESSAGE"].map(String::from);
-                        let rows: Vec<[String; 4]> = dead
-                            .iter()
-                            .map(|d| {
-                                [
-                                    d.id.to_string(),
-                                    d.kind.as_str().to_string(),
-                                    d.order["orderId"].as_str().unwrap_or("-").to_string(),
-                                    d.message.clone(),
-                                ]
-                            })
-                            .collect();
-                        crate::print_table(&header, &rows);
-                        println!("{} dead letter(s)", dead.len());
-                    }
-                }
+                let header = ["ID", "KIND", "ORDER ID", "MESSAGE"].map(String::from);
+                let rows: Vec<[String; 4]> = dead
+                    .iter()
+                    .map(|d| {
+                        [
+                            d.id.to_string(),
+                            d.kind.as_str().to_string(),
+                            d.order["orderId"].as_str().unwrap_or("-").to_string(),
+                            d.message.clone(),
+                        ]
+                    })
+                    .collect();
+                crate::print_table(&header, &rows);
+                println!("{} dead letter(s)", dead.len());
                 exit::OK
             }
             Err(e) => store_failed(e),

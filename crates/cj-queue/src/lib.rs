@@ -89,7 +89,7 @@ impl QueuedOrder {
             QueuedOrder::Restate(x) => (&x.enterprise_id, x.action_tracker_id, &x.order_id),
             QueuedOrder::Cancel(x) => (&x.enterprise_id, x.action_tracker_id, &x.order_id),
         };
-        format!("{e}|{t}|{o}")
+        order_key(e, t, o)
     }
 
     /// CJ's documented rules (see `cj_graphql::tracking::validate_create`).
@@ -477,28 +477,31 @@ trait Answered {
     fn submission(&self) -> String;
 }
 
-impl Answered for cj_graphql::tracking::Order {
-    fn key(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.advertiser.enterprise_id, self.action_tracker.id, self.order_id
-        )
-    }
-    fn submission(&self) -> String {
-        self.submission_id.to_string()
-    }
+// Orders and cancellations answer with the same fields.
+macro_rules! answered {
+    ($($t:ty),*) => {$(
+        impl Answered for $t {
+            fn key(&self) -> String {
+                order_key(&self.advertiser.enterprise_id, self.action_tracker.id, &self.order_id)
+            }
+            fn submission(&self) -> String {
+                self.submission_id.to_string()
+            }
+        }
+    )*};
 }
+answered!(
+    cj_graphql::tracking::Order,
+    cj_graphql::tracking::OrderCancellation
+);
 
-impl Answered for cj_graphql::tracking::OrderCancellation {
-    fn key(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.advertiser.enterprise_id, self.action_tracker.id, self.order_id
-        )
-    }
-    fn submission(&self) -> String {
-        self.submission_id.to_string()
-    }
+/// What CJ deduplicates on, as the queue writes it: `enterprise|tracker|order`.
+fn order_key(
+    enterprise_id: &cj_graphql::tracking::Id,
+    action_tracker_id: u32,
+    order_id: &str,
+) -> String {
+    format!("{enterprise_id}|{action_tracker_id}|{order_id}")
 }
 
 /// Each sent order's outcome from CJ's answer: accepted when CJ returned it; refused when a

@@ -286,6 +286,49 @@ async fn a_full_store_makes_enqueue_wait_until_the_sender_makes_room() {
 }
 
 #[tokio::test]
+async fn shutdown_keeps_its_deadline_and_unsent_orders_stay_stored() {
+    // A server that takes connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("cj-queue-deadline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("queue.sqlite");
+    let _ = std::fs::remove_file(&path);
+    let queue = OrderQueue::open(&path, orders(&url), config()).expect("opens");
+    queue.enqueue(create("SLOW-1")).await.expect("stored");
+    let started = std::time::Instant::now();
+    let report = queue
+        .shutdown(Duration::from_millis(300))
+        .await
+        .expect("shut down");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.accepted, 0);
+    held.abort();
+    let stats = SqliteStore::open(&path)
+        .expect("reopens")
+        .stats()
+        .await
+        .expect("stats");
+    assert_eq!(
+        (stats.waiting, stats.accepted),
+        (1, 0),
+        "the unsent order is still there"
+    );
+}
+
+#[tokio::test]
 async fn a_durable_store_keeps_orders_across_reopening() {
     let dir = std::env::temp_dir().join(format!("cj-queue-reopen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

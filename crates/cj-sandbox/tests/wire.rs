@@ -582,3 +582,61 @@ async fn nothing_a_client_sends_breaks_it() {
     .await;
     assert_eq!(status, 405);
 }
+
+#[tokio::test]
+async fn a_data_directory_replaces_the_bundled_seed_file_by_file() {
+    let dir = std::env::temp_dir().join(format!("cj-sandbox-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let advertiser = json!({"advertisers": [{
+        "advertiser-id": "9988776", "advertiser-name": "Own Seed Shop", "relationship-status": "joined",
+        "actions": [{"name": "Sale", "type": "sale", "id": "1", "commission": {"default": "3.00%"}}],
+        "keywords": ["seeds"]
+    }]});
+    std::fs::write(dir.join("advertisers.json"), advertiser.to_string()).expect("written");
+    std::fs::write(
+        dir.join("tracking.json"),
+        r#"{"openEndedActionTrackers": ["123456"]}"#,
+    )
+    .expect("written");
+    let sandbox = Sandbox::start_with(SandboxConfig::new().data_dir(&dir).expect("the seed loads"))
+        .await
+        .expect("starts");
+
+    let url = format!(
+        "{}/v2/advertiser-lookup?requestor-cid=1&advertiser-ids=joined",
+        sandbox.advertiser_lookup_url()
+    );
+    let (_, xml) = get(&url, Some("Bearer t")).await;
+    assert!(xml.contains("total-matched=\"1\""), "{xml}");
+    assert!(
+        xml.contains("<advertiser-name>Own Seed Shop</advertiser-name>"),
+        "{xml}"
+    );
+    let (_, body) = post(
+        &format!("{}/graphqltest", sandbox.tracking_url()),
+        Some(TOKEN),
+        &documented_create(),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["createOrders"]["orders"][0]["status"], "Pending",
+        "tracker 123456 is open-ended here"
+    );
+    let (_, body) = post(
+        &format!("{}/query", sandbox.program_terms_url()),
+        Some(TOKEN),
+        &json!({"query": "{ publisher { contracts(publisherId: \"7654321\") { totalCount } } }"}),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["publisher"]["contracts"]["totalCount"], 5,
+        "no program_terms.json: the bundled one"
+    );
+
+    std::fs::write(dir.join("program_terms.json"), "{ not json").expect("written");
+    let err = SandboxConfig::new()
+        .data_dir(&dir)
+        .expect_err("a broken seed file");
+    assert!(err.to_string().contains("program_terms.json"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
