@@ -251,9 +251,12 @@ async fn partial_success_keeps_accepted_orders_and_request_errors() {
         response.errors[0].message,
         "Order may not have more than 100 items"
     );
-    assert_eq!(
-        response.errors[0].fields.as_deref(),
-        Some(&["newOrders[1].items".to_string()][..])
+    assert_eq!(response.errors[0].fields, ["newOrders[1].items"]);
+    assert_eq!(response.errors[0].index, Some(1));
+    assert_eq!(response.errors[0].order_id.as_deref(), Some("A-2"));
+    assert!(
+        response.unconfirmed.is_empty(),
+        "A-2 is refused, not unconfirmed"
     );
 }
 
@@ -479,7 +482,8 @@ async fn malformed_json_is_a_decode_error() {
             "{body}: {:?}",
             err.error
         );
-        assert_eq!(err.delivery(), Delivery::Answered);
+        // CJ may have processed the orders before the answer went wrong.
+        assert_eq!(err.delivery(), Delivery::MaybeSent);
     }
 }
 
@@ -588,11 +592,13 @@ async fn a_failed_later_request_reports_what_was_answered() {
     assert_eq!(err.answered_orders, 10_000);
     assert_eq!(err.answered.orders.len(), 1);
     assert_eq!(err.error.status().map(|s| s.as_u16()), Some(401));
-    assert!(
-        err.to_string()
-            .contains("the first 10000 orders were answered"),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "the submission failed after its first 10000 orders were answered"
     );
+    // O-1 .. O-9999 were neither returned nor refused: unconfirmed, not accepted.
+    assert_eq!(err.answered.unconfirmed.len(), 9_999);
+    assert_eq!(err.answered.unconfirmed[0].order_id, "O-1");
 }
 
 #[tokio::test]
@@ -752,4 +758,275 @@ async fn logs_carry_no_customer_data() {
     ] {
         assert!(!logs.contains(private), "{private} was logged: {logs}");
     }
+}
+
+#[tokio::test]
+async fn an_answer_that_names_no_order_confirms_none() {
+    let server = cj_answering(
+        200,
+        json!({"data": {"createOrders": {"orders": [], "errors": null}}}),
+    )
+    .await;
+    let response = client(&server.base_url(), Mode::Test)
+        .orders()
+        .create(&[sample_create("A-1"), sample_create("A-2")])
+        .await
+        .expect("answered");
+    assert!(!response.is_success());
+    assert!(response.orders.is_empty());
+    let unconfirmed: Vec<(usize, &str)> = response
+        .unconfirmed
+        .iter()
+        .map(|u| (u.index, u.order_id.as_str()))
+        .collect();
+    assert_eq!(unconfirmed, [(0, "A-1"), (1, "A-2")]);
+
+    // An order CJ returns is accepted; one it does not return stays unconfirmed, even beside
+    // an error that names no order.
+    let server = cj_answering(
+        200,
+        json!({"data": {"createOrders": {
+            "orders": [order_json("A-2", "s-2")],
+            "errors": [{"message": "something went wrong", "fields": null}]
+        }}}),
+    )
+    .await;
+    let response = client(&server.base_url(), Mode::Test)
+        .orders()
+        .create(&[sample_create("A-1"), sample_create("A-2")])
+        .await
+        .expect("answered");
+    assert_eq!(response.orders.len(), 1);
+    assert_eq!(response.errors[0].index, None);
+    assert_eq!(response.unconfirmed.len(), 1);
+    assert_eq!(response.unconfirmed[0].order_id, "A-1");
+}
+
+#[tokio::test]
+async fn errors_of_a_split_submission_name_the_callers_order() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path("/graphqltest")
+                .is_true(|req| order_count(req.body_ref()) == 10_000);
+            then.status(200).json_body(json!({"data": {"createOrders": {
+                "orders": [],
+                "errors": [{"message": "eventTime in the future", "fields": ["newOrders[5].eventTime"]}]
+            }}}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/graphqltest")
+                .is_true(|req| order_count(req.body_ref()) == 10);
+            then.status(200).json_body(json!({"data": {"createOrders": {
+                "orders": [],
+                "errors": [{"message": "Order may not have more than 100 items",
+                            "fields": ["newOrders[5].items", "newOrders[5].items[3].sku"]}]
+            }}}));
+        })
+        .await;
+    let response = client(&server.base_url(), Mode::Test)
+        .orders()
+        .create(&many(10_010))
+        .await
+        .expect("answered");
+    let traced: Vec<(Option<usize>, Option<&str>, Vec<&str>)> = response
+        .errors
+        .iter()
+        .map(|e| {
+            (
+                e.index,
+                e.order_id.as_deref(),
+                e.fields.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        traced,
+        [
+            (Some(5), Some("O-5"), vec!["newOrders[5].eventTime"]),
+            (
+                Some(10_005),
+                Some("O-10005"),
+                vec!["newOrders[10005].items", "newOrders[10005].items[3].sku"]
+            ),
+        ]
+    );
+    assert_eq!(response.unconfirmed.len(), 10_010 - 2);
+}
+
+#[tokio::test]
+async fn values_outside_cjs_closed_enums_are_refused_before_sending() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(200).body("{}");
+        })
+        .await;
+    let client = client(&server.base_url(), Mode::Test);
+    let restate: cj::tracking::OrderRestateRequest = serde_json::from_value(json!({
+        "enterpriseId": "1234567", "actionTrackerId": 123456, "orderId": "R-1",
+        "updateTime": "2024-01-16T10:00:00Z", "status": "Approved",
+        "correctionReason": "RETURNED",
+        "verticalParameters": {"advertiserVertical": "Retailer"}
+    }))
+    .expect("parses: unknown values are kept");
+    let err = client
+        .orders()
+        .restate(&[sample_restate("R-0"), restate])
+        .await
+        .expect_err("refused before sending");
+    let Error::Invalid(invalid) = &err.error else {
+        panic!("expected invalid input, got {:?}", err.error);
+    };
+    let fields: Vec<(Option<usize>, &str)> = invalid
+        .problems
+        .iter()
+        .map(|p| (p.index, p.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (Some(1), "verticalParameters.advertiserVertical"),
+            (Some(1), "status"),
+            (Some(1), "correctionReason"),
+        ]
+    );
+    let text = err.error.to_string();
+    assert!(
+        text.contains(r#""RETURNED" is not one of CJ's values"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"did you mean "ReturnedMerchandise"?"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"did you mean "Retail"?"#), "{text}");
+
+    let cancel: cj::tracking::OrderCancelRequest = serde_json::from_value(json!({
+        "enterpriseId": "1234567", "actionTrackerId": 123456, "orderId": "C-1",
+        "updateTime": "2024-01-16T10:00:00Z", "status": "Cancelled",
+        "correctionReason": "ReturnedMerchandise"
+    }))
+    .expect("parses");
+    let err = client
+        .orders()
+        .cancel(&[cancel])
+        .await
+        .expect_err("refused");
+    assert!(
+        err.error.to_string().contains("field `status`"),
+        "{}",
+        err.error
+    );
+    mock.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn a_token_echoed_inside_a_successful_answer_is_redacted_everywhere() {
+    let server = cj_answering(
+        200,
+        json!({
+            "data": {"createOrders": {
+                "orders": [order_json("A-1", "s-1")],
+                "errors": [{"message": format!("Not Authenticated: {CANARY}"),
+                            "fields": [format!("newOrders[1].{CANARY}")]}]
+            }},
+            "errors": [{"message": "warning", "extensions": {"echo": CANARY, "nested": [{"k": CANARY}]}}]
+        }),
+    )
+    .await;
+    let response = client(&server.base_url(), Mode::Test)
+        .orders()
+        .create(&[sample_create("A-1"), sample_create("A-2")])
+        .await
+        .expect("answered");
+    let everything = format!(
+        "{response:?} {} {}",
+        serde_json::to_string(&response).expect("serializes"),
+        response.errors[0].message
+    );
+    assert!(!everything.contains(CANARY), "{everything}");
+    assert!(!everything.contains("7f3a9c1e"), "{everything}");
+    assert_eq!(response.errors[0].index, Some(1));
+}
+
+#[tokio::test]
+async fn a_redirect_is_an_error_and_the_orders_never_reach_the_new_location() {
+    let elsewhere = MockServer::start_async().await;
+    let stolen = elsewhere
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(200)
+                .json_body(json!({"data": {"createOrders": {"orders": [], "errors": []}}}));
+        })
+        .await;
+    for status in [301, 302, 307, 308] {
+        let server = MockServer::start_async().await;
+        let location = elsewhere.url("/graphqltest");
+        server
+            .mock_async(|when, then| {
+                when.any_request();
+                then.status(status).header("location", location.as_str());
+            })
+            .await;
+        let err = create_one(&server).await.expect_err("not followed");
+        assert!(
+            matches!(err.error, Error::Redirect { .. }),
+            "{:?}",
+            err.error
+        );
+        assert_eq!(err.delivery(), Delivery::NotProcessed);
+    }
+    stolen.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn a_504_or_an_unreadable_answer_leaves_the_outcome_unknown() {
+    let server = cj_answering(504, "Gateway Timeout").await;
+    let err = create_one(&server).await.expect_err("504");
+    assert_eq!(err.delivery(), Delivery::MaybeSent);
+    let server = cj_answering(200, "{\"data\": {\"createOrders\"").await;
+    let err = create_one(&server).await.expect_err("truncated");
+    assert_eq!(err.delivery(), Delivery::MaybeSent);
+    assert!(
+        err.error.to_string().contains("outcome is unknown"),
+        "{}",
+        err.error
+    );
+    let server = cj_answering(429, "slow down").await;
+    let err = create_one(&server).await.expect_err("429");
+    assert_eq!(err.delivery(), Delivery::NotProcessed);
+}
+
+#[tokio::test]
+async fn a_wrong_base_url_names_the_url_and_hints_at_it() {
+    let server = cj_answering(404, r#"{"errors":[{"message":"Not Found"}]}"#).await;
+    let err = create_one(&server).await.expect_err("404");
+    let text = err.error.to_string();
+    assert!(
+        text.contains(&format!("{}/graphqltest", server.base_url())),
+        "{text}"
+    );
+    assert!(text.contains("is the base URL right?"), "{text}");
+    assert!(!text.contains(CANARY));
+}
+
+#[tokio::test]
+async fn a_submit_error_never_repeats_its_cause_down_the_chain() {
+    let server = cj_answering(
+        200,
+        json!({"data": null, "errors": [{"message": "Invalid Token"}]}),
+    )
+    .await;
+    let err = create_one(&server).await.expect_err("refused");
+    let mut chain = vec![err.to_string()];
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    assert_eq!(chain, ["CJ refused the request: Invalid Token"]);
 }

@@ -1,12 +1,13 @@
-//! Program Terms through the facade, against a loopback mock: the query sent, parsed pages,
-//! paging to the end whatever the server does, and errors.
+//! Program Terms through the facade, against a loopback mock: the query sent, parsed pages
+//! (lenient where CJ is), paging to the end whatever the server does, and errors.
 
 use cj::Error;
 use cj::program_terms::{
-    CommissionRateType, ContractStatus, LockingMethodType, PerformanceIncentiveThresholdType,
-    TryStreamExt,
+    CommissionRateType, ContractList, ContractStatus, LockingMethodType,
+    PerformanceIncentiveThresholdType, TryStreamExt,
 };
 use cj_tests::{CANARY, fixture, past, program_terms_client};
+use httpmock::HttpMockResponse;
 use httpmock::prelude::*;
 use serde_json::{Value, json};
 
@@ -265,48 +266,223 @@ async fn the_stream_stops_at_total_count_without_asking_for_an_empty_page() {
     assert_eq!(third.calls_async().await, 0);
 }
 
-#[tokio::test]
-async fn the_stream_ends_on_a_short_or_empty_page() {
-    let server = MockServer::start_async().await;
-    serve_page(&server, 0, 0..100, 500).await;
-    serve_page(&server, 100, 100..140, 500).await;
-    let beyond = serve_page(&server, 140, 0..0, 500).await;
-    assert_eq!(walk(&server).await, ids(0..140));
-    assert_eq!(beyond.calls_async().await, 0);
-
-    let empty = MockServer::start_async().await;
-    let only = empty
-        .mock_async(|when, then| {
-            when.any_request();
-            then.status(200).json_body(page(0..0, 0));
+/// Answers every request with `answer(offset)`: the contracts and `totalCount` of that page.
+async fn serve_pages(
+    server: &MockServer,
+    answer: impl Fn(usize) -> (std::ops::Range<usize>, usize) + Send + Sync + 'static,
+) -> httpmock::Mock<'_> {
+    server
+        .mock_async(move |when, then| {
+            when.path("/query").body_includes(r#""limit":100"#);
+            then.respond_with(move |req| {
+                let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                let offset = body["variables"]["offset"].as_u64().unwrap_or(0);
+                let (range, total) = answer(usize::try_from(offset).unwrap_or(usize::MAX));
+                HttpMockResponse::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(page(range, total).to_string())
+                    .build()
+            });
         })
-        .await;
-    assert!(walk(&empty).await.is_empty());
-    assert_eq!(only.calls_async().await, 1);
+        .await
+}
+
+/// The advertiser ids the stream yields, and the error that ends it, if any (only the last
+/// item may be an error).
+async fn walk_to_the_end(server: &MockServer) -> (Vec<String>, Option<Error>) {
+    let items = futures_collect(
+        program_terms_client(&server.base_url())
+            .program_terms()
+            .contracts("7654321")
+            .stream(),
+    )
+    .await;
+    let mut ids = Vec::new();
+    let mut end = None;
+    for item in items {
+        assert!(end.is_none(), "an item after the error: {item:?}");
+        match item {
+            Ok(c) => ids.push(c.advertiser_id.to_string()),
+            Err(e) => end = Some(e),
+        }
+    }
+    (ids, end)
 }
 
 #[tokio::test]
-async fn a_changed_total_ends_the_walk_without_repeating_a_contract() {
+async fn capped_pages_are_walked_to_total_count() {
     let server = MockServer::start_async().await;
-    serve_page(&server, 0, 0..100, 300).await;
-    // A contract was added at the front: the second page overlaps the first by one.
-    serve_page(&server, 100, 99..199, 301).await;
-    let third = serve_page(&server, 200, 199..299, 301).await;
-    assert_eq!(walk(&server).await, ids(0..199));
-    assert_eq!(third.calls_async().await, 0);
+    // The server returns at most 7 contracts whatever the limit.
+    let mock = serve_pages(&server, |offset| (offset..(offset + 7).min(250), 250)).await;
+    assert_eq!(walk(&server).await, ids(0..250));
+    assert_eq!(mock.calls_async().await, 36);
+}
+
+#[tokio::test]
+async fn a_total_that_changes_mid_walk_is_walked_to_its_latest_value() {
+    // Grows from 250 to 260 on the second page.
+    let server = MockServer::start_async().await;
+    serve_pages(&server, |offset| match offset {
+        0 => (0..100, 250),
+        100 => (100..200, 260),
+        _ => (200..260, 260),
+    })
+    .await;
+    assert_eq!(walk(&server).await, ids(0..260));
+
+    // A contract added at the front: the second page overlaps the first by one.
+    let server = MockServer::start_async().await;
+    let mock = serve_pages(&server, |offset| match offset {
+        0 => (0..100, 300),
+        100 => (99..199, 301),
+        200 => (199..299, 301),
+        _ => (299..301, 301),
+    })
+    .await;
+    assert_eq!(walk(&server).await, ids(0..301), "each contract once");
+    assert_eq!(mock.calls_async().await, 4);
+
+    // Shrinks from 250 to 220 on the second page.
+    let server = MockServer::start_async().await;
+    serve_pages(&server, |offset| match offset {
+        0 => (0..100, 250),
+        100 => (100..200, 220),
+        _ => (200..220, 220),
+    })
+    .await;
+    assert_eq!(walk(&server).await, ids(0..220));
+}
+
+#[tokio::test]
+async fn a_count_that_does_not_add_up_ends_the_stream_with_a_paging_error() {
+    // An empty page before totalCount.
+    let server = MockServer::start_async().await;
+    let mock = serve_pages(&server, |offset| match offset {
+        0 => (0..100, 500),
+        100 => (100..140, 500),
+        _ => (0..0, 500),
+    })
+    .await;
+    let (read, end) = walk_to_the_end(&server).await;
+    assert_eq!(read, ids(0..140));
+    assert_eq!(mock.calls_async().await, 3);
+    let Some(Error::Paging(message)) = end else {
+        panic!("expected a paging error, got {end:?}");
+    };
+    assert_eq!(
+        message,
+        "read 140 distinct contract(s) but totalCount is 500 (the page at offset 140 was empty)"
+    );
+
+    // More contracts than a total that shrank below what was read.
+    let server = MockServer::start_async().await;
+    serve_pages(&server, |offset| match offset {
+        0 => (0..100, 250),
+        _ => (100..200, 150),
+    })
+    .await;
+    let (read, end) = walk_to_the_end(&server).await;
+    assert_eq!(read, ids(0..200));
+    assert!(matches!(end, Some(Error::Paging(_))), "{end:?}");
+
+    // No contract at all agrees with a total of 0.
+    let server = MockServer::start_async().await;
+    let mock = serve_pages(&server, |_| (0..0, 0)).await;
+    let (read, end) = walk_to_the_end(&server).await;
+    assert!(read.is_empty() && end.is_none(), "{end:?}");
+    assert_eq!(mock.calls_async().await, 1);
 }
 
 #[tokio::test]
 async fn a_server_ignoring_offset_cannot_loop_the_walk() {
     let server = MockServer::start_async().await;
-    let mock = server
+    let mock = serve_pages(&server, |_| (0..100, 1_000_000)).await;
+    let (read, end) = walk_to_the_end(&server).await;
+    assert_eq!(read, ids(0..100));
+    assert_eq!(mock.calls_async().await, 2);
+    let Some(Error::Paging(message)) = end else {
+        panic!("expected a paging error, got {end:?}");
+    };
+    assert!(
+        message.ends_with("(the page at offset 100 held only contracts already read)"),
+        "{message}"
+    );
+}
+
+/// The first page, from a server that answers `body`.
+async fn one_page(body: Value) -> Result<ContractList, Error> {
+    let server = MockServer::start_async().await;
+    server
         .mock_async(|when, then| {
-            when.any_request();
-            then.status(200).json_body(page(0..100, 1_000_000));
+            when.path("/query");
+            then.status(200).json_body(body);
         })
         .await;
-    assert_eq!(walk(&server).await, ids(0..100));
-    assert_eq!(mock.calls_async().await, 2);
+    program_terms_client(&server.base_url())
+        .program_terms()
+        .contracts("7654321")
+        .page(100, 0)
+        .await
+}
+
+#[tokio::test]
+async fn longs_as_strings_and_times_without_a_zone_do_not_fail_the_page() {
+    let mut odd = contract(2);
+    odd["startTime"] = json!("2024-01-01T00:00:00");
+    odd["endTime"] = json!("2024-12-31T23:59:59.5");
+    odd["programTerms"]["actionTerms"] = json!([{
+        "id": "at-2",
+        "actionTracker": {"id": 42, "name": "Sale", "description": null, "type": "item_sale"},
+        "lockingMethod": {"type": "FIXED_DURATION", "durationInDays": "14"},
+        "referralPeriod": "30", "referralOccurrences": "-1",
+        "commissions": [{
+            "rank": "5", "isViewThrough": false, "situation": null, "itemList": null,
+            "promotionalProperties": [],
+            "rate": {"type": "PERCENT", "value": "7.5", "currency": null}
+        }],
+        "performanceIncentives": []
+    }]);
+    let list = one_page(json!({"data": {"publisher": {"contracts": {
+        "count": "2", "totalCount": "+2", "resultList": [contract(1), odd]
+    }}}}))
+    .await
+    .expect("the whole page");
+    assert_eq!((list.count, list.total_count), (2, 2));
+    let odd = &list.result_list[1];
+    assert_eq!(
+        odd.start_time.map(|t| t.to_string()).as_deref(),
+        Some("2024-01-01T00:00:00Z"),
+        "no zone is UTC"
+    );
+    assert_eq!(
+        odd.end_time.map(|t| t.to_string()).as_deref(),
+        Some("2024-12-31T23:59:59.5Z")
+    );
+    let term = &odd.program_terms.action_terms[0];
+    assert_eq!(
+        (
+            term.referral_period,
+            term.referral_occurrences,
+            term.locking_method.duration_in_days,
+            term.commissions[0].rank
+        ),
+        (30, Some(-1), Some(14), 5)
+    );
+
+    // What is neither is still refused, naming the field.
+    let err = one_page(json!({"data": {"publisher": {"contracts": {
+        "count": "two", "totalCount": 2, "resultList": []
+    }}}}))
+    .await
+    .expect_err("not a Long");
+    let Error::Decode { message, .. } = &err else {
+        panic!("expected a decode error, got {err:?}");
+    };
+    assert!(
+        message.contains("data.publisher.contracts.count"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -348,19 +524,7 @@ async fn graphql_errors_with_or_without_partial_data_are_errors() {
             "errors": [{"message": "Could not load contract 2", "path": ["publisher", "contracts", "resultList", 1]}]
         }),
     ] {
-        let server = MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                when.any_request();
-                then.status(200).json_body(body.clone());
-            })
-            .await;
-        let err = program_terms_client(&server.base_url())
-            .program_terms()
-            .contracts("7654321")
-            .page(10, 0)
-            .await
-            .expect_err("refused");
+        let err = one_page(body.clone()).await.expect_err("refused");
         let Error::GraphQL { errors, .. } = &err else {
             panic!("expected GraphQL errors, got {err:?}");
         };

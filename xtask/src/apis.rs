@@ -14,9 +14,22 @@ pub struct Api {
     pub token_required: bool,
     /// Enums written by hand in `cj-graphql` (with an unknown-value fallback).
     pub extern_enums: &'static [&'static str],
-    /// Custom scalars whose Rust type has another name: (GraphQL scalar, Rust type in scope).
-    /// Scalars not listed are a Rust type of the same name in the parent module.
-    pub scalars: &'static [(&'static str, &'static str)],
+    /// Custom scalars whose Rust type has another name. Scalars not listed are a Rust type of
+    /// the same name in the parent module.
+    pub scalars: &'static [Scalar],
+}
+
+/// A custom scalar read as a Rust type of another name.
+#[derive(Debug)]
+pub struct Scalar {
+    /// The GraphQL scalar.
+    pub graphql: &'static str,
+    /// The Rust type in scope of the generated code.
+    pub rust: &'static str,
+    /// A module of `cj-graphql` whose `deserialize` (for `T`) and `option` (for `Option<T>`)
+    /// read the scalar's fields (`#[serde(deserialize_with)]`), for a scalar that the Rust type's
+    /// own `Deserialize` does not read as the API sends it; `None`: that `Deserialize`.
+    pub read_with: Option<&'static str>,
 }
 
 /// Every API, in the order the tasks handle them.
@@ -49,9 +62,24 @@ pub const APIS: &[Api] = &[
             "PerformanceIncentiveThresholdType",
         ],
         scalars: &[
-            ("BigDecimal", "Decimal"),
-            ("ISODateTime", "Instant"),
-            ("Long", "i64"),
+            // Exact from JSON numbers, which `Decimal`'s own `Deserialize` reads through f64.
+            Scalar {
+                graphql: "BigDecimal",
+                rust: "Decimal",
+                read_with: Some("crate::scalars::exact_decimal"),
+            },
+            // Also without a zone (as UTC), which CJ sends here; Tracking's `Instant` is strict.
+            Scalar {
+                graphql: "ISODateTime",
+                rust: "Instant",
+                read_with: Some("crate::program_terms::iso_date_time"),
+            },
+            // A number or a string of digits.
+            Scalar {
+                graphql: "Long",
+                rust: "i64",
+                read_with: Some("crate::scalars::long"),
+            },
         ],
     },
 ];

@@ -19,7 +19,7 @@ use graphql_parser::schema as s;
 use quote::format_ident;
 use syn::visit_mut::VisitMut;
 
-use crate::apis::{APIS, Api};
+use crate::apis::{APIS, Api, Scalar};
 use crate::{Result, workspace_root};
 
 pub fn output_path(api: &Api) -> PathBuf {
@@ -121,6 +121,7 @@ pub fn generate(api: &Api) -> Result<String> {
         items,
     };
     resolve_aliases(&mut file);
+    add_scalar_readers(&mut file, api.scalars)?;
     ScalarAliases(api.scalars).visit_file_mut(&mut file);
 
     let header = format!(
@@ -381,7 +382,7 @@ fn graphql_field_name(field: &syn::Field) -> String {
 
 /// Replaces graphql_client's built-in scalar aliases by the Rust types they stand for, and `ID`
 /// by the crate's `Id`.
-struct ScalarAliases(&'static [(&'static str, &'static str)]);
+struct ScalarAliases(&'static [Scalar]);
 
 impl VisitMut for ScalarAliases {
     fn visit_type_path_mut(&mut self, tp: &mut syn::TypePath) {
@@ -396,14 +397,98 @@ impl VisitMut for ScalarAliases {
                 other => self
                     .0
                     .iter()
-                    .find(|(graphql, _)| *graphql == other)
-                    .map(|(_, rust)| format_ident!("{rust}")),
+                    .find(|s| s.graphql == other)
+                    .map(|s| format_ident!("{}", s.rust)),
             };
             if let Some(r) = replacement {
                 tp.path = syn::parse_quote!(#r);
             }
         }
         syn::visit_mut::visit_type_path_mut(self, tp);
+    }
+}
+
+/// Gives every field of a scalar with a reader (`Scalar::read_with`) its
+/// `#[serde(deserialize_with)]`: `T` reads with `<module>::deserialize`, `Option<T>` with
+/// `<module>::option` and `default` (a missing field stays `None`, as without the attribute).
+/// Runs before [`ScalarAliases`], while fields still name their GraphQL scalar. A scalar with a
+/// reader anywhere else (in a list) is an error: the reader would be skipped silently.
+fn add_scalar_readers(file: &mut syn::File, scalars: &'static [Scalar]) -> Result<()> {
+    struct Readers {
+        scalars: &'static [Scalar],
+        errors: Vec<String>,
+    }
+    impl Readers {
+        fn reader(&self, ty: &syn::Type) -> Option<&'static str> {
+            let syn::Type::Path(tp) = ty else {
+                return None;
+            };
+            let ident = tp.path.get_ident()?;
+            self.scalars
+                .iter()
+                .find(|s| ident == s.graphql)
+                .and_then(|s| s.read_with)
+        }
+    }
+    impl VisitMut for Readers {
+        fn visit_field_mut(&mut self, field: &mut syn::Field) {
+            let attr: syn::Attribute = if let Some(module) = self.reader(&field.ty) {
+                let path = format!("{module}::deserialize");
+                syn::parse_quote!(#[serde(deserialize_with = #path)])
+            } else if let Some(module) = option_inner(&field.ty).and_then(|t| self.reader(t)) {
+                let path = format!("{module}::option");
+                syn::parse_quote!(#[serde(default, deserialize_with = #path)])
+            } else {
+                let ty = &field.ty;
+                let words = quote::quote!(#ty).to_string();
+                for s in self.scalars.iter().filter(|s| s.read_with.is_some()) {
+                    if words
+                        .split(|c: char| !c.is_alphanumeric() && c != '_')
+                        .any(|w| w == s.graphql)
+                    {
+                        self.errors.push(format!(
+                            "field `{}: {words}`: {} has a reader for `T` and `Option<T>` only",
+                            field
+                                .ident
+                                .as_ref()
+                                .map(|i| i.to_string())
+                                .unwrap_or_default(),
+                            s.graphql
+                        ));
+                    }
+                }
+                return;
+            };
+            field.attrs.push(attr);
+        }
+    }
+    let mut readers = Readers {
+        scalars,
+        errors: Vec::new(),
+    };
+    readers.visit_file_mut(file);
+    if readers.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(readers.errors.join("; ").into())
+    }
+}
+
+/// `T` of `Option<T>`.
+fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(tp) = ty else {
+        return None;
+    };
+    let segment = tp.path.segments.last()?;
+    if tp.path.segments.len() != 1 || segment.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(inner)) if args.args.len() == 1 => Some(inner),
+        _ => None,
     }
 }
 
@@ -450,4 +535,94 @@ fn resolve_aliases(file: &mut syn::File) {
         }
     }
     Substitute(&aliases).visit_file_mut(file);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCALARS: &[Scalar] = &[
+        Scalar {
+            graphql: "Long",
+            rust: "i64",
+            read_with: Some("crate::long"),
+        },
+        Scalar {
+            graphql: "Plain",
+            rust: "u8",
+            read_with: None,
+        },
+    ];
+
+    fn attrs(file: &syn::File) -> Vec<String> {
+        let mut out = Vec::new();
+        struct Collect<'a>(&'a mut Vec<String>);
+        impl VisitMut for Collect<'_> {
+            fn visit_field_mut(&mut self, f: &mut syn::Field) {
+                let name = f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+                let attrs = &f.attrs;
+                self.0
+                    .push(format!("{name}: {}", quote::quote!(#(#attrs)*)));
+            }
+        }
+        Collect(&mut out).visit_file_mut(&mut file.clone());
+        out
+    }
+
+    #[test]
+    fn fields_of_a_scalar_with_a_reader_read_with_it() {
+        let mut file: syn::File = syn::parse_quote! {
+            struct Shared { a: Long, b: Option<Long>, c: Plain, d: Option<Plain>, e: String }
+            mod op { struct Variables { f: Long } }
+        };
+        add_scalar_readers(&mut file, SCALARS).expect("readers");
+        assert_eq!(
+            attrs(&file),
+            [
+                r#"a: # [serde (deserialize_with = "crate::long::deserialize")]"#,
+                r#"b: # [serde (default , deserialize_with = "crate::long::option")]"#,
+                "c: ",
+                "d: ",
+                "e: ",
+                r#"f: # [serde (deserialize_with = "crate::long::deserialize")]"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_scalar_with_a_reader_elsewhere_than_t_or_option_t_is_an_error() {
+        let mut file: syn::File = syn::parse_quote! {
+            struct Shared { ranks: Vec<Option<Long>>, plain: Vec<Plain> }
+        };
+        let err = add_scalar_readers(&mut file, SCALARS).expect_err("a list");
+        assert_eq!(
+            err.to_string(),
+            "field `ranks: Vec < Option < Long > >`: Long has a reader for `T` and `Option<T>` only"
+        );
+    }
+
+    #[test]
+    fn program_terms_fields_read_their_scalars_with_the_tables_readers() {
+        let api = APIS
+            .iter()
+            .find(|a| a.name == "program_terms")
+            .expect("program terms");
+        let code = generate(api).expect("generates");
+        for (reader, field) in [
+            ("crate::scalars::long::deserialize", "pub rank: i64,"),
+            (
+                "crate::scalars::exact_decimal::deserialize",
+                "pub value: Decimal,",
+            ),
+            (
+                "crate::program_terms::iso_date_time::option",
+                "pub start_time: Option<Instant>,",
+            ),
+        ] {
+            assert!(
+                code.contains(&format!("{reader}\")]\n    {field}")),
+                "{field} reads with {reader}"
+            );
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Parsing a 100-advertiser Advertiser Lookup page, against a bare quick-xml event loop over
-//! the same bytes (the least any XML reading can cost).
+//! the same bytes (the least any XML reading can cost); and a page of 2 MB of bare `&`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::fmt::Write;
@@ -91,6 +91,20 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("parse_page", |b| {
         b.iter(|| black_box(cj_advertiser_lookup::parse_page(black_box(&xml)).expect("parses")))
+    });
+    group.finish();
+
+    // 2 MB of bare `&` (each repaired to `&amp;`): quadratic before, linear now.
+    let storm = format!(
+        "<cj-api><advertisers><advertiser><advertiser-id>1</advertiser-id>\
+         <advertiser-name>{}</advertiser-name></advertiser></advertisers></cj-api>",
+        "&".repeat(2 << 20)
+    );
+    let mut group = c.benchmark_group("advertiser_lookup_ampersand_storm_2mb");
+    group.throughput(Throughput::Bytes(storm.len() as u64));
+    group.sample_size(10);
+    group.bench_function("parse_page", |b| {
+        b.iter(|| black_box(cj_advertiser_lookup::parse_page(black_box(&storm)).expect("parses")))
     });
     group.finish();
 }

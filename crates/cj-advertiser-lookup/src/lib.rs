@@ -30,7 +30,7 @@ use tracing::Instrument;
 pub use limit::RateLimit;
 pub use records::{
     AccountStatus, Action, Advertiser, Commission, ItemListRate, LookupPage, ParseError,
-    PrimaryCategory, Rate, RateLevel, RateValue, RelationshipStatus,
+    PrimaryCategory, Rate, RateLevel, RateValue, RelationshipStatus, Reported,
 };
 
 /// The API's default base URL.
@@ -392,10 +392,19 @@ impl AdvertiserLookup {
     }
 }
 
-/// Reads a page of Advertiser Lookup XML (a saved response, say). CJ's `<error-message>`
-/// envelope is an error too.
-pub fn parse_page(xml: &str) -> Result<LookupPage, ParseError> {
-    match records::parse(xml)? {
+/// Reads a page of Advertiser Lookup XML (a saved response, say): the same reading as
+/// [`AdvertiserLookup::page`] gives an answer. CJ's `<error-message>` envelope is an error too.
+///
+/// Takes any bytes (`&str`, `String`, `&[u8]`, `Vec<u8>`) and never panics: bytes that are not
+/// UTF-8 read as U+FFFD, and anything else that is not a page is a [`ParseError`]. Its work is
+/// linear in the input's length, and deep nesting costs no stack (unknown elements are skipped
+/// in a loop; quick-xml bounds its recursion). This is the fuzzing entry point.
+///
+/// XML quirks it reads: a bare `&` that starts no entity or character reference (CJ's own
+/// sample has `Home & Garden`) is a literal `&`; CDATA sections, comments and processing
+/// instructions are left as they are (`<![CDATA[Smith & Sons]]>` reads `Smith & Sons`).
+pub fn parse_page(body: impl AsRef<[u8]>) -> Result<LookupPage, ParseError> {
+    match records::parse(body.as_ref())? {
         records::Body::Page(page) => Ok(page),
         records::Body::Error(message) => Err(ParseError {
             message: format!("CJ's error message: {message}"),
@@ -409,8 +418,7 @@ fn read_response(
     redactor: &cj_transport::Redactor,
 ) -> Result<LookupPage, Error> {
     let status = response.status;
-    let text = String::from_utf8_lossy(&response.body);
-    if text.trim().is_empty() {
+    if response.body.trim_ascii().is_empty() {
         if status.is_success() {
             return Err(Error::Decode {
                 message: "an empty body".into(),
@@ -426,7 +434,7 @@ fn read_response(
         };
         return Err(Error::Api { status, message });
     }
-    let parsed = records::parse(&text);
+    let parsed = records::parse(&response.body);
     let api_error = |message: String| Error::Api {
         status,
         message: redactor.redact(&message),
@@ -434,11 +442,7 @@ fn read_response(
     if !status.is_success() {
         return Err(match parsed {
             Ok(records::Body::Error(message)) => api_error(message),
-            _ => Error::Http {
-                status,
-                body: response.redacted_body(redactor),
-                attempts: response.attempts,
-            },
+            _ => response.http_error(redactor),
         });
     }
     match parsed {

@@ -1,19 +1,42 @@
 //! Advertiser Lookup's XML, read into typed records.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, Serializer};
 
 cj_transport::cj_enum! {
-    /// An advertiser's standing with CJ (shown for joined advertisers only).
+    /// An advertiser's standing with CJ (shown for joined advertisers only), read
+    /// case-insensitively (`Active`, `ACTIVE`, ...).
     pub enum AccountStatus {
         /// In good standing and live in the CJ network.
         Active = "Active",
         /// Temporarily deactivated.
         Deactive = "Deactive",
     }
+}
+
+impl AccountStatus {
+    /// Reads CJ's text in any case; another value is kept, trimmed, as `Unknown`.
+    fn read(text: &str) -> Self {
+        let text = text.trim();
+        let known = AccountStatus::KNOWN.iter().find(|k| same_word(text, k));
+        let Ok(status) = known.copied().unwrap_or(text).parse();
+        status
+    }
+}
+
+/// Whether `text` is the word `wire`, ignoring case and anything but ASCII letters and digits
+/// (`Joined`, `not-joined`, ` ACTIVE `): how every status word of CJ's is matched.
+fn same_word(text: &str, wire: &str) -> bool {
+    fn folded(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+    }
+    folded(text).eq(folded(wire))
 }
 
 /// The publisher's relationship with an advertiser, read case-insensitively (`joined`,
@@ -42,15 +65,12 @@ impl RelationshipStatus {
 
 impl From<&str> for RelationshipStatus {
     fn from(text: &str) -> Self {
-        let folded: String = text
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        match folded.as_str() {
-            "joined" => RelationshipStatus::Joined,
-            "notjoined" => RelationshipStatus::NotJoined,
-            _ => RelationshipStatus::Unknown(text.to_string()),
+        if same_word(text, "joined") {
+            RelationshipStatus::Joined
+        } else if same_word(text, "notjoined") {
+            RelationshipStatus::NotJoined
+        } else {
+            RelationshipStatus::Unknown(text.to_string())
         }
     }
 }
@@ -58,6 +78,90 @@ impl From<&str> for RelationshipStatus {
 impl Serialize for RelationshipStatus {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+/// A figure as CJ reports it for an advertiser: an EPC, the network rank, a yes/no flag.
+///
+/// CJ writes a word instead of the figure for some advertisers: `New` for a program too new to
+/// have EPCs or a rank, `N/A`. Such a word is kept, and kept apart from an element CJ left out
+/// (which is `None` in [`Advertiser`]).
+///
+/// Serialized as the figure when there is one (`"12.33"` for an EPC, `4` for a rank, `true`),
+/// otherwise as CJ's text (`"New"`, `"N/A"`, or the text as sent). [`Display`](fmt::Display)
+/// writes the same.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reported<T> {
+    /// The figure.
+    Value(T),
+    /// `New` (in any case): a new program, not measured yet.
+    New,
+    /// `N/A` (in any case).
+    NotAvailable,
+    /// Any other text, trimmed, as CJ sent it (`""` for an empty element).
+    Other(String),
+}
+
+impl<T> Reported<T> {
+    /// The figure, when CJ gave one.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Reported::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Reported<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reported::Value(v) => v.fmt(f),
+            Reported::New => f.write_str("New"),
+            Reported::NotAvailable => f.write_str("N/A"),
+            Reported::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Reported<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Reported::Value(v) => v.serialize(s),
+            Reported::New => s.serialize_str("New"),
+            Reported::NotAvailable => s.serialize_str("N/A"),
+            Reported::Other(text) => s.serialize_str(text),
+        }
+    }
+}
+
+/// The figures [`Reported`] reads: how each one's text is parsed.
+trait Figure: Sized {
+    fn read(text: &str) -> Option<Self>;
+}
+
+impl Figure for Decimal {
+    fn read(text: &str) -> Option<Self> {
+        Decimal::from_str(text).ok()
+    }
+}
+
+impl Figure for u32 {
+    fn read(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+impl Figure for bool {
+    fn read(text: &str) -> Option<Self> {
+        // CJ writes `true`, `True` and `false`, `False`.
+        if text.eq_ignore_ascii_case("true") {
+            Some(true)
+        } else if text.eq_ignore_ascii_case("false") {
+            Some(false)
+        } else {
+            None
+        }
     }
 }
 
@@ -75,10 +179,12 @@ pub enum RateLevel {
 
 impl RateLevel {
     fn parse(text: &str) -> Self {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "item-level" => RateLevel::ItemLevel,
-            "order-level" => RateLevel::OrderLevel,
-            _ => RateLevel::Unknown(text.to_string()),
+        if same_word(text, "item-level") {
+            RateLevel::ItemLevel
+        } else if same_word(text, "order-level") {
+            RateLevel::OrderLevel
+        } else {
+            RateLevel::Unknown(text.trim().to_string())
         }
     }
 
@@ -111,6 +217,8 @@ pub enum RateValue {
 }
 
 /// A commission rate as Advertiser Lookup shows it.
+///
+/// Displayed with its level: `GBP 10.00/order`, `GBP 4.00/item`, `10.00%/item`, `10.00%`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Rate {
@@ -147,6 +255,24 @@ impl Rate {
             value,
             level: level.map(RateLevel::parse),
             raw: raw.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    /// `10.00%` or `GBP 50.00` (CJ's text when it is neither), then the level when CJ gives
+    /// one: `GBP 10.00/order`, `10.00%/item`, or CJ's own word in brackets for another level.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            RateValue::Percent(p) => write!(f, "{p}%")?,
+            RateValue::Fixed { currency, amount } => write!(f, "{currency} {amount}")?,
+            RateValue::Unrecognized => f.write_str(&self.raw)?,
+        }
+        match &self.level {
+            None => Ok(()),
+            Some(RateLevel::ItemLevel) => f.write_str("/item"),
+            Some(RateLevel::OrderLevel) => f.write_str("/order"),
+            Some(RateLevel::Unknown(level)) => write!(f, " ({level})"),
         }
     }
 }
@@ -193,15 +319,22 @@ pub struct ItemListRate {
     pub rate: Rate,
 }
 
-/// An action's commission: the default rate and the rate of each item list.
+/// An action's commission: the default rate, the rate of each item list, and any text CJ wrote
+/// directly inside `<commission>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Commission {
-    /// The default rate.
+    /// The default rate (`<default>`).
     pub default: Option<Rate>,
-    /// Rates of item lists.
+    /// Rates of item lists (`<itemlist>`), in CJ's order.
     #[serde(rename = "itemlists")]
     pub item_lists: Vec<ItemListRate>,
+    /// Text written directly inside `<commission>` rather than in a `<default>` or an
+    /// `<itemlist>` (`<commission>10.00%</commission>`), read as a rate and kept with its raw
+    /// text; pieces around child elements are joined with a space. `None` when there is none.
+    /// Serialized as `"text"`, only when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Rate>,
 }
 
 /// An action (what a publisher is paid for) and its commission.
@@ -229,7 +362,12 @@ pub struct PrimaryCategory {
     pub child: Option<String>,
 }
 
-/// One advertiser record. Elements CJ leaves out are `None` (or empty lists).
+/// One advertiser record.
+///
+/// An element CJ leaves out is `None` (or an empty list); an element CJ sends empty is kept as
+/// such: `Some("")` for a text, `Some(Reported::Other(""))` for a figure. Texts are trimmed of
+/// the whitespace around them; a CDATA section reads as its exact content, and a bare `&` as a
+/// literal `&` (see [`parse_page`](crate::parse_page)).
 ///
 /// Serialized (for `--output json`) with CJ's element names as keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -240,10 +378,10 @@ pub struct Advertiser {
     pub advertiser_id: String,
     /// Standing with CJ (joined advertisers only).
     pub account_status: Option<AccountStatus>,
-    /// 7-day EPC (CJ: "currently defaults to USD"); `None` when absent or not a number.
-    pub seven_day_epc: Option<Decimal>,
-    /// 3-month EPC; `None` when absent or not a number.
-    pub three_month_epc: Option<Decimal>,
+    /// 7-day EPC (CJ: "currently defaults to USD"), or `New`, `N/A`, or CJ's other text.
+    pub seven_day_epc: Option<Reported<Decimal>>,
+    /// 3-month EPC, or `New`, `N/A`, or CJ's other text.
+    pub three_month_epc: Option<Reported<Decimal>>,
     /// Primary website language.
     pub language: Option<String>,
     /// Program name.
@@ -253,20 +391,21 @@ pub struct Advertiser {
     /// Joined or not joined.
     pub relationship_status: Option<RelationshipStatus>,
     /// Whether the advertiser has a mobile-supported site or app.
-    pub mobile_supported: Option<bool>,
+    pub mobile_supported: Option<Reported<bool>>,
     /// Whether the advertiser is certified for mobile tracking.
-    pub mobile_tracking_certified: Option<bool>,
+    pub mobile_tracking_certified: Option<Reported<bool>>,
     /// Whether cookieless tracking was used properly over the previous three days.
-    pub cookieless_tracking_enabled: Option<bool>,
-    /// Network rank.
-    pub network_rank: Option<u32>,
+    pub cookieless_tracking_enabled: Option<Reported<bool>>,
+    /// Network rank (a small number), or `New` for a new program, `N/A`, or CJ's other text.
+    pub network_rank: Option<Reported<u32>>,
     /// Primary category.
     pub primary_category: Option<PrimaryCategory>,
     /// Whether the advertiser offers performance incentives.
-    pub performance_incentives: Option<bool>,
+    pub performance_incentives: Option<Reported<bool>>,
     /// Actions with their commissions.
     pub actions: Vec<Action>,
-    /// Link types offered.
+    /// Link types offered, in CJ's order. Text written directly inside `<link-types>` rather
+    /// than in a `<link-type>` is kept as an entry of its own, as CJ wrote it.
     pub link_types: Vec<String>,
 }
 
@@ -291,6 +430,14 @@ pub struct LookupPage {
 pub struct ParseError {
     /// What is wrong, and where (line and column for malformed XML, the element path otherwise).
     pub message: String,
+}
+
+impl ParseError {
+    fn new(message: impl Into<String>) -> Self {
+        ParseError {
+            message: message.into(),
+        }
+    }
 }
 
 // The wire shapes, as quick-xml's serde reads them.
@@ -356,11 +503,24 @@ struct WireAction {
     commission: Option<WireCommission>,
 }
 
+/// `<commission>`'s content in document order, text included, so that no text is lost and
+/// item lists may come in any order.
 #[derive(Deserialize)]
 struct WireCommission {
-    #[serde(default)]
-    itemlist: Vec<WireItemList>,
-    default: Option<WireRate>,
+    #[serde(rename = "$value", default)]
+    parts: Vec<WireCommissionPart>,
+}
+
+#[derive(Deserialize)]
+enum WireCommissionPart {
+    #[serde(rename = "itemlist")]
+    ItemList(WireItemList),
+    #[serde(rename = "default")]
+    Default(WireRate),
+    #[serde(rename = "$text")]
+    Text(String),
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Deserialize)]
@@ -381,10 +541,21 @@ struct WireRate {
     text: String,
 }
 
+/// `<link-types>`'s content in document order, text included.
 #[derive(Deserialize)]
 struct WireLinkTypes {
-    #[serde(rename = "link-type", default)]
-    link_type: Vec<String>,
+    #[serde(rename = "$value", default)]
+    parts: Vec<WireLinkTypePart>,
+}
+
+#[derive(Deserialize)]
+enum WireLinkTypePart {
+    #[serde(rename = "link-type")]
+    LinkType(String),
+    #[serde(rename = "$text")]
+    Text(String),
+    #[serde(other)]
+    Unknown,
 }
 
 /// What a response body holds: a page, or CJ's `<error-message>`.
@@ -394,15 +565,15 @@ pub(crate) enum Body {
     Error(String),
 }
 
-/// Reads a response body.
+/// Reads a response body, whatever its bytes: never panics.
 ///
-/// CJ's own documentation sample has a bare `&` (`Home & Garden`), which is not well-formed
-/// XML. Such an `&`, one that does not start an entity (`&amp;`, `&#38;`, ...), is read as a
-/// literal `&`: refusing CJ's own sample would fail real pages for one character, and no other
-/// reading of a bare `&` is possible. Anything else that is not well-formed is an error with its
-/// line and column.
-pub(crate) fn parse(xml: &str) -> Result<Body, ParseError> {
-    let xml = escape_bare_ampersands(xml);
+/// Bytes that are not UTF-8 read as U+FFFD. CJ's own documentation sample has a bare `&`
+/// (`Home & Garden`), which is not well-formed XML: such an `&` is read as a literal `&` (see
+/// [`repair_bare_ampersands`]). Anything else that is not well-formed is an error with its line
+/// and column.
+pub(crate) fn parse(body: &[u8]) -> Result<Body, ParseError> {
+    let text = String::from_utf8_lossy(body);
+    let xml = repair_bare_ampersands(&text);
     let wire: WireApi = match quick_xml::de::from_str(&xml) {
         Ok(w) => w,
         Err(e) => return Err(locate(&xml, e)),
@@ -411,15 +582,18 @@ pub(crate) fn parse(xml: &str) -> Result<Body, ParseError> {
         return Ok(Body::Error(message.trim().to_string()));
     }
     let Some(list) = wire.advertisers else {
-        return Err(ParseError {
-            message: "the response has neither <advertisers> nor <error-message>".into(),
-        });
+        return Err(ParseError::new(
+            "the response has neither <advertisers> nor <error-message>",
+        ));
     };
     let count = |name: &str, value: Option<String>, fallback: u64| -> Result<u64, ParseError> {
         match value {
             None => Ok(fallback),
-            Some(v) => v.trim().parse().map_err(|_| ParseError {
-                message: format!("<advertisers {name}=\"{v}\"> is not a count"),
+            Some(v) => v.trim().parse().map_err(|_| {
+                ParseError::new(format!(
+                    "<advertisers {name}=\"{}\"> is not a count",
+                    excerpt(&v)
+                ))
             }),
         }
     };
@@ -428,115 +602,197 @@ pub(crate) fn parse(xml: &str) -> Result<Body, ParseError> {
         total_matched: count("total-matched", list.total_matched, returned)?,
         records_returned: count("records-returned", list.records_returned, returned)?,
         page_number: count("page-number", list.page_number, 1)?,
-        advertisers: list.advertiser.into_iter().map(Advertiser::from).collect(),
+        advertisers: list
+            .advertiser
+            .into_iter()
+            .map(advertiser)
+            .collect::<Result<_, _>>()?,
     }))
 }
 
-impl From<WireAdvertiser> for Advertiser {
-    fn from(w: WireAdvertiser) -> Self {
-        Advertiser {
-            advertiser_id: w.advertiser_id.trim().to_string(),
-            account_status: w.account_status.map(|s| {
-                let Ok(status) = s.trim().parse();
-                status
+fn advertiser(w: WireAdvertiser) -> Result<Advertiser, ParseError> {
+    let advertiser_id = w.advertiser_id.trim().to_string();
+    let actions = w
+        .actions
+        .map(|a| a.action)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| {
+            Ok(Action {
+                name: text(a.name),
+                type_: text(a.type_),
+                id: text(a.id),
+                commission: a
+                    .commission
+                    .map(|c| {
+                        commission(c).map_err(|e| {
+                            ParseError::new(format!(
+                                "advertiser {}: {}",
+                                excerpt(&advertiser_id),
+                                e.message
+                            ))
+                        })
+                    })
+                    .transpose()?,
+            })
+        })
+        .collect::<Result<_, ParseError>>()?;
+    Ok(Advertiser {
+        account_status: w.account_status.as_deref().map(AccountStatus::read),
+        seven_day_epc: reported(w.seven_day_epc),
+        three_month_epc: reported(w.three_month_epc),
+        language: text(w.language),
+        advertiser_name: text(w.advertiser_name),
+        program_url: text(w.program_url),
+        relationship_status: w
+            .relationship_status
+            .map(|s| RelationshipStatus::from(s.trim())),
+        mobile_supported: reported(w.mobile_supported),
+        mobile_tracking_certified: reported(w.mobile_tracking_certified),
+        cookieless_tracking_enabled: reported(w.cookieless_tracking_enabled),
+        network_rank: reported(w.network_rank),
+        primary_category: w.primary_category.map(|c| PrimaryCategory {
+            parent: text(c.parent),
+            child: text(c.child),
+        }),
+        performance_incentives: reported(w.performance_incentives),
+        actions,
+        link_types: w
+            .link_types
+            .map(|l| l.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|part| match part {
+                WireLinkTypePart::LinkType(t) | WireLinkTypePart::Text(t) => {
+                    Some(t.trim().to_string())
+                }
+                WireLinkTypePart::Unknown => None,
+            })
+            .collect(),
+        advertiser_id,
+    })
+}
+
+fn commission(w: WireCommission) -> Result<Commission, ParseError> {
+    let mut default = None;
+    let mut item_lists = Vec::new();
+    let mut texts = Vec::new();
+    for part in w.parts {
+        match part {
+            WireCommissionPart::ItemList(l) => item_lists.push(ItemListRate {
+                id: l.id,
+                name: l.name,
+                rate: Rate::parse(&l.text, None),
             }),
-            seven_day_epc: decimal(w.seven_day_epc),
-            three_month_epc: decimal(w.three_month_epc),
-            language: text(w.language),
-            advertiser_name: text(w.advertiser_name),
-            program_url: text(w.program_url),
-            relationship_status: w
-                .relationship_status
-                .map(|s| RelationshipStatus::from(s.trim())),
-            mobile_supported: boolean(w.mobile_supported),
-            mobile_tracking_certified: boolean(w.mobile_tracking_certified),
-            cookieless_tracking_enabled: boolean(w.cookieless_tracking_enabled),
-            network_rank: w.network_rank.and_then(|r| r.trim().parse().ok()),
-            primary_category: w.primary_category.map(|c| PrimaryCategory {
-                parent: text(c.parent),
-                child: text(c.child),
-            }),
-            performance_incentives: boolean(w.performance_incentives),
-            actions: w
-                .actions
-                .map(|a| a.action)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| Action {
-                    name: text(a.name),
-                    type_: text(a.type_),
-                    id: text(a.id),
-                    commission: a.commission.map(|c| Commission {
-                        default: c.default.map(|d| Rate::parse(&d.text, d.level.as_deref())),
-                        item_lists: c
-                            .itemlist
-                            .into_iter()
-                            .map(|l| ItemListRate {
-                                id: l.id,
-                                name: l.name,
-                                rate: Rate::parse(&l.text, None),
-                            })
-                            .collect(),
-                    }),
-                })
-                .collect(),
-            link_types: w
-                .link_types
-                .map(|l| l.link_type)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| t.trim().to_string())
-                .collect(),
+            // Which of two defaults applies is not ours to guess.
+            WireCommissionPart::Default(_) if default.is_some() => {
+                return Err(ParseError::new("a <commission> has two <default> rates"));
+            }
+            WireCommissionPart::Default(d) => {
+                default = Some(Rate::parse(&d.text, d.level.as_deref()));
+            }
+            WireCommissionPart::Text(t) if !t.trim().is_empty() => texts.push(t.trim().to_string()),
+            WireCommissionPart::Text(_) | WireCommissionPart::Unknown => {}
         }
     }
+    Ok(Commission {
+        default,
+        item_lists,
+        text: (!texts.is_empty()).then(|| Rate::parse(&texts.join(" "), None)),
+    })
 }
 
+/// An element's text, trimmed; an empty element is `Some("")`.
 fn text(value: Option<String>) -> Option<String> {
-    value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    value.map(|v| v.trim().to_string())
 }
 
-fn decimal(value: Option<String>) -> Option<Decimal> {
-    value.and_then(|v| Decimal::from_str(v.trim()).ok())
+fn reported<T: Figure>(value: Option<String>) -> Option<Reported<T>> {
+    value.map(|v| read_figure(&v))
 }
 
-fn boolean(value: Option<String>) -> Option<bool> {
-    match value?.trim().to_ascii_lowercase().as_str() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
+/// The figure, or the word CJ wrote instead.
+fn read_figure<T: Figure>(text: &str) -> Reported<T> {
+    let text = text.trim();
+    if let Some(value) = T::read(text) {
+        Reported::Value(value)
+    } else if same_word(text, "new") {
+        Reported::New
+    } else if same_word(text, "n/a") {
+        Reported::NotAvailable
+    } else {
+        Reported::Other(text.to_string())
     }
 }
 
-/// Replaces each `&` that does not start one of XML's entity references by `&amp;`.
-fn escape_bare_ampersands(xml: &str) -> Cow<'_, str> {
-    let bare = |rest: &str| {
-        let end = rest.find(';').filter(|&e| e <= 10);
-        let Some(end) = end else { return true };
-        let name = &rest[1..end];
-        let valid = if let Some(hex) = name.strip_prefix("#x") {
-            !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())
-        } else if let Some(dec) = name.strip_prefix('#') {
-            !dec.is_empty() && dec.bytes().all(|b| b.is_ascii_digit())
-        } else {
-            // XML predefines only these five; CJ's responses declare no others.
-            matches!(name, "amp" | "lt" | "gt" | "quot" | "apos")
+/// At most the first 40 characters of outside text, for an error message.
+fn excerpt(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(40) {
+        Some((end, _)) => Cow::Owned(format!("{}...", text.get(..end).unwrap_or_default())),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Rewrites each `&` that starts no reference as `&amp;`, in one linear pass.
+///
+/// A reference is one of XML's five entities (`&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`;
+/// CJ's responses declare no others) or a character reference (`&#38;`, `&#x26;`). CDATA
+/// sections, comments and processing instructions are copied as they are: an `&` in them is
+/// already literal. Each byte is read a bounded number of times, so a body of nothing but `&`
+/// costs no more than any other.
+fn repair_bare_ampersands(xml: &str) -> Cow<'_, str> {
+    // Sections copied untouched: their opening and closing marks.
+    const VERBATIM: [(&str, &str); 3] = [("<![CDATA[", "]]>"), ("<!--", "-->"), ("<?", "?>")];
+    let mut out = String::new();
+    let mut copied = 0; // `xml[..copied]` is in `out` (once anything was rewritten)
+    let mut next = 0; // where to look for the next `&` or `<`
+    while let Some(rest) = xml.get(next..) {
+        let Some(found) = rest.find(['&', '<']) else {
+            break;
         };
-        !valid
-    };
-    if !xml.match_indices('&').any(|(i, _)| bare(&xml[i..])) {
+        let at = next + found;
+        let rest = rest.get(found..).unwrap_or_default();
+        if let Some(after) = rest.strip_prefix('&') {
+            if !starts_reference(after) {
+                out.push_str(xml.get(copied..at).unwrap_or_default());
+                out.push_str("&amp;");
+                copied = at + 1;
+            }
+            next = at + 1;
+        } else {
+            next = match VERBATIM.iter().find(|(open, _)| rest.starts_with(open)) {
+                // An unclosed section runs to the end, where the XML reader reports it.
+                Some((open, close)) => rest
+                    .get(open.len()..)
+                    .and_then(|inside| inside.find(close))
+                    .map_or(xml.len(), |end| at + open.len() + end + close.len()),
+                None => at + 1,
+            };
+        }
+    }
+    if copied == 0 {
         return Cow::Borrowed(xml);
     }
-    let mut out = String::with_capacity(xml.len() + 16);
-    let mut last = 0;
-    for (i, _) in xml.match_indices('&') {
-        out.push_str(&xml[last..i]);
-        out.push_str(if bare(&xml[i..]) { "&amp;" } else { "&" });
-        last = i + 1;
-    }
-    out.push_str(&xml[last..]);
+    out.push_str(xml.get(copied..).unwrap_or_default());
     Cow::Owned(out)
+}
+
+/// Whether the text after an `&` starts a reference: `amp;` and the other four, `#38;`, `#x26;`.
+fn starts_reference(after: &str) -> bool {
+    const ENTITIES: [&str; 5] = ["amp;", "lt;", "gt;", "quot;", "apos;"];
+    if ENTITIES.iter().any(|e| after.starts_with(e)) {
+        return true;
+    }
+    let (digits, radix) = match after.strip_prefix("#x") {
+        Some(hex) => (hex, 16),
+        None => match after.strip_prefix('#') {
+            Some(dec) => (dec, 10),
+            None => return false,
+        },
+    };
+    // Digits are never `&` or `<`, so each is read once more at most: still linear.
+    let n = digits.chars().take_while(|c| c.is_digit(radix)).count();
+    n > 0 && digits.as_bytes().get(n) == Some(&b';')
 }
 
 /// An error with its place: the line and column of malformed XML, found by reading the body
@@ -550,24 +806,26 @@ fn locate(xml: &str, error: quick_xml::DeError) -> ParseError {
             Err(e) => {
                 let offset = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
                 let (line, column) = line_column(xml, offset);
-                return ParseError {
-                    message: format!("malformed XML at line {line}, column {column}: {e}"),
-                };
+                return ParseError::new(format!(
+                    "malformed XML at line {line}, column {column}: {e}"
+                ));
             }
         }
     }
-    ParseError {
-        message: format!("unexpected XML: {error}"),
-    }
+    ParseError::new(format!("unexpected XML: {error}"))
 }
 
+/// The 1-based line and column (in characters) of a byte offset, which may fall inside a
+/// character.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = text.get(..end).unwrap_or_default();
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.len(), |n| before.len() - n - 1)
-        + 1;
+    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
     (line, column)
 }
 
@@ -613,26 +871,68 @@ mod tests {
     }
 
     #[test]
-    fn bare_ampersands_become_literal_and_entities_stay() {
-        assert_eq!(escape_bare_ampersands("Home & Garden"), "Home &amp; Garden");
+    fn bare_ampersands_become_literal_and_references_stay() {
+        assert_eq!(repair_bare_ampersands("Home & Garden"), "Home &amp; Garden");
         assert_eq!(
-            escape_bare_ampersands("A &amp; B &#38; C &#x26;"),
-            "A &amp; B &#38; C &#x26;"
+            repair_bare_ampersands("A &amp; B &#38; C &#x26; &lt;&gt;&quot;&apos;"),
+            "A &amp; B &#38; C &#x26; &lt;&gt;&quot;&apos;"
         );
         assert_eq!(
-            escape_bare_ampersands("AT&T;"),
-            "AT&amp;T;",
-            "only XML's own entities"
+            repair_bare_ampersands("AT&T; &nbsp; &#; &#x; &#12a; &#X26;"),
+            "AT&amp;T; &amp;nbsp; &amp;#; &amp;#x; &amp;#12a; &amp;#X26;",
+            "only XML's own entities and well-formed character references"
         );
-        assert_eq!(escape_bare_ampersands("a&"), "a&amp;");
+        assert_eq!(
+            repair_bare_ampersands("&#00000000038;"),
+            "&#00000000038;",
+            "a character reference of any length"
+        );
+        assert_eq!(repair_bare_ampersands("&a&"), "&amp;a&amp;");
         assert!(matches!(
-            escape_bare_ampersands("no ampersand"),
+            repair_bare_ampersands("no ampersand <![CDATA[&]]>"),
             Cow::Borrowed(_)
         ));
     }
 
     #[test]
-    fn relationship_status_is_read_case_insensitively() {
+    fn cdata_comments_and_processing_instructions_are_left_alone() {
+        for verbatim in [
+            "<n><![CDATA[Smith & Sons]]></n>",
+            "<n><![CDATA[a]]b & <c> ]]></n>",
+            "<n><![CDATA[&]]]]><![CDATA[>&]]></n>",
+            "<!-- a & b --><n/>",
+            "<?xml version=\"1.0\"?><?pi a & b?><n/>",
+            "<n><![CDATA[never closed & &",
+        ] {
+            assert_eq!(repair_bare_ampersands(verbatim), verbatim);
+        }
+        assert_eq!(
+            repair_bare_ampersands("<n>& <![CDATA[&]]> & <!--&--> &</n>"),
+            "<n>&amp; <![CDATA[&]]> &amp; <!--&--> &amp;</n>",
+            "the text around them is repaired"
+        );
+        assert_eq!(
+            repair_bare_ampersands("<n>a < b & c</n>"),
+            "<n>a < b &amp; c</n>",
+            "a `<` that opens no section is passed over"
+        );
+    }
+
+    #[test]
+    fn an_ampersand_storm_is_repaired_whole() {
+        // 2 MB took 104 s when each `&` searched ahead for a `;`: now it is one pass (see the
+        // `ampersand_storm_2mb` bench).
+        let storm = "&".repeat(2 << 20);
+        assert_eq!(repair_bare_ampersands(&storm), "&amp;".repeat(2 << 20));
+        let digits = format!("&#{}", "1".repeat(1 << 20));
+        assert_eq!(
+            repair_bare_ampersands(&digits.repeat(2)),
+            format!("&amp;#{}", "1".repeat(1 << 20)).repeat(2)
+        );
+    }
+
+    #[test]
+    fn status_words_are_read_case_insensitively() {
         for (text, status) in [
             ("joined", RelationshipStatus::Joined),
             ("Joined", RelationshipStatus::Joined),
@@ -643,5 +943,64 @@ mod tests {
         ] {
             assert_eq!(RelationshipStatus::from(text), status, "{text}");
         }
+        for (text, status) in [
+            ("Active", AccountStatus::Active),
+            ("active", AccountStatus::Active),
+            (" ACTIVE ", AccountStatus::Active),
+            ("deactive", AccountStatus::Deactive),
+            ("DEACTIVE", AccountStatus::Deactive),
+            ("Suspended", AccountStatus::Unknown("Suspended".into())),
+            ("", AccountStatus::Unknown(String::new())),
+        ] {
+            assert_eq!(AccountStatus::read(text), status, "{text:?}");
+        }
+        assert_eq!(RateLevel::parse("ORDER-LEVEL"), RateLevel::OrderLevel);
+        assert_eq!(
+            RateLevel::parse(" per-click "),
+            RateLevel::Unknown("per-click".into())
+        );
+    }
+
+    #[test]
+    fn figures_keep_cjs_words_apart_from_numbers() {
+        let epc = read_figure::<Decimal>;
+        assert_eq!(epc(" 12.33 "), Reported::Value(Decimal::new(1233, 2)));
+        assert_eq!(epc("New"), Reported::New);
+        assert_eq!(epc("NEW"), Reported::New);
+        assert_eq!(epc("N/A"), Reported::NotAvailable);
+        assert_eq!(epc("n/a"), Reported::NotAvailable);
+        assert_eq!(epc("USD 1.00"), Reported::Other("USD 1.00".into()));
+        assert_eq!(epc(""), Reported::Other(String::new()));
+        assert_eq!(read_figure::<u32>("4"), Reported::Value(4));
+        assert_eq!(read_figure::<u32>("New"), Reported::New);
+        assert_eq!(read_figure::<u32>("-1"), Reported::Other("-1".into()));
+        assert_eq!(read_figure::<bool>("True"), Reported::Value(true));
+        assert_eq!(read_figure::<bool>("N/A"), Reported::NotAvailable);
+        assert_eq!(epc("12.30").to_string(), "12.30");
+        assert_eq!(epc("new").to_string(), "New");
+        assert_eq!(epc("n/a").to_string(), "N/A");
+        assert_eq!(epc("pending").value(), None);
+    }
+
+    #[test]
+    fn a_rate_is_shown_with_its_level() {
+        for (text, level, shown) in [
+            ("GBP 10.00", Some("order-level"), "GBP 10.00/order"),
+            ("GBP 4.00", Some("item-level"), "GBP 4.00/item"),
+            ("10.00%", Some("item-level"), "10.00%/item"),
+            ("10.00%", None, "10.00%"),
+            ("usd 1.5", None, "USD 1.5"),
+            ("5.00%", Some("per-click"), "5.00% (per-click)"),
+            ("see program terms", None, "see program terms"),
+        ] {
+            assert_eq!(Rate::parse(text, level).to_string(), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_error_place_inside_a_character_is_found() {
+        assert_eq!(line_column("é\nab", 1), (1, 1));
+        assert_eq!(line_column("é\nab", 4), (2, 2));
+        assert_eq!(line_column("ab", 99), (1, 3));
     }
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use cj_advertiser_lookup::{
-    AccountStatus, AdvertiserIds, AdvertiserLookup, Keywords, LookupQuery, RateLevel, RateValue,
-    RelationshipStatus, parse_page,
+    AccountStatus, AdvertiserIds, AdvertiserLookup, Keywords, LookupQuery, Rate, RateLevel,
+    RateValue, RelationshipStatus, Reported, parse_page,
 };
 use cj_transport::{Credentials, Error, RetryPolicy, Transport};
 use futures_util::TryStreamExt;
@@ -39,7 +39,7 @@ fn d(text: &str) -> Decimal {
 
 #[test]
 fn the_documentation_sample_parses_with_its_bare_ampersand() {
-    let page = parse_page(&fixture("doc_sample.xml")).expect("CJ's own sample is read");
+    let page = parse_page(fixture("doc_sample.xml")).expect("CJ's own sample is read");
     assert_eq!(
         (page.total_matched, page.records_returned, page.page_number),
         (1, 1, 1)
@@ -56,7 +56,7 @@ fn the_documentation_sample_parses_with_its_bare_ampersand() {
 
 #[test]
 fn every_field_of_many_advertisers() {
-    let page = parse_page(&fixture("many.xml")).expect("parses");
+    let page = parse_page(fixture("many.xml")).expect("parses");
     assert_eq!(
         (page.total_matched, page.records_returned, page.page_number),
         (596, 3, 2)
@@ -66,8 +66,8 @@ fn every_field_of_many_advertisers() {
     };
     assert_eq!(fjord.account_status, Some(AccountStatus::Deactive));
     assert_eq!(fjord.relationship_status, Some(RelationshipStatus::Joined));
-    assert_eq!(fjord.seven_day_epc, Some(d("12.33")));
-    assert_eq!(fjord.mobile_tracking_certified, Some(true));
+    assert_eq!(fjord.seven_day_epc, Some(Reported::Value(d("12.33"))));
+    assert_eq!(fjord.mobile_tracking_certified, Some(Reported::Value(true)));
     assert_eq!(fjord.mobile_supported, None);
     let lead = fjord.actions[0]
         .commission
@@ -88,7 +88,11 @@ fn every_field_of_many_advertisers() {
         sale.item_lists[0].rate.value,
         RateValue::Percent(d("25.00"))
     );
-    assert_eq!(nordic.seven_day_epc, None, "N/A is not a number");
+    assert_eq!(
+        nordic.seven_day_epc,
+        Some(Reported::NotAvailable),
+        "N/A is kept"
+    );
     assert_eq!(
         nordic.account_status, None,
         "absent for a not-joined advertiser"
@@ -120,13 +124,13 @@ fn every_field_of_many_advertisers() {
 
 #[test]
 fn one_or_zero_advertisers_parse() {
-    let one = parse_page(&fixture("minimal_one.xml")).expect("one");
+    let one = parse_page(fixture("minimal_one.xml")).expect("one");
     assert_eq!(one.advertisers.len(), 1);
     let a = &one.advertisers[0];
     assert_eq!(a.advertiser_id, "1234567");
     assert!(a.advertiser_name.is_none() && a.actions.is_empty() && a.primary_category.is_none());
     for name in ["zero.xml", "zero_self_closing.xml"] {
-        let zero = parse_page(&fixture(name)).expect(name);
+        let zero = parse_page(fixture(name)).expect(name);
         assert!(zero.advertisers.is_empty(), "{name}");
         assert_eq!(zero.total_matched, 0);
     }
@@ -134,7 +138,7 @@ fn one_or_zero_advertisers_parse() {
 
 #[test]
 fn malformed_xml_says_where() {
-    let err = parse_page(&fixture("malformed.xml")).expect_err("malformed");
+    let err = parse_page(fixture("malformed.xml")).expect_err("malformed");
     assert!(err.message.contains("line 5, column"), "{}", err.message);
     let err = parse_page("<cj-api><advertisers>").expect_err("truncated");
     assert!(!err.message.is_empty());
@@ -401,4 +405,234 @@ async fn the_stream_stops_at_total_matched_or_an_empty_page() {
         .expect("pages");
     assert_eq!(ids.len(), 20);
     assert_eq!(third.calls_async().await, 0);
+}
+
+fn page_with(advertiser: &str) -> String {
+    format!(
+        "<cj-api><advertisers total-matched=\"1\" records-returned=\"1\" page-number=\"1\">\
+         <advertiser><advertiser-id>1</advertiser-id>{advertiser}</advertiser></advertisers></cj-api>"
+    )
+}
+
+fn name_of(xml: &str) -> Option<String> {
+    let page = parse_page(xml).expect("parses");
+    page.advertisers[0].advertiser_name.clone()
+}
+
+#[test]
+fn cdata_reads_exactly_and_bare_ampersands_around_it_are_literal() {
+    for (cdata, expected) in [
+        ("<![CDATA[Smith & Sons]]>", "Smith & Sons"),
+        ("<![CDATA[a < b > c]]>", "a < b > c"),
+        ("<![CDATA[&amp; is not decoded]]>", "&amp; is not decoded"),
+        ("<![CDATA[a]]b]]>", "a]]b"),
+        ("<![CDATA[x]]]]><![CDATA[>y]]>", "x]]>y"),
+        ("<![CDATA[]]>", ""),
+        (
+            "Bits & <![CDATA[Bobs & Co]]> & more",
+            "Bits & Bobs & Co & more",
+        ),
+        ("A <!-- & --> B &#38; C", "A  B & C"),
+    ] {
+        let xml = page_with(&format!("<advertiser-name>{cdata}</advertiser-name>"));
+        assert_eq!(name_of(&xml).as_deref(), Some(expected), "{cdata}");
+    }
+    let err = parse_page(page_with("<advertiser-name><![CDATA[never & closed")).expect_err("open");
+    assert!(err.message.contains("malformed XML"), "{}", err.message);
+}
+
+#[test]
+fn odd_values_of_real_accounts_keep_their_information() {
+    let page = parse_page(fixture("odd_values.xml")).expect("parses");
+    let [new, old, mystery] = &page.advertisers[..] else {
+        panic!("three advertisers");
+    };
+    assert_eq!(new.account_status, Some(AccountStatus::Active), "ACTIVE");
+    assert_eq!(
+        old.account_status,
+        Some(AccountStatus::Deactive),
+        "deactive"
+    );
+    assert_eq!(mystery.account_status, None, "left out");
+
+    assert_eq!(new.seven_day_epc, Some(Reported::New));
+    assert_eq!(new.three_month_epc, Some(Reported::NotAvailable));
+    assert_eq!(new.network_rank, Some(Reported::New));
+    assert_eq!(old.seven_day_epc, Some(Reported::Value(d("15.92"))));
+    assert_eq!(
+        old.three_month_epc,
+        Some(Reported::Other(String::new())),
+        "empty"
+    );
+    assert_eq!(old.network_rank, Some(Reported::Value(3)));
+    assert_eq!(
+        (&mystery.seven_day_epc, &mystery.network_rank),
+        (&None, &None),
+        "left out"
+    );
+
+    assert_eq!(new.mobile_supported, Some(Reported::NotAvailable));
+    assert_eq!(new.mobile_tracking_certified, Some(Reported::Value(true)));
+    assert_eq!(
+        new.cookieless_tracking_enabled,
+        Some(Reported::Other(String::new()))
+    );
+    assert_eq!(new.performance_incentives, Some(Reported::Value(false)));
+    assert_eq!(mystery.mobile_supported, None);
+
+    assert_eq!(new.language.as_deref(), Some(""), "empty, not left out");
+    assert_eq!(mystery.language, None);
+    assert_eq!(
+        new.advertiser_name.as_deref(),
+        Some("Smith & Sons <Outfitters>")
+    );
+    let category = new.primary_category.as_ref().expect("category");
+    assert_eq!(category.parent.as_deref(), Some(""));
+    assert_eq!(category.child.as_deref(), Some("Sports & Fitness"));
+
+    let defaults: Vec<String> = new
+        .actions
+        .iter()
+        .map(|a| {
+            let c = a.commission.as_ref().expect("commission");
+            c.default
+                .as_ref()
+                .or(c.text.as_ref())
+                .map(Rate::to_string)
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        defaults,
+        ["GBP 10.00/order", "GBP 4.00/item", "10.00%/item", "7.00%"]
+    );
+    let old_style = new.actions[3].commission.as_ref().expect("commission");
+    assert_eq!(old_style.default, None);
+    let text = old_style.text.as_ref().expect("text kept");
+    assert_eq!(
+        (&text.value, text.raw.as_str()),
+        (&RateValue::Percent(d("7.00")), "7.00%")
+    );
+    assert_eq!(
+        new.actions[2]
+            .commission
+            .as_ref()
+            .and_then(|c| c.text.as_ref()),
+        None,
+        "whitespace between elements is no text"
+    );
+
+    let mixed = mystery.actions[0].commission.as_ref().expect("commission");
+    assert_eq!(mixed.item_lists[0].rate.raw, "5.00%");
+    let text = mixed.text.as_ref().expect("text around the item list");
+    assert_eq!(
+        (&text.value, text.raw.as_str()),
+        (&RateValue::Unrecognized, "see terms")
+    );
+
+    assert_eq!(new.link_types, ["Text Link, Banner", "DeepLink"]);
+    assert!(old.link_types.is_empty());
+
+    let json = serde_json::to_value(&page).expect("serializes");
+    let first = &json["advertisers"][0];
+    assert_eq!(first["seven-day-epc"], "New");
+    assert_eq!(first["three-month-epc"], "N/A");
+    assert_eq!(first["network-rank"], "New");
+    assert_eq!(first["mobile-supported"], "N/A");
+    assert_eq!(first["mobile-tracking-certified"], true);
+    assert_eq!(first["actions"][3]["commission"]["text"]["value"], "7.00");
+    assert!(first["actions"][0]["commission"].get("text").is_none());
+    assert_eq!(json["advertisers"][1]["seven-day-epc"], "15.92");
+    assert_eq!(json["advertisers"][1]["network-rank"], 3);
+    assert_eq!(
+        json["advertisers"][2]["seven-day-epc"],
+        serde_json::Value::Null
+    );
+}
+
+#[test]
+fn two_default_rates_are_an_error_not_a_guess() {
+    let xml = page_with(
+        "<actions><action><commission><default>1%</default><default>2%</default>\
+         </commission></action></actions>",
+    );
+    let err = parse_page(xml).expect_err("two defaults");
+    assert!(err.message.contains("advertiser 1"), "{}", err.message);
+}
+
+/// What a fuzzer would feed the parser: each gives an error or a page, never a panic.
+#[test]
+fn hostile_inputs_give_an_error_or_a_page() {
+    let sample = fixture("doc_sample.xml");
+    for end in 0..sample.len() {
+        let _ = parse_page(&sample.as_bytes()[..end]);
+    }
+    let deep = |open: &str, close: &str, n: usize| {
+        page_with(&format!(
+            "<advertiser-name>x</advertiser-name><extra>{}{}</extra>",
+            open.repeat(n),
+            close.repeat(n)
+        ))
+    };
+    let page = parse_page(deep("<x>", "</x>", 100_000)).expect("unknown elements are skipped");
+    assert_eq!(page.advertisers[0].advertiser_name.as_deref(), Some("x"));
+    assert!(
+        parse_page(deep("<x>", "", 100_000)).is_err(),
+        "never closed"
+    );
+    assert!(parse_page("<a>".repeat(100_000)).is_err());
+    let nested_in_text = page_with(&format!("<language>{}</language>", "<b>".repeat(100_000)));
+    assert!(parse_page(nested_in_text).is_err());
+
+    let huge = "9".repeat(1 << 20);
+    let err = parse_page(format!(
+        "<cj-api><advertisers total-matched=\"{huge}\"/></cj-api>"
+    ))
+    .expect_err("not a count");
+    assert!(err.message.len() < 200, "the message quotes an excerpt");
+    let page = parse_page(page_with(&format!(
+        "<actions><action><commission><itemlist name=\"{huge}\" id=\"1\">1%</itemlist>\
+         </commission></action></actions>"
+    )))
+    .expect("a huge attribute is read");
+    let c = page.advertisers[0].actions[0]
+        .commission
+        .as_ref()
+        .expect("commission");
+    assert_eq!(c.item_lists[0].name.len(), huge.len());
+
+    let mut invalid = page_with("<advertiser-name>Caf\u{e9}</advertiser-name>").into_bytes();
+    let at = invalid
+        .windows(2)
+        .position(|w| w == [0xc3, 0xa9])
+        .expect("é");
+    invalid[at] = 0xe9; // Latin-1 é
+    invalid.remove(at + 1);
+    let page = parse_page(&invalid).expect("read as U+FFFD");
+    assert_eq!(
+        page.advertisers[0].advertiser_name.as_deref(),
+        Some("Caf\u{fffd}")
+    );
+    assert!(parse_page([0xff, 0xfe, 0x00, 0x3c]).is_err());
+
+    let storm = "&".repeat(2 << 20);
+    let page = parse_page(page_with(&format!(
+        "<advertiser-name>{storm}</advertiser-name>"
+    )))
+    .expect("a storm of bare ampersands is literal text");
+    assert_eq!(
+        page.advertisers[0].advertiser_name.as_deref(),
+        Some(&storm[..])
+    );
+    assert!(parse_page(format!("<cj-api>{storm}")).is_err());
+
+    for never_closed in ["<![CDATA[", "<!--", "<?pi", "<cj-api><![CDATA[&&&"] {
+        assert!(parse_page(never_closed).is_err(), "{never_closed}");
+    }
+    for bad_reference in ["&#99999999999;", "&#0;", "&#x110000;", "&#xD800;"] {
+        let xml = page_with(&format!(
+            "<advertiser-name>{bad_reference}</advertiser-name>"
+        ));
+        assert!(parse_page(xml).is_err(), "{bad_reference}");
+    }
 }

@@ -1,10 +1,10 @@
 //! `cj advertisers lookup`.
 
-use cj::advertiser_lookup::{Advertiser, Rate};
-use cj::advertiser_lookup::{AdvertiserIds, Keywords, LookupQuery, RateValue, TryStreamExt};
+use cj::advertiser_lookup::Advertiser;
+use cj::advertiser_lookup::{AdvertiserIds, Keywords, LookupQuery, TryStreamExt};
 use clap::{Args, Subcommand};
 
-use crate::{Connection, Output, exit, report_error};
+use crate::{Connection, Output, exit, outln, report_error};
 
 #[derive(Subcommand)]
 pub enum Action {
@@ -118,14 +118,6 @@ pub async fn run(action: Action) -> u8 {
     }
 }
 
-fn rate(r: &Rate) -> String {
-    match &r.value {
-        RateValue::Percent(p) => format!("{p}%"),
-        RateValue::Fixed { currency, amount } => format!("{currency} {amount}"),
-        _ => r.raw.clone(),
-    }
-}
-
 fn print_advertisers(advertisers: &[Advertiser], total: u64) {
     let header = [
         "CID",
@@ -144,12 +136,11 @@ fn print_advertisers(advertisers: &[Advertiser], total: u64) {
                 .actions
                 .iter()
                 .filter_map(|action| {
-                    let default = action.commission.as_ref()?.default.as_ref()?;
-                    Some(format!(
-                        "{}: {}",
-                        action.name.as_deref().unwrap_or("?"),
-                        rate(default)
-                    ))
+                    // A rate written directly inside `<commission>` when there is no default.
+                    let c = action.commission.as_ref()?;
+                    let rate = c.default.as_ref().or(c.text.as_ref())?;
+                    // `GBP 10.00/order`, `10.00%/item`: the rate with its level.
+                    Some(format!("{}: {rate}", action.name.as_deref().unwrap_or("?")))
                 })
                 .collect();
             [
@@ -161,14 +152,19 @@ fn print_advertisers(advertisers: &[Advertiser], total: u64) {
                 a.relationship_status
                     .as_ref()
                     .map_or("-".into(), |s| s.as_str().to_string()),
-                a.seven_day_epc.map_or("-".into(), |e| e.to_string()),
-                a.network_rank.map_or("-".into(), |r| r.to_string()),
+                // CJ's `New` and `N/A` as written; `-` when CJ left the element out.
+                a.seven_day_epc
+                    .as_ref()
+                    .map_or("-".into(), ToString::to_string),
+                a.network_rank
+                    .as_ref()
+                    .map_or("-".into(), ToString::to_string),
                 rates.join("; "),
             ]
         })
         .collect();
     crate::print_table(&header, &rows);
-    println!(
+    outln!(
         "{} advertiser(s) shown of {total} matched",
         advertisers.len()
     );

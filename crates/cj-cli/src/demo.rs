@@ -13,7 +13,7 @@ use cj::tracking::{
 use cj_sandbox::{Sandbox, SandboxConfig};
 use clap::Args;
 
-use crate::exit;
+use crate::{exit, outln};
 
 #[derive(Args)]
 pub struct SandboxArgs {
@@ -53,15 +53,15 @@ pub async fn sandbox(args: SandboxArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    println!("CJ sandbox listening; point the SDK or the cj command at:");
-    println!("  CJ_TRACKING_URL={}", sandbox.tracking_url());
-    println!("  CJ_PROGRAM_TERMS_URL={}", sandbox.program_terms_url());
-    println!(
+    outln!("CJ sandbox listening; point the SDK or the cj command at:");
+    outln!("  CJ_TRACKING_URL={}", sandbox.tracking_url());
+    outln!("  CJ_PROGRAM_TERMS_URL={}", sandbox.program_terms_url());
+    outln!(
         "  CJ_ADVERTISER_LOOKUP_URL={}",
         sandbox.advertiser_lookup_url()
     );
-    println!("  ledger: {}/sandbox/ledger", sandbox.root_url());
-    println!("Ctrl-C stops it.");
+    outln!("  ledger: {}/sandbox/ledger", sandbox.root_url());
+    outln!("Ctrl-C stops it.");
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("error: cannot wait for Ctrl-C: {e}");
     }
@@ -90,7 +90,7 @@ fn money(text: &str) -> Result<cj::tracking::NonNegativeDecimalNumber, String> {
 
 async fn run_demo() -> Result<(), String> {
     let sandbox = Sandbox::start().await.map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "CJ SDK demo, against an offline CJ sandbox at {}\n",
         sandbox.root_url()
     );
@@ -103,7 +103,7 @@ async fn run_demo() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
 
-    println!("1. Orders (Tracking API)");
+    outln!("1. Orders (Tracking API)");
     let tent_order = OrderCreateRequest::builder()
         .enterprise_id("1234567")
         .action_tracker_id(123456)
@@ -153,7 +153,7 @@ async fn run_demo() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     for o in &created.orders {
-        println!(
+        outln!(
             "   created {} (submission {}, status {})",
             o.order_id,
             o.submission_id,
@@ -174,7 +174,7 @@ async fn run_demo() -> Result<(), String> {
         .restate(&[restate])
         .await
         .map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "   restated STAY-DEMO-1: guest stayed, amount 2150.00, status {}",
         restated.orders[0]
             .status
@@ -194,9 +194,9 @@ async fn run_demo() -> Result<(), String> {
         .cancel(&[cancel])
         .await
         .map_err(|e| e.to_string())?;
-    println!("   cancelled STAY-DEMO-2: booking canceled, declined");
+    outln!("   cancelled STAY-DEMO-2: booking canceled, declined");
 
-    println!("\n2. The sandbox's ledger (what CJ recorded)");
+    outln!("\n2. The sandbox's ledger (what CJ recorded)");
     let ledger = sandbox.ledger().to_json();
     let rows: Vec<[String; 4]> = ledger["orders"]
         .as_array()
@@ -221,10 +221,10 @@ async fn run_demo() -> Result<(), String> {
         .collect();
     let header = ["ORDER ID", "STATE", "AMOUNT", "HISTORY"].map(String::from);
     for line in crate::table_lines(&header, &rows) {
-        println!("   {line}");
+        outln!("   {line}");
     }
 
-    println!("\n3. Program terms (publisher 7654321)");
+    outln!("\n3. Program terms (publisher 7654321)");
     let contracts: Vec<_> = client
         .program_terms()
         .contracts("7654321")
@@ -239,7 +239,7 @@ async fn run_demo() -> Result<(), String> {
             .iter()
             .map(|t| t.commissions.len())
             .sum();
-        println!(
+        outln!(
             "   {} {:<16} {:<42} {} commission rate(s)",
             c.advertiser_id,
             c.status.to_string(),
@@ -253,10 +253,10 @@ async fn run_demo() -> Result<(), String> {
         .ok_or("the seed has no Acme contract")?;
     let context = OrderContext::new().item_list("777", ["TENT-2P"]);
     let e = estimate(&acme.program_terms, &tent_order, &context).map_err(|e| e.to_string())?;
-    println!("   estimate for ORD-DEMO-1 (the tent is in item list 777, \"Tents\"):");
+    outln!("   estimate for ORD-DEMO-1 (the tent is in item list 777, \"Tents\"):");
     for item in &e.items {
         let c = item.commission.as_ref().map(|c| &c.commission);
-        println!(
+        outln!(
             "     {:<8} base {:>7}  {} {}  -> {}",
             item.sku,
             item.base.to_string(),
@@ -274,15 +274,19 @@ async fn run_demo() -> Result<(), String> {
         .iter()
         .map(|m| format!("{} {}", m.amount, m.currency.as_deref().unwrap_or("")))
         .collect();
-    println!("     estimated commission: {}", total.join(" + "));
+    outln!("     estimated commission: {}", total.join(" + "));
     for p in &e.performance_incentives {
-        println!(
+        outln!(
             "     incentive (not included): {} {} once {} passes {} {}",
-            p.reward.type_, p.reward.value, p.threshold.type_, p.threshold.value, p.currency
+            p.reward.type_,
+            p.reward.value,
+            p.threshold.type_,
+            p.threshold.value,
+            p.currency
         );
     }
 
-    println!("\n4. Advertiser Lookup (joined advertisers)");
+    outln!("\n4. Advertiser Lookup (joined advertisers)");
     let joined: Vec<_> = client
         .advertiser_lookup()
         .stream(LookupQuery::new("7654321").advertiser_ids(AdvertiserIds::Joined))
@@ -290,17 +294,19 @@ async fn run_demo() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     for a in &joined {
-        println!(
+        outln!(
             "   {} {:<16} {:<9} 7-day EPC {}",
             a.advertiser_id,
             a.advertiser_name.as_deref().unwrap_or("-"),
             a.account_status
                 .as_ref()
                 .map_or("-".into(), |s| s.to_string()),
-            a.seven_day_epc.map_or("-".into(), |e| e.to_string())
+            a.seven_day_epc
+                .as_ref()
+                .map_or("-".into(), |e| e.to_string())
         );
     }
-    println!("\nDone: every API answered, offline. See the README for using the SDK against CJ.");
+    outln!("\nDone: every API answered, offline. See the README for using the SDK against CJ.");
     sandbox.stop().await;
     Ok(())
 }

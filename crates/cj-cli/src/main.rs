@@ -2,6 +2,7 @@
 
 mod advertisers;
 mod demo;
+mod input;
 mod orders;
 mod program_terms;
 mod queue;
@@ -16,11 +17,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod exit {
     /// Everything was accepted.
     pub const OK: u8 = 0;
-    /// CJ answered and reported errors.
+    /// CJ refused orders or the request (its errors, or an HTTP 4xx).
     pub const CJ_ERRORS: u8 = 1;
     /// Bad usage or invalid input: nothing was sent.
     pub const USAGE: u8 = 2;
-    /// The transport failed (no connection, timeout, unreadable answer).
+    /// Not sent, not processed, or the outcome is unknown (no connection, a timeout, a 429 or
+    /// 5xx after the last retry, an unreadable answer, orders CJ's answer did not confirm):
+    /// safe to send again, CJ deduplicates orders.
     pub const TRANSPORT: u8 = 3;
 }
 
@@ -29,8 +32,9 @@ pub mod exit {
     name = "cj",
     version,
     about = "CJ Affiliate from the shell: orders, program terms, commission estimates, advertisers",
-    after_help = "Exit status: 0 all accepted, 1 CJ reported errors, 2 usage or validation \
-                  error (nothing sent), 3 transport failure."
+    after_help = "Exit status: 0 all accepted; 1 CJ refused orders or the request; 2 usage or \
+                  validation error (nothing sent); 3 not sent, not processed or outcome unknown \
+                  (safe to send again: CJ deduplicates orders)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -137,7 +141,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::TRANSPORT);
         }
     };
-    let code = runtime.block_on(async {
+    let mut code = runtime.block_on(async {
         match cli.command {
             Command::Orders { action } => orders::run(action).await,
             Command::ProgramTerms(args) => program_terms::list(args).await,
@@ -148,6 +152,10 @@ fn main() -> ExitCode {
             Command::Commission { action } => program_terms::estimate_command(action),
         }
     });
+    if stdout::failed() && code == exit::OK {
+        // The result was not (fully) written: not a success, whatever CJ answered.
+        code = exit::TRANSPORT;
+    }
     ExitCode::from(code)
 }
 
@@ -169,11 +177,89 @@ pub fn report_error(error: &Error, lines: &[usize]) -> u8 {
         }
         return exit::USAGE;
     }
-    eprintln!("error: {error}");
-    match error {
-        Error::Config(_) => exit::USAGE,
-        Error::Http { .. } | Error::GraphQL { .. } | Error::Api { .. } => exit::CJ_ERRORS,
-        _ => exit::TRANSPORT,
+    eprintln!("error: {}", error_chain(error));
+    match error.delivery() {
+        _ if matches!(error, Error::Config(_)) => exit::USAGE,
+        cj::Delivery::Answered => exit::CJ_ERRORS,
+        cj::Delivery::NotSent => {
+            eprintln!("nothing was sent; safe to run again");
+            exit::TRANSPORT
+        }
+        cj::Delivery::NotProcessed => {
+            eprintln!("CJ did not process the request; safe to send again");
+            exit::TRANSPORT
+        }
+        _ => {
+            eprintln!(
+                "outcome unknown: CJ may have processed the request; safe to resend \
+                 (CJ deduplicates orders)"
+            );
+            exit::TRANSPORT
+        }
+    }
+}
+
+/// An error and its causes, joined as `anyhow`'s `{:#}` does.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// Writes one line to standard output, like `println!`, but never panics: once the reader is
+/// gone (`cj ... | head -1`) the rest is dropped quietly, and the exit status stays the one the
+/// command earns (the orders may have been sent: what CJ answered decides it).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::stdout::line(format_args!($($arg)*))
+    };
+}
+pub(crate) use outln;
+
+/// Standard output for [`outln!`]: it stops writing at the first failure.
+pub mod stdout {
+    use std::io::{ErrorKind, Write};
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    const OPEN: u8 = 0;
+    /// The reader closed the pipe: nothing more is written, and nothing is said.
+    const CLOSED: u8 = 1;
+    /// Writing failed otherwise (a full disk, ...): said once on standard error.
+    const FAILED: u8 = 2;
+
+    static STATE: AtomicU8 = AtomicU8::new(OPEN);
+
+    /// Writes `args` and a newline, unless an earlier write failed.
+    pub fn line(args: std::fmt::Arguments<'_>) {
+        if STATE.load(Ordering::Relaxed) != OPEN {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let written = out
+            .write_fmt(args)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
+        if let Err(e) = written {
+            if e.kind() == ErrorKind::BrokenPipe {
+                STATE.store(CLOSED, Ordering::Relaxed);
+            } else {
+                STATE.store(FAILED, Ordering::Relaxed);
+                eprintln!("error: cannot write to standard output: {e}");
+            }
+        }
+    }
+
+    /// Whether output was lost for another reason than a closed pipe.
+    pub fn failed() -> bool {
+        STATE.load(Ordering::Relaxed) == FAILED
     }
 }
 
@@ -187,7 +273,7 @@ pub fn print_json(value: &impl serde::Serialize, pretty: bool) -> u8 {
     };
     match json {
         Ok(json) => {
-            println!("{json}");
+            outln!("{json}");
             exit::OK
         }
         Err(e) => {
@@ -200,7 +286,7 @@ pub fn print_json(value: &impl serde::Serialize, pretty: bool) -> u8 {
 /// Prints rows under a header, in columns as wide as their widest cell.
 pub fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
     for line in table_lines(header, rows) {
-        println!("{line}");
+        outln!("{line}");
     }
 }
 

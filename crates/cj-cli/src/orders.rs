@@ -7,9 +7,9 @@ use cj::Error;
 use cj::tracking::{Mode, Order, OrderCancellation, Orders, SubmitError, TrackingResponse};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::{Connection, Output, exit, report_error};
+use crate::input::{Input, parse_line};
+use crate::{Connection, Output, exit, outln, report_error};
 
 #[derive(Subcommand)]
 pub enum Action {
@@ -82,12 +82,12 @@ async fn submit<I, T, F, Fut>(
     encode: fn(&Orders, &[I]) -> Result<Vec<bytes::Bytes>, Error>,
 ) -> u8
 where
-    I: DeserializeOwned,
+    I: Input,
     T: Serialize + Row,
     F: FnOnce(Orders, Vec<I>) -> Fut,
     Fut: std::future::Future<Output = Result<TrackingResponse<T>, SubmitError<T>>>,
 {
-    let (orders, lines) = match read_orders::<I>(&args.file) {
+    let (orders, lines) = match read_orders::<I>(&args.file, "cj orders ") {
         Ok(v) => v,
         Err(message) => {
             eprintln!("error: {message}");
@@ -108,7 +108,7 @@ where
         return match encode(client.orders(), &orders) {
             Ok(bodies) => {
                 for body in bodies {
-                    println!("{}", String::from_utf8_lossy(&body));
+                    outln!("{}", String::from_utf8_lossy(&body));
                 }
                 eprintln!(
                     "dry run: {} order(s) valid for {}; nothing was sent",
@@ -123,28 +123,35 @@ where
     let count = orders.len();
     match send(client.orders().clone(), orders).await {
         Ok(response) => {
-            print_response(&response, args.output);
-            if response.is_success() {
-                exit::OK
-            } else {
-                exit::CJ_ERRORS
-            }
+            print_response(&response, args.output, &lines);
+            outcome_status(&response)
         }
         Err(e) => {
             if e.answered_orders > 0 {
-                print_response(&e.answered, args.output);
+                print_response(&e.answered, args.output, &lines);
                 eprintln!(
                     "the first {} of {count} orders were answered; the rest were not",
                     e.answered_orders
                 );
             }
-            report_error(&e.error, &lines)
+            let answered = outcome_status(&e.answered);
+            let failed = report_error(&e.error, &lines);
+            // Orders left to resend outrank refusals: resending shows the refusals again.
+            if answered == exit::TRANSPORT {
+                answered
+            } else {
+                failed
+            }
         }
     }
 }
 
-/// Reads JSON Lines; returns the orders and the line number of each.
-pub fn read_orders<I: DeserializeOwned>(path: &PathBuf) -> Result<(Vec<I>, Vec<usize>), String> {
+/// Reads JSON Lines; returns the orders and the line number of each. `command` is how a person
+/// picks another kind of order, completed by its name (`"cj orders "`).
+pub fn read_orders<I: Input>(
+    path: &PathBuf,
+    command: &str,
+) -> Result<(Vec<I>, Vec<usize>), String> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
@@ -159,17 +166,7 @@ pub fn read_orders<I: DeserializeOwned>(path: &PathBuf) -> Result<(Vec<I>, Vec<u
         if line.trim().is_empty() {
             continue;
         }
-        let mut de = serde_json::Deserializer::from_str(&line);
-        let order: I = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let field = e.path().to_string();
-            if field == "." {
-                format!("line {line_no}: {}", e.inner())
-            } else {
-                format!("line {line_no}: field `{field}`: {}", e.inner())
-            }
-        })?;
-        de.end()
-            .map_err(|e| format!("line {line_no}: {e} (one order per line)"))?;
+        let order = parse_line(&line, command).map_err(|why| format!("line {line_no}: {why}"))?;
         orders.push(order);
         lines.push(line_no);
     }
@@ -207,7 +204,40 @@ impl Row for OrderCancellation {
     }
 }
 
-fn print_response<T: Serialize + Row>(response: &TrackingResponse<T>, output: Output) {
+/// The exit status for an answer: unconfirmed orders (outcome unknown, to resend) first, then
+/// refusals, else success.
+fn outcome_status<T>(response: &TrackingResponse<T>) -> u8 {
+    if !response.unconfirmed.is_empty() {
+        eprintln!(
+            "{} order(s) were neither accepted nor refused in CJ's answer: outcome unknown, \
+             safe to resend (CJ deduplicates)",
+            response.unconfirmed.len()
+        );
+        exit::TRANSPORT
+    } else if response.is_success() {
+        exit::OK
+    } else {
+        exit::CJ_ERRORS
+    }
+}
+
+/// Where an input order came from: `line 12 (orderId "A-1")`.
+fn input_line(lines: &[usize], index: Option<usize>, order_id: Option<&str>) -> String {
+    let mut out = match index.and_then(|i| lines.get(i)) {
+        Some(line) => format!("line {line}"),
+        None => "no order named".to_string(),
+    };
+    if let Some(id) = order_id {
+        out.push_str(&format!(" (orderId {id:?})"));
+    }
+    out
+}
+
+fn print_response<T: Serialize + Row>(
+    response: &TrackingResponse<T>,
+    output: Output,
+    lines: &[usize],
+) {
     match output {
         Output::Json => {
             crate::print_json(response, false);
@@ -216,21 +246,30 @@ fn print_response<T: Serialize + Row>(response: &TrackingResponse<T>, output: Ou
             let header = ["ORDER ID", "SUBMISSION ID", "STATUS", "TIME"].map(String::from);
             let rows: Vec<[String; 4]> = response.orders.iter().map(Row::row).collect();
             crate::print_table(&header, &rows);
-            println!(
-                "{} accepted, {} error(s)",
+            outln!(
+                "{} accepted, {} error(s), {} unconfirmed",
                 response.orders.len(),
-                response.errors.len() + response.graphql_errors.len()
+                response.errors.len() + response.graphql_errors.len(),
+                response.unconfirmed.len()
             );
             for e in &response.errors {
-                match &e.fields {
-                    Some(fields) if !fields.is_empty() => {
-                        println!("error: {} (fields: {})", e.message, fields.join(", "))
-                    }
-                    _ => println!("error: {}", e.message),
+                let at = input_line(lines, e.index, e.order_id.as_deref());
+                if e.fields.is_empty() {
+                    outln!("error: {at}: {}", e.message)
+                } else {
+                    outln!(
+                        "error: {at}: {} (fields: {})",
+                        e.message,
+                        e.fields.join(", ")
+                    )
                 }
             }
             for e in &response.graphql_errors {
-                println!("error: {}", e.message);
+                outln!("error: {}", e.message);
+            }
+            for u in &response.unconfirmed {
+                let at = input_line(lines, Some(u.index), Some(&u.order_id));
+                outln!("unconfirmed: {at}: not in CJ's answer; safe to resend");
             }
         }
     }

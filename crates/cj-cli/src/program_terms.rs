@@ -10,7 +10,7 @@ use cj::tracking::{Id, Instant, OrderCreateRequest};
 use clap::{Args, Subcommand};
 use serde::de::DeserializeOwned;
 
-use crate::{Connection, Output, exit, report_error};
+use crate::{Connection, Output, exit, outln, report_error};
 
 /// `cj program-terms`: every contract of a publisher.
 #[derive(Args)]
@@ -100,7 +100,7 @@ fn print_contracts(contracts: &[Contract]) {
     ]
     .map(String::from);
     crate::print_table(&header, &rows);
-    println!("{} contract(s)", contracts.len());
+    outln!("{} contract(s)", contracts.len());
 }
 
 /// `cj commission ...`.
@@ -271,13 +271,16 @@ fn money(m: &Money) -> String {
 }
 
 fn print_estimate(contract: &Contract, e: &Estimate) {
-    println!(
+    outln!(
         "contract: advertiser {}, program terms {:?} ({}), action term {}",
-        contract.advertiser_id, contract.program_terms.name, contract.status, e.action_term_id
+        contract.advertiser_id,
+        contract.program_terms.name,
+        contract.status,
+        e.action_term_id
     );
     match &e.order_commission {
-        Some(c) => println!("order: {}", describe(c)),
-        None => println!("order: no order-level commission matches"),
+        Some(c) => outln!("order: {}", describe(c)),
+        None => outln!("order: no order-level commission matches"),
     }
     if !e.items.is_empty() {
         let header = ["ITEM", "SKU", "BASE", "COMMISSION", "AMOUNT"].map(String::from);
@@ -299,7 +302,7 @@ fn print_estimate(contract: &Contract, e: &Estimate) {
         crate::print_table(&header, &rows);
     }
     let total: Vec<String> = e.total.iter().map(money).collect();
-    println!(
+    outln!(
         "estimated commission: {}",
         if total.is_empty() {
             "unknown".to_string()
@@ -308,7 +311,7 @@ fn print_estimate(contract: &Contract, e: &Estimate) {
         }
     );
     for p in &e.performance_incentives {
-        println!(
+        outln!(
             "performance incentive (not included): {} {} above {} {} ({} {})",
             p.reward.type_,
             p.reward.value,

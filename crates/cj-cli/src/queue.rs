@@ -11,8 +11,9 @@ use cj::tracking::{
 };
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::input::Input;
 use crate::orders::read_orders;
-use crate::{Connection, Output, exit, report_error};
+use crate::{Connection, Output, exit, outln, report_error};
 
 #[derive(Args)]
 pub struct QueueArgs {
@@ -106,14 +107,18 @@ pub async fn run(args: QueueArgs) -> u8 {
         Action::Status { output } => match store.stats().await {
             Ok(stats) if output == Output::Json => crate::print_json(&stats, false),
             Ok(stats) => {
-                println!(
+                outln!(
                     "waiting {} ({} bytes), in flight {}, accepted {}, dead letters {}",
-                    stats.waiting, stats.waiting_bytes, stats.in_flight, stats.accepted, stats.dead
+                    stats.waiting,
+                    stats.waiting_bytes,
+                    stats.in_flight,
+                    stats.accepted,
+                    stats.dead
                 );
                 if let Some(oldest) = stats.oldest_waiting_ms
                     && let Ok(t) = cj::jiff::Timestamp::from_millisecond(oldest)
                 {
-                    println!("oldest waiting since {t}");
+                    outln!("oldest waiting since {t}");
                 }
                 exit::OK
             }
@@ -135,7 +140,7 @@ pub async fn run(args: QueueArgs) -> u8 {
                     })
                     .collect();
                 crate::print_table(&header, &rows);
-                println!("{} dead letter(s)", dead.len());
+                outln!("{} dead letter(s)", dead.len());
                 exit::OK
             }
             Err(e) => store_failed(e),
@@ -144,7 +149,7 @@ pub async fn run(args: QueueArgs) -> u8 {
             let ids = (!ids.is_empty()).then_some(ids);
             match store.requeue(ids).await {
                 Ok(n) => {
-                    println!("{n} order(s) put back in the queue");
+                    outln!("{n} order(s) put back in the queue");
                     exit::OK
                 }
                 Err(e) => store_failed(e),
@@ -164,13 +169,14 @@ fn load<I>(
     validate: fn(&[I], cj::tracking::Instant) -> Result<(), cj::InvalidInput>,
 ) -> Result<Vec<QueuedOrder>, u8>
 where
-    I: serde::de::DeserializeOwned,
+    I: Input,
     QueuedOrder: From<I>,
 {
-    let (orders, lines) = read_orders::<I>(file).map_err(|message| {
-        eprintln!("error: {message}");
-        exit::USAGE
-    })?;
+    let (orders, lines) =
+        read_orders::<I>(file, "cj queue enqueue --kind ").map_err(|message| {
+            eprintln!("error: {message}");
+            exit::USAGE
+        })?;
     if let Err(invalid) = validate(&orders, cj::tracking::Instant::now()) {
         return Err(report_error(&cj::Error::Invalid(invalid), &lines));
     }
@@ -195,7 +201,7 @@ async fn enqueue(store: &SqliteStore, file: &PathBuf, kind: KindArg) -> u8 {
     };
     match store.append(entries).await {
         Ok(ids) => {
-            println!(
+            outln!(
                 "stored {} order(s) on disk (ids {}..={})",
                 ids.len(),
                 ids.first().copied().unwrap_or_default(),
@@ -227,9 +233,12 @@ async fn send(store: SqliteStore, args: RunArgs) -> u8 {
             Ok(r) => r,
             Err(e) => return store_failed(e),
         };
-        println!(
+        outln!(
             "sent {} batch(es): {} accepted, {} refused (dead letters), {} waiting to retry",
-            report.batches, report.accepted, report.rejected, report.retrying
+            report.batches,
+            report.accepted,
+            report.rejected,
+            report.retrying
         );
         return match store.stats().await {
             Ok(stats) if stats.waiting == 0 => exit::OK,
@@ -243,7 +252,7 @@ async fn send(store: SqliteStore, args: RunArgs) -> u8 {
             Err(e) => store_failed(e),
         };
     }
-    println!(
+    outln!(
         "sending queued orders from {} when a threshold is met; Ctrl-C stops",
         client.orders().endpoint()
     );
@@ -254,9 +263,12 @@ async fn send(store: SqliteStore, args: RunArgs) -> u8 {
         }
         match sender.due().await {
             Ok(true) => match sender.send_all().await {
-                Ok(r) => println!(
+                Ok(r) => outln!(
                     "sent {} batch(es): {} accepted, {} refused, {} waiting to retry",
-                    r.batches, r.accepted, r.rejected, r.retrying
+                    r.batches,
+                    r.accepted,
+                    r.rejected,
+                    r.retrying
                 ),
                 Err(e) => return store_failed(e),
             },

@@ -889,3 +889,429 @@ fn the_queue_stores_sends_and_keeps_dead_letters() {
     assert_eq!(status(&env)["waiting"], 1);
     drop(sandbox);
 }
+
+/// Runs `cj` with its standard output closed before it writes (`cj ... | head -0`): the exit
+/// status and standard error.
+fn cj_into_a_closed_pipe(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cj"))
+        .args(args)
+        .env_remove("CJ_TOKEN")
+        .env_remove("CJ_TRACKING_URL")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cj runs");
+    drop(child.stdout.take());
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("writes stdin");
+    let out = child.wait_with_output().expect("cj finishes");
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+    assert!(!err.contains(TOKEN), "the token was printed: {err}");
+    (out.status.code().expect("an exit status"), err)
+}
+
+fn many_orders(count: usize) -> String {
+    (1..=count)
+        .map(|i| ORDER.replace("ORD-1", &format!("ORD-{i}")) + "\n")
+        .collect()
+}
+
+#[test]
+fn a_closed_stdout_keeps_the_exit_status_cj_earned_without_a_panic() {
+    let orders = many_orders(200);
+    let server = MockServer::start();
+    let accepted_all = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("ORD-1\"");
+        let all: Vec<Value> = (1..=200).map(|i| accepted(&format!("ORD-{i}"))).collect();
+        then.status(200)
+            .json_body(json!({"data": {"createOrders": {"orders": all, "errors": []}}}));
+    });
+    let url = server.base_url();
+    let env = [("CJ_TOKEN", TOKEN), ("CJ_TRACKING_URL", url.as_str())];
+    let create = ["orders", "create", "--file", "-", "--retries", "0"];
+    for output in ["table", "json"] {
+        let args = [&create[..], &["--output", output]].concat();
+        let (code, err) = cj_into_a_closed_pipe(&args, &orders, &env);
+        assert_eq!(code, 0, "{output}: {err}");
+    }
+    accepted_all.assert_calls(2);
+
+    // What CJ answered still decides the status: here it refused an order.
+    let refused = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("REFUSED");
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [], "errors": [{"message": "Invalid actionTrackerId",
+                                      "fields": ["newOrders[0].actionTrackerId"]}]}}}));
+    });
+    let (code, err) = cj_into_a_closed_pipe(&create, &ORDER.replace("ORD-1", "REFUSED"), &env);
+    assert_eq!(code, 1, "{err}");
+    refused.assert();
+
+    let dry_run = ["orders", "create", "--file", "-", "--dry-run"];
+    let (code, err) = cj_into_a_closed_pipe(&dry_run, &orders, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+
+    let (code, err) = cj_into_a_closed_pipe(&["demo"], "", &[]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn output_lost_otherwise_than_to_a_closed_pipe_is_said_and_not_a_success() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no such device here
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_cj"))
+        .arg("demo")
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("cj runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        err.matches("error: cannot write to standard output")
+            .count(),
+        1,
+        "{err}"
+    );
+}
+
+/// `cj orders <action>` of `input`, which must be refused before anything is sent: the
+/// message.
+fn refused_input(action: &str, input: &str) -> String {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.any_request();
+        then.status(200);
+    });
+    let url = server.base_url();
+    let out = cj(
+        &["orders", action, "--file", "-", "--retries", "0"],
+        input,
+        &[("CJ_TOKEN", TOKEN), ("CJ_TRACKING_URL", url.as_str())],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(mock.calls(), 0);
+    stderr(&out)
+}
+
+const RESTATE: &str = r#"{"enterpriseId":"1234567","actionTrackerId":123456,"orderId":"ORD-1","updateTime":"2024-01-20T09:00:00Z","currency":"USD","amount":"74.99","discount":"0.00","items":[{"sku":"SKU-1","unitPrice":"74.99","quantity":1}],"status":"Accepted","correctionReason":"ReturnedMerchandise"}"#;
+const CANCEL: &str = r#"{"enterpriseId":"1234567","actionTrackerId":123456,"orderId":"ORD-1","updateTime":"2024-01-21T10:30:00Z","status":"Declined","correctionReason":"BookingCanceled"}"#;
+
+#[test]
+fn a_json_array_or_pretty_printed_json_is_told_to_be_json_lines() {
+    let orders: Vec<Value> = [ORDER, &ORDER.replace("ORD-1", "ORD-2")]
+        .iter()
+        .map(|o| serde_json::from_str(o).expect("an order"))
+        .collect();
+    let one_line = serde_json::to_string(&orders).expect("an array");
+    let pretty = serde_json::to_string_pretty(&orders).expect("an array");
+    for array in [one_line, pretty] {
+        let err = refused_input("create", &array);
+        assert!(err.contains("line 1: a JSON array"), "{err}");
+        assert!(err.contains("one order per line (JSON Lines)"), "{err}");
+        assert!(err.contains("jq -c '.[]' file.json"), "{err}");
+    }
+    // An order spread over lines, after a good one: named by the line where it starts.
+    let pretty = serde_json::to_string_pretty(&orders[1]).expect("an order");
+    let err = refused_input("create", &format!("{ORDER}\n{pretty}\n"));
+    assert!(
+        err.contains("line 2: an order spread over several lines"),
+        "{err}"
+    );
+    assert!(err.contains("one order per line (JSON Lines)"), "{err}");
+    assert!(err.contains("jq -c . file.json"), "{err}");
+}
+
+#[test]
+fn a_decimal_comma_is_told_to_be_a_dot() {
+    let err = refused_input("create", &ORDER.replace("149.98", r#""12,50""#));
+    assert!(
+        err.contains(r#"line 1: field `amount`: "12,50" has a decimal comma: use a dot (`12.50`)"#),
+        "{err}"
+    );
+    let comma_price = ORDER.replace(r#""unitPrice":"74.99""#, r#""unitPrice":"74,99""#);
+    let err = refused_input("create", &format!("{ORDER}\n{comma_price}\n"));
+    assert!(
+        err.contains(r#"line 2: field `items[0].unitPrice`: "74,99" has a decimal comma: use a dot (`74.99`)"#),
+        "{err}"
+    );
+    // Unquoted, the comma breaks the JSON itself.
+    let err = refused_input("create", &ORDER.replace("149.98", "12,50"));
+    assert!(
+        err.contains("line 1: field `amount`: 12,50 has a decimal comma: use a dot (`12.50`)"),
+        "{err}"
+    );
+    // `1,000` may be a thousand: both readings are offered.
+    let err = refused_input(
+        "restate",
+        &RESTATE.replace(r#""amount":"74.99""#, r#""amount":"1,000""#),
+    );
+    assert!(
+        err.contains("line 1: field `amount`: \"1,000\": write decimals with a dot and no thousands separator (`1.000`, or `1000`)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_order_of_another_kind_names_the_command_for_it() {
+    let own = |action: &str| match action {
+        "create" => ORDER,
+        "restate" => RESTATE,
+        _ => CANCEL,
+    };
+    for (action, other, field, kind) in [
+        ("create", RESTATE, "updateTime", "restate"),
+        ("create", CANCEL, "updateTime", "cancel"),
+        ("restate", ORDER, "eventTime", "create"),
+        ("restate", CANCEL, "status", "cancel"),
+        ("cancel", ORDER, "eventTime", "create"),
+        ("cancel", RESTATE, "amount", "restate"),
+    ] {
+        let first = own(action).replace("ORD-1", "ORD-0");
+        let err = refused_input(action, &format!("{first}\n{other}\n"));
+        let expected = format!(
+            "line 2: field `{field}`: this looks like a {kind} order: use `cj orders {kind}`"
+        );
+        assert!(err.contains(&expected), "{action} of a {kind} line: {err}");
+    }
+
+    // The queue names its own switch.
+    let store = temp_file("kind-queue.sqlite", "");
+    let _ = std::fs::remove_file(&store);
+    let store = store.to_str().expect("path");
+    let out = cj(
+        &["queue", "enqueue", "--file", "-"],
+        RESTATE,
+        &[("CJ_QUEUE_STORE", store)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "line 1: field `updateTime`: this looks like a restate order: use `cj queue enqueue --kind restate`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn advertisers_lookup_shows_new_programs_and_rate_levels() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v2/advertiser-lookup");
+        then.status(200).body(lookup_fixture("odd_values.xml"));
+    });
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_ADVERTISER_LOOKUP_URL", &server.base_url() as &str),
+    ];
+    let args = [
+        "advertisers",
+        "lookup",
+        "--requestor-cid",
+        "4567",
+        "--advertiser-ids",
+        "joined",
+    ];
+    let table = cj(&args, "", &env);
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let text = stdout(&table);
+    let row = |cid: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(cid))
+            .unwrap_or_else(|| panic!("no row for {cid}: {text}"));
+        line.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let new = row("4718153");
+    assert_eq!(
+        new[1..],
+        [
+            "Smith & Sons <Outfitters>",
+            "Active",
+            "joined",
+            "New",
+            "New",
+            "Big sale: GBP 10.00/order; Magazine: GBP 4.00/item; \
+             Card purchase: 10.00%/item; Old style: 7.00%",
+        ],
+        "{text}"
+    );
+    let old = row("1515487");
+    assert_eq!(
+        old[1..],
+        ["hothair", "Deactive", "joined", "15.92", "3"],
+        "{text}"
+    );
+    let mystery = row("4567890");
+    assert_eq!(
+        mystery[1..],
+        [
+            "Mystery Shop",
+            "-",
+            "notjoined",
+            "-",
+            "-",
+            "Sale: see terms"
+        ],
+        "{text}"
+    );
+
+    let out = cj(&[&args[..], &["--output", "json"]].concat(), "", &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let advertisers: Value = serde_json::from_str(&stdout(&out)).expect("a JSON array");
+    let new = &advertisers[0];
+    assert_eq!(
+        (
+            &new["seven-day-epc"],
+            &new["three-month-epc"],
+            &new["network-rank"]
+        ),
+        (&json!("New"), &json!("N/A"), &json!("New"))
+    );
+    assert_eq!(new["account-status"], "Active");
+    assert_eq!(
+        new["actions"][3]["commission"],
+        json!({"default": null, "itemlists": [], "text": {"type": "percent", "value": "7.00"}})
+    );
+    assert_eq!(new["link-types"], json!(["Text Link, Banner", "DeepLink"]));
+    assert_eq!(
+        (
+            &advertisers[1]["seven-day-epc"],
+            &advertisers[1]["network-rank"]
+        ),
+        (&json!("15.92"), &json!(3))
+    );
+    assert_eq!(advertisers[2]["seven-day-epc"], Value::Null);
+}
+
+#[test]
+fn orders_cj_does_not_name_are_reported_unconfirmed_and_exit_3() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest");
+        then.status(200)
+            .json_body(json!({"data": {"createOrders": {"orders": [], "errors": null}}}));
+    });
+    let out = create(&server, &[], ORDER);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(r#"unconfirmed: line 1 (orderId "ORD-1")"#),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("neither accepted nor refused"),
+        "{}",
+        stderr(&out)
+    );
+    let out = create(&server, &["--output", "json"], ORDER);
+    let printed: Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(
+        printed["unconfirmed"],
+        json!([{"index": 0, "orderId": "ORD-1"}])
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn rate_limits_server_errors_and_unreadable_answers_exit_3_not_1() {
+    let cases: [(u16, &str, &str); 5] = [
+        (429, "slow down", "CJ did not process the request"),
+        (500, "oops", "outcome unknown"),
+        (503, "unavailable", "outcome unknown"),
+        (504, "Gateway Timeout", "outcome unknown"),
+        (200, r#"{"data": {"createOrders""#, "outcome unknown"),
+    ];
+    for (status, body, says) in cases {
+        let server = MockServer::start();
+        server.mock(|when, then| {
+            when.path("/graphqltest");
+            then.status(status).body(body);
+        });
+        let out = create(&server, &[], ORDER);
+        assert_eq!(out.status.code(), Some(3), "{status}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{status}: {}", stderr(&out));
+        if says == "outcome unknown" {
+            assert!(stderr(&out).contains("safe to resend"), "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn a_redirect_or_a_wrong_url_names_the_url_and_sends_no_order_elsewhere() {
+    let elsewhere = MockServer::start();
+    let stolen = elsewhere.mock(|when, then| {
+        when.any_request();
+        then.status(200).body("{}");
+    });
+    let server = MockServer::start();
+    let target = elsewhere.url("/graphqltest");
+    server.mock(|when, then| {
+        when.path("/graphqltest");
+        then.status(307).header("location", target.as_str());
+    });
+    let out = create(&server, &[], ORDER);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&target), "{}", stderr(&out));
+    stolen.assert_calls(0);
+
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.any_request();
+        then.status(404)
+            .body(r#"{"errors":[{"message":"Not Found"}]}"#);
+    });
+    let out = create(&server, &[], ORDER);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}/graphqltest", server.base_url())),
+        "{err}"
+    );
+    assert!(err.contains("is the base URL right?"), "{err}");
+}
+
+#[test]
+fn a_pasted_token_is_trimmed_and_an_empty_one_is_refused() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.header("authorization", format!("Bearer {TOKEN}"));
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [accepted("ORD-1")], "errors": []}}}));
+    });
+    let url = server.base_url();
+    let pasted = format!("{TOKEN}\n");
+    let out = cj(
+        &["orders", "create", "--file", "-", "--retries", "0"],
+        ORDER,
+        &[("CJ_TOKEN", &pasted), ("CJ_TRACKING_URL", &url)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    mock.assert();
+    let out = cj(
+        &["orders", "create", "--file", "-"],
+        ORDER,
+        &[("CJ_TOKEN", "  "), ("CJ_TRACKING_URL", &url)],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("access token is empty"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -71,11 +71,14 @@ pub(crate) async fn post<D: DeserializeOwned>(
         })
         .await?;
     let redactor = transport.redactor();
+    // A 404 or 405 is a wrong URL far more often than CJ's refusal: say which URL it was.
+    let wrong_url = matches!(response.status.as_u16(), 404 | 405);
     if !response.status.is_success() {
-        if let Ok(Envelope::<serde::de::IgnoredAny> {
-            errors: Some(errors),
-            ..
-        }) = serde_json::from_slice(&response.body)
+        if !wrong_url
+            && let Ok(Envelope::<serde::de::IgnoredAny> {
+                errors: Some(errors),
+                ..
+            }) = serde_json::from_slice(&response.body)
             && !errors.is_empty()
         {
             return Err(Error::GraphQL {
@@ -83,37 +86,54 @@ pub(crate) async fn post<D: DeserializeOwned>(
                 errors: redact_errors(redactor, errors),
             });
         }
-        return Err(Error::Http {
-            status: response.status,
-            body: response.redacted_body(redactor),
-            attempts: response.attempts,
-        });
+        return Err(response.http_error(redactor));
     }
-    let mut de = serde_json::Deserializer::from_slice(&response.body);
-    let envelope: Envelope<D> =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| Error::Decode {
-            message: redactor.redact(&format!("at `{}`: {}", e.path(), e.inner())),
-            body: redactor.redact_body(&response.body),
-        })?;
+    decode(&response.body, redactor)
+}
+
+/// Reads the body of a 2xx answer: data with any GraphQL errors beside it, [`Error::GraphQL`]
+/// for errors without data, [`Error::Decode`] for anything else.
+pub(crate) fn decode<D: DeserializeOwned>(
+    body: &[u8],
+    redactor: &Redactor,
+) -> Result<Answer<D>, Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let unreadable = |message: String| Error::Decode {
+        message: redactor.redact(&message),
+        body: redactor.redact_body(body),
+    };
+    let envelope: Envelope<D> = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| unreadable(format!("at `{}`: {}", e.path(), e.inner())))?;
+    // Text after the JSON value (a second document, garbage) means the answer is not what it
+    // seems.
+    de.end()
+        .map_err(|e| unreadable(format!("after the answer: {e}")))?;
     let errors = redact_errors(redactor, envelope.errors.unwrap_or_default());
     match envelope.data {
         Some(data) => Ok(Answer { data, errors }),
         None if !errors.is_empty() => Err(Error::GraphQL {
-            status: response.status,
+            status: cj_transport::StatusCode::OK,
             errors,
         }),
         None => Err(Error::Decode {
             message: "the response has neither data nor errors".into(),
-            body: redactor.redact_body(&response.body),
+            body: redactor.redact_body(body),
         }),
     }
 }
 
-fn redact_errors(redactor: &Redactor, errors: Vec<GraphQLError>) -> Vec<GraphQLError> {
+/// GraphQL errors with every string in them redacted (CJ may echo the key in any of them).
+pub(crate) fn redact_errors(redactor: &Redactor, errors: Vec<GraphQLError>) -> Vec<GraphQLError> {
     errors
         .into_iter()
         .map(|mut e| {
             e.message = redactor.redact(&e.message);
+            if let Some(extensions) = &mut e.extensions {
+                redactor.redact_json(extensions);
+            }
+            for segment in e.path.iter_mut().flatten() {
+                redactor.redact_json(segment);
+            }
             e
         })
         .collect()

@@ -28,6 +28,8 @@
 //! variant, `Other`, clashes with `CorrectionReason::Other`). The custom scalars are in
 //! [`scalars`].
 
+#[doc(hidden)]
+pub mod fuzz;
 mod graphql;
 pub mod program_terms;
 pub mod scalars;

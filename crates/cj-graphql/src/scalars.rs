@@ -6,6 +6,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// CJ's `Instant`: a point in time in UTC.
 ///
@@ -196,9 +197,7 @@ impl Serialize for NonNegativeDecimalNumber {
 
 impl<'de> Deserialize<'de> for NonNegativeDecimalNumber {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // A string or a number; with serde_json's `arbitrary_precision`, numbers arrive as their
-        // exact text, so nothing passes through f64.
-        let value = rust_decimal::serde::arbitrary_precision::deserialize(deserializer)?;
+        let value = exact_decimal::deserialize(deserializer)?;
         NonNegativeDecimalNumber::new(value).map_err(de::Error::custom)
     }
 }
@@ -262,38 +261,174 @@ impl Serialize for Id {
 
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Id;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an ID (a string or an integer)")
+        match Scalar::deserialize(deserializer)? {
+            Scalar::Text(text) => Ok(Id(text)),
+            Scalar::Number(text) if is_integer(&text) => Ok(Id(text)),
+            Scalar::Number(text) => Err(de::Error::custom(format!("{text} is not an integer ID"))),
+        }
+    }
+}
+
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// serde_json's name for its `RawValue` newtype: a deserializer from serde_json that is asked
+/// for a newtype of this name hands over the value's JSON text, so a number keeps every digit
+/// without serde_json's global `arbitrary_precision` feature. Other deserializers see an
+/// ordinary newtype. (serde_json keeps the name private; the tests fail if it ever changes.)
+const RAW_VALUE: &str = "$serde_json::private::RawValue";
+
+/// A string or a number, as text. From serde_json a number is its exact JSON text (never an
+/// `f64`); other formats give their integers and floats.
+pub(crate) enum Scalar {
+    /// A string.
+    Text(String),
+    /// A number: `-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?` from JSON.
+    Number(String),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_newtype_struct(RAW_VALUE, ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a number")
+    }
+
+    /// serde_json's answer to [`RAW_VALUE`]: the value's JSON text.
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+        let raw = Box::<RawValue>::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        let text = raw.get();
+        let unexpected = match text.bytes().next() {
+            Some(b'"') => {
+                return serde_json::from_str(text)
+                    .map(Scalar::Text)
+                    .map_err(de::Error::custom);
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
-                Ok(Id(v.to_string()))
+            Some(b'-' | b'0'..=b'9') => return Ok(Scalar::Number(text.to_string())),
+            Some(b'n') => de::Unexpected::Unit,
+            Some(b't' | b'f') => de::Unexpected::Other("a boolean"),
+            Some(b'[') => de::Unexpected::Seq,
+            _ => de::Unexpected::Map,
+        };
+        Err(de::Error::invalid_type(unexpected, &self))
+    }
+
+    // Another deserializer: read what it has.
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+
+    // The format already holds an f64: its shortest exact text (Rust writes no exponent).
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+}
+
+/// Reads a generated field through a [`Scalar`] and `convert`.
+pub(crate) fn read<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    convert: fn(Scalar) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    convert(Scalar::deserialize(deserializer)?).map_err(de::Error::custom)
+}
+
+/// [`read`] for a nullable field.
+pub(crate) fn read_option<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    convert: fn(Scalar) -> Result<T, String>,
+) -> Result<Option<T>, D::Error> {
+    Option::<Scalar>::deserialize(deserializer)?
+        .map(convert)
+        .transpose()
+        .map_err(de::Error::custom)
+}
+
+/// Declares a module of `deserialize_with` functions for the generated fields of a scalar, as
+/// the xtask's scalar table (`read_with`) names them: `deserialize` for `T` and `option` for
+/// `Option<T>`, both reading a [`Scalar`] and converting it with `$convert`.
+macro_rules! scalar_reader {
+    ($(#[$doc:meta])* $name:ident: $ty:ty = $convert:path) => {
+        $(#[$doc])*
+        #[allow(dead_code, reason = "the xtask names `deserialize` or `option` as fields need them")]
+        pub(crate) mod $name {
+            use super::*;
+
+            /// A value.
+            pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> Result<$ty, D::Error> {
+                $crate::scalars::read(d, $convert)
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Id, E> {
-                Ok(Id(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id, E> {
-                Ok(Id(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id, E> {
-                Ok(Id(v.to_string()))
-            }
-            // serde_json's `arbitrary_precision` hands numbers over as a one-entry map.
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Id, A::Error> {
-                let Some((_, text)) = map.next_entry::<String, String>()? else {
-                    return Err(de::Error::custom("expected an ID"));
-                };
-                if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
-                    Ok(Id(text))
-                } else {
-                    Err(de::Error::custom(format!("{text} is not an integer ID")))
-                }
+
+            /// A nullable value.
+            pub(crate) fn option<'de, D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> Result<Option<$ty>, D::Error> {
+                $crate::scalars::read_option(d, $convert)
             }
         }
-        deserializer.deserialize_any(V)
-    }
+    };
+}
+pub(crate) use scalar_reader;
+
+scalar_reader! {
+    /// A `Decimal` read exactly from a JSON number or string (never through `f64`).
+    exact_decimal: Decimal = decimal
+}
+
+/// `from_str` reads plain notation (rounding past 28 significant digits, Decimal's precision),
+/// `from_scientific` what JSON numbers may also be (`1.5e3`).
+fn decimal(value: Scalar) -> Result<Decimal, String> {
+    let (Scalar::Text(text) | Scalar::Number(text)) = value;
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| format!("{text:?} is not a decimal number (or is out of range)"))
+}
+
+scalar_reader! {
+    /// A GraphQL `Long` read from a JSON number or a string of digits (with an optional sign):
+    /// some servers send 64-bit integers as strings.
+    long: i64 = long_integer
+}
+
+fn long_integer(value: Scalar) -> Result<i64, String> {
+    let (Scalar::Text(text) | Scalar::Number(text)) = value;
+    text.parse()
+        .map_err(|_| format!("{text:?} is not a 64-bit integer"))
 }
 
 #[cfg(test)]
@@ -369,27 +504,169 @@ mod tests {
         assert!(NonNegativeDecimalNumber::new(minus_zero).is_ok());
     }
 
+    /// Reads `text` as serde_json does in the SDK and the CLI: through serde_path_to_error.
+    fn read_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| format!("at `{}`: {}", e.path(), e.inner()))
+    }
+
     #[test]
     fn decimals_are_read_exactly_from_strings_and_numbers() {
         for text in [r#""12.345678901234567891""#, "12.345678901234567891"] {
+            let d: NonNegativeDecimalNumber = read_json(text).expect(text);
+            assert_eq!(d.to_string(), "12.345678901234567891", "{text}");
             let d: NonNegativeDecimalNumber = serde_json::from_str(text).expect(text);
             assert_eq!(d.to_string(), "12.345678901234567891", "{text}");
+            let d: NonNegativeDecimalNumber = serde_json::from_reader(text.as_bytes()).expect(text);
+            assert_eq!(d.to_string(), "12.345678901234567891", "{text}");
         }
-        let d: NonNegativeDecimalNumber = serde_json::from_str("7").expect("integer");
+        let d: NonNegativeDecimalNumber = read_json("7").expect("integer");
         assert_eq!(d.to_string(), "7");
-        assert!(serde_json::from_str::<NonNegativeDecimalNumber>("-7.5").is_err());
-        assert!(serde_json::from_str::<NonNegativeDecimalNumber>(r#""-7.5""#).is_err());
+        let d: NonNegativeDecimalNumber = read_json("1.5e3").expect("exponent");
+        assert_eq!(d.get(), Decimal::new(1500, 0));
+        for bad in [
+            "-7.5",
+            r#""-7.5""#,
+            "null",
+            "true",
+            "[1]",
+            r#"{"a": 1}"#,
+            r#""x""#,
+        ] {
+            assert!(
+                read_json::<NonNegativeDecimalNumber>(bad).is_err(),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn exact_numbers_survive_nesting_and_paths_name_the_field() {
+        #[derive(Deserialize)]
+        struct Order {
+            items: Vec<Item>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            price: NonNegativeDecimalNumber,
+            id: Id,
+        }
+        let order: Order = read_json(
+            r#"{"items": [{"price": 0.10000000000000000001, "id": 98765432109876543210}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(order.items[0].price.to_string(), "0.10000000000000000001");
+        assert_eq!(order.items[0].id.as_str(), "98765432109876543210");
+        let err = read_json::<Order>(r#"{"items": [{"price": -1, "id": 1}]}"#)
+            .err()
+            .expect("negative");
+        assert!(err.starts_with("at `items[0].price`:"), "{err}");
+    }
+
+    #[test]
+    fn other_deserializers_give_strings_and_numbers_as_they_hold_them() {
+        // A `serde_json::Value` holds an f64 already; an untagged enum buffers the value.
+        let d: NonNegativeDecimalNumber =
+            serde_json::from_value(json!(149.98)).expect("from a Value");
+        assert_eq!(d.to_string(), "149.98");
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Amount(NonNegativeDecimalNumber),
+        }
+        for (text, expected) in [("7", "7"), (r#""12.5""#, "12.5"), ("0.25", "0.25")] {
+            let Either::Amount(d) = serde_json::from_str(text).expect(text);
+            assert_eq!(d.to_string(), expected);
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum AnId {
+            Id(Id),
+        }
+        let AnId::Id(id) = serde_json::from_str("-42").expect("an integer");
+        assert_eq!(id.as_str(), "-42");
     }
 
     #[test]
     fn ids_are_sent_as_strings_and_read_from_numbers_too() {
-        let id: Id = serde_json::from_str("1113122").expect("number");
+        let id: Id = read_json("1113122").expect("number");
         assert_eq!(id.as_str(), "1113122");
-        let id: Id = serde_json::from_str(r#""1234567""#).expect("string");
+        let id: Id = read_json(r#""1234567""#).expect("string");
         assert_eq!(
             serde_json::to_string(&id).expect("serializes"),
             r#""1234567""#
         );
-        assert!(serde_json::from_str::<Id>("1.5").is_err());
+        for bad in ["1.5", "1e3", "null", "{}"] {
+            assert!(read_json::<Id>(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Generated {
+        #[serde(deserialize_with = "long::deserialize")]
+        rank: i64,
+        #[serde(default, deserialize_with = "long::option")]
+        days: Option<i64>,
+        #[serde(deserialize_with = "exact_decimal::deserialize")]
+        value: Decimal,
+        #[serde(default, deserialize_with = "exact_decimal::option")]
+        bonus: Option<Decimal>,
+    }
+
+    #[test]
+    fn long_fields_read_numbers_and_strings_of_digits() {
+        for (rank, expected) in [
+            ("5", 5),
+            (r#""5""#, 5),
+            (r#""-5""#, -5),
+            (r#""+5""#, 5),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            let g: Generated =
+                read_json(&format!(r#"{{"rank": {rank}, "value": 1}}"#)).expect(rank);
+            assert_eq!((g.rank, g.days), (expected, None), "{rank}");
+        }
+        for days in ["null", r#""30""#] {
+            let g: Generated =
+                read_json(&format!(r#"{{"rank": 1, "days": {days}, "value": 1}}"#)).expect(days);
+            assert_eq!(g.days, (days != "null").then_some(30));
+        }
+        for bad in [
+            r#""""#,
+            r#""5.0""#,
+            "5.0",
+            "1e3",
+            r#"" 5""#,
+            r#""five""#,
+            "9223372036854775808",
+            "true",
+        ] {
+            let text = format!(r#"{{"rank": {bad}, "value": 1}}"#);
+            let err = read_json::<Generated>(&text).expect_err(bad);
+            assert!(err.starts_with("at `rank`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn decimal_fields_are_exact_and_nullable_ones_may_be_missing() {
+        let g: Generated =
+            read_json(r#"{"rank": 1, "value": 12.345678901234567891, "bonus": "0.5"}"#)
+                .expect("parses");
+        assert_eq!(g.value.to_string(), "12.345678901234567891");
+        assert_eq!(g.bonus, Some(Decimal::new(5, 1)));
+        let g: Generated =
+            read_json(r#"{"rank": 1, "value": -1.25, "bonus": null}"#).expect("parses");
+        assert_eq!((g.value, g.bonus), (Decimal::new(-125, 2), None));
+        let g: Generated = read_json(r#"{"rank": 1, "value": 5e27}"#).expect("parses");
+        assert_eq!(
+            g.value,
+            Decimal::from_str("5000000000000000000000000000").expect("5e27")
+        );
+        for bad in ["1e30", r#""abc""#, "null", "[]"] {
+            let text = format!(r#"{{"rank": 1, "value": {bad}}}"#);
+            let err = read_json::<Generated>(&text).expect_err(bad);
+            assert!(err.starts_with("at `value`"), "{err}");
+        }
     }
 }

@@ -378,3 +378,67 @@ fn incentives_are_reported_not_added_and_no_term_says_so() {
         "no commission of action term at-1 matches the order (view-through: false, PID: none, situations: none)"
     );
 }
+
+#[test]
+fn amounts_too_large_for_a_decimal_are_an_error_naming_them() {
+    const MAX: &str = "79228162514264337593543950335";
+    let fixed = |value| C {
+        kind: "FIXED",
+        value,
+        currency: Some("USD"),
+        ..pct(1, "")
+    };
+    let mut whole = order(Vec::new());
+    whole.items = None;
+    whole.amount = Some(MAX.parse().expect("amount"));
+    // Lines of 6 and 2 × 10^14 share a discount of 4 × 10^14: 4 × 6 × 10^28 is too large.
+    let mut shared = order(vec![
+        item("A", "600000000000000", 1, None),
+        item("B", "200000000000000", 1, None),
+    ]);
+    shared.discount = Some("400000000000000".parse().expect("discount"));
+    let cases = [
+        (
+            vec![pct(1, "10")],
+            order(vec![item("BIG", MAX, 2, None)]),
+            "item 0 (BIG): unit price × quantity",
+        ),
+        (
+            vec![pct(1, "5e27")],
+            order(vec![item("A", "100", 1, None)]),
+            "item 0 (A): base × percent rate",
+        ),
+        (
+            vec![fixed("40000000000000000000000000000")],
+            order(vec![item("A", "1", 3, None)]),
+            "item 0 (A): the fixed rate × quantity",
+        ),
+        (
+            vec![pct(1, "10")],
+            order(vec![item("A", MAX, 1, None), item("B", MAX, 1, None)]),
+            "the sum of the items' amounts",
+        ),
+        (
+            vec![fixed("50000000000000000000000000000")],
+            order(vec![item("A", "1", 1, None), item("B", "1", 1, None)]),
+            "the total in USD",
+        ),
+        (
+            vec![pct(1, "5e27")],
+            whole,
+            "the order's base × percent rate",
+        ),
+    ];
+    for (commissions, o, what) in cases {
+        let err = estimate(&terms(&commissions), &o, &OrderContext::new()).expect_err(what);
+        assert_eq!(err, EstimateError::Overflow(what.into()));
+        assert_eq!(
+            err.to_string(),
+            format!("the estimate overflows: {what} is too large for a decimal")
+        );
+    }
+    // The share of the discount is then computed another way rather than refused.
+    let e = estimate(&terms(&[pct(1, "10")]), &shared, &OrderContext::new()).expect("estimate");
+    let bases: Vec<Decimal> = e.items.iter().map(|i| i.base).collect();
+    assert_eq!(bases, [d("300000000000000"), d("100000000000000")]);
+}

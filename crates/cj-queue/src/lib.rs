@@ -27,9 +27,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use cj_graphql::tracking::{
-    OrderCancelRequest, OrderCreateRequest, OrderRestateRequest, Orders, RequestError, SubmitError,
-    TrackingResponse, Validation, validate_cancel, validate_create, validate_restate,
+    OrderCancelRequest, OrderCreateRequest, OrderError, OrderKey, OrderRestateRequest, Orders,
+    SubmitError, TrackingResponse, Validation, validate_cancel, validate_create, validate_restate,
 };
 use cj_transport::{Delivery, Error, InvalidInput};
 use serde::Serialize;
@@ -39,8 +41,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{
-    BatchLimits, DeadLetter, Entry, Kind, MemoryStore, NewEntry, Outcome, Stats, Store, StoreError,
-    Waiting,
+    BatchLimits, Claim, DeadLetter, Entry, Kind, MemoryStore, NewEntry, Outcome, Stats, Store,
+    StoreError, Waiting,
 };
 
 /// An order for the queue: a create, a restate or a cancel.
@@ -89,7 +91,7 @@ impl QueuedOrder {
             QueuedOrder::Restate(x) => (&x.enterprise_id, x.action_tracker_id, &x.order_id),
             QueuedOrder::Cancel(x) => (&x.enterprise_id, x.action_tracker_id, &x.order_id),
         };
-        order_key(e, t, o)
+        order_key(e.as_str(), t, o)
     }
 
     /// CJ's documented rules (see `cj_graphql::tracking::validate_create`).
@@ -166,7 +168,15 @@ pub struct QueueConfig {
     /// (default 100 MB).
     pub max_bytes: u64,
     /// How long a claimed batch is reserved for its sender before another may take it over
-    /// (default 10 minutes; longer than a send with its retries can take).
+    /// (default 10 minutes).
+    ///
+    /// The sender renews the lease every `lease / 3` while it sends the batch, so a send may
+    /// take longer than the lease: the transport's timeout times its attempts plus backoff, or,
+    /// when CJ refuses a whole batch, up to 10,000 requests as the queue re-sends each order
+    /// alone. A batch is taken over only when its sender stopped renewing (it died, or cannot
+    /// reach the store) for a whole lease; its late outcomes are then not recorded (the new
+    /// owner's stand) and are counted in [`SendReport::lost_leases`]. Keep the lease well above
+    /// a store round trip plus the clock difference between instances.
     pub lease: Duration,
     /// The first delay before an unanswered batch is sent again; it doubles each time.
     pub retry_delay: Duration,
@@ -178,6 +188,9 @@ pub struct QueueConfig {
     pub backpressure: Backpressure,
     /// This sender's name in a shared store (default: host and process id).
     pub worker: String,
+    /// How many times an order that CJ's answer neither accepts nor refuses is sent before it
+    /// becomes a dead letter (default 10). Sending again is safe: CJ deduplicates.
+    pub max_unconfirmed_sends: u32,
 }
 
 impl Default for QueueConfig {
@@ -192,6 +205,7 @@ impl Default for QueueConfig {
             max_store_bytes: 1024 * 1024 * 1024,
             backpressure: Backpressure::Wait,
             worker: format!("pid-{}", std::process::id()),
+            max_unconfirmed_sends: 10,
         }
     }
 }
@@ -220,6 +234,11 @@ pub struct SendReport {
     pub rejected: u64,
     /// Orders waiting to be sent again.
     pub retrying: u64,
+    /// Outcomes not recorded because this sender had lost the order's lease: another worker
+    /// claimed it again, or it was already settled, and that outcome stands. These orders are
+    /// counted in the fields above too, as CJ answered them; each batch with lost leases is
+    /// also logged as a warning.
+    pub lost_leases: u64,
 }
 
 impl SendReport {
@@ -228,6 +247,7 @@ impl SendReport {
         self.accepted += other.accepted;
         self.rejected += other.rejected;
         self.retrying += other.retrying;
+        self.lost_leases += other.lost_leases;
     }
 }
 
@@ -312,20 +332,27 @@ impl<S: Store> Sender<S> {
         let span =
             tracing::info_span!("cj.queue.batch", kind = kind.as_str(), orders = batch.len());
         let _guard = span.enter();
-        let outcomes = match kind {
-            Kind::Create => {
-                self.send_kind(&batch, |o, r| async move { o.create(&r).await })
-                    .await
-            }
-            Kind::Restate => {
-                self.send_kind(&batch, |o, r| async move { o.restate(&r).await })
-                    .await
-            }
-            Kind::Cancel => {
-                self.send_kind(&batch, |o, r| async move { o.cancel(&r).await })
-                    .await
+        let claim = Claim::new(&self.config.worker, &batch);
+        let sending = async {
+            match kind {
+                Kind::Create => {
+                    self.send_kind(&batch, |o, r| async move { o.create(&r).await })
+                        .await
+                }
+                Kind::Restate => {
+                    self.send_kind(&batch, |o, r| async move { o.restate(&r).await })
+                        .await
+                }
+                Kind::Cancel => {
+                    self.send_kind(&batch, |o, r| async move { o.cancel(&r).await })
+                        .await
+                }
             }
         };
+        let lease_ms = self.config.limits().lease_ms;
+        let now_ms = || self.clock.now_ms();
+        let outcomes =
+            store::renewing(self.store.as_ref(), &claim, lease_ms, now_ms, sending).await;
         let mut report = SendReport {
             batches: 1,
             ..SendReport::default()
@@ -343,7 +370,13 @@ impl<S: Store> Sender<S> {
             retrying = report.retrying,
             "batch answered"
         );
-        self.store.finish(outcomes).await?;
+        report.lost_leases = self.store.finish(&claim, outcomes).await?;
+        if report.lost_leases > 0 {
+            tracing::warn!(
+                lost_leases = report.lost_leases,
+                "outcomes not recorded: another worker took these orders over"
+            );
+        }
         Ok(report)
     }
 
@@ -401,7 +434,7 @@ impl<S: Store> Sender<S> {
         result: Result<TrackingResponse<T>, SubmitError<T>>,
     ) -> Vec<(i64, Outcome)> {
         match result {
-            Ok(response) => match_answers(sent, &response),
+            Ok(response) => self.match_answers(sent, &response),
             Err(e) if is_refusal_of_the_orders(&e.error) => {
                 let message = e.error.to_string();
                 sent.iter()
@@ -425,7 +458,7 @@ impl<S: Store> Sender<S> {
                     tracing::warn!(error = %e.error, "the batch was not confirmed; it will be sent again");
                 }
                 let answered = e.answered_orders.min(sent.len());
-                let mut outcomes = match_answers(&sent[..answered], &e.answered);
+                let mut outcomes = self.match_answers(&sent[..answered], &e.answered);
                 let reason = e.error.to_string();
                 outcomes.extend(sent[answered..].iter().map(|x| {
                     (
@@ -440,6 +473,20 @@ impl<S: Store> Sender<S> {
                 outcomes
             }
         }
+    }
+
+    fn match_answers<T: Answered>(
+        &self,
+        sent: &[&Entry],
+        response: &TrackingResponse<T>,
+    ) -> Vec<(i64, Outcome)> {
+        let now = self.clock.now_ms();
+        match_answers(
+            sent,
+            response,
+            |e| now + self.backoff(e.attempts).as_millis() as i64,
+            self.config.max_unconfirmed_sends,
+        )
     }
 
     fn backoff(&self, attempts: u32) -> Duration {
@@ -461,19 +508,18 @@ fn is_refusal_of_the_orders(error: &Error) -> bool {
                 "Missing Token" | "Invalid Token" | "Unauthorized"
             )
         }),
+        // Credentials (401, 403), a wrong URL (404, 405), a timeout (408) and the rate limit
+        // (429) say nothing about the orders: those batches wait and are sent again.
         Error::Http { status, .. } => {
             status.is_client_error()
-                && status.as_u16() != 401
-                && status.as_u16() != 403
-                && status.as_u16() != 429
+                && !matches!(status.as_u16(), 401 | 403 | 404 | 405 | 408 | 429)
         }
         _ => false,
     }
 }
 
-/// What an answered order says about itself.
-trait Answered {
-    fn key(&self) -> String;
+/// CJ's submission id of an answered order.
+trait Answered: OrderKey {
     fn submission(&self) -> String;
 }
 
@@ -481,9 +527,6 @@ trait Answered {
 macro_rules! answered {
     ($($t:ty),*) => {$(
         impl Answered for $t {
-            fn key(&self) -> String {
-                order_key(&self.advertiser.enterprise_id, self.action_tracker.id, &self.order_id)
-            }
             fn submission(&self) -> String {
                 self.submission_id.to_string()
             }
@@ -496,69 +539,69 @@ answered!(
 );
 
 /// What CJ deduplicates on, as the queue writes it: `enterprise|tracker|order`.
-fn order_key(
-    enterprise_id: &cj_graphql::tracking::Id,
-    action_tracker_id: u32,
-    order_id: &str,
-) -> String {
+fn order_key(enterprise_id: &str, action_tracker_id: u32, order_id: &str) -> String {
     format!("{enterprise_id}|{action_tracker_id}|{order_id}")
 }
 
-/// Each sent order's outcome from CJ's answer: accepted when CJ returned it; refused when a
-/// `RequestError` names it (`newOrders[3]...`) or, when CJ's errors name no order, refused with
-/// them; accepted otherwise.
+/// Each sent order's outcome from CJ's answer, as the Tracking client traced it: accepted
+/// only when CJ returned it; refused when a `RequestError` names it; otherwise unconfirmed,
+/// which is sent again (CJ deduplicates) until `max_unconfirmed_sends`, then a dead letter.
 fn match_answers<T: Answered>(
     sent: &[&Entry],
     response: &TrackingResponse<T>,
+    retry: impl Fn(&Entry) -> i64,
+    max_unconfirmed_sends: u32,
 ) -> Vec<(i64, Outcome)> {
-    let accepted: std::collections::HashMap<String, String> = response
+    let accepted: HashMap<String, String> = response
         .orders
         .iter()
-        .map(|o| (o.key(), o.submission()))
+        .map(|o| {
+            let (enterprise, tracker, order) = o.order_key();
+            (order_key(enterprise, tracker, order), o.submission())
+        })
         .collect();
-    let mut named: std::collections::HashMap<usize, &RequestError> =
-        std::collections::HashMap::new();
-    let mut unnamed: Vec<&RequestError> = Vec::new();
-    for e in &response.errors {
-        let index = e.fields.iter().flatten().find_map(|f| {
-            let open = f.find('[')?;
-            let close = f[open..].find(']')? + open;
-            f[open + 1..close].parse::<usize>().ok()
-        });
-        match index {
-            Some(i) => {
-                named.insert(i, e);
-            }
-            None => unnamed.push(e),
-        }
-    }
+    let refused: HashMap<usize, &OrderError> = response
+        .errors
+        .iter()
+        .filter_map(|e| Some((e.index?, e)))
+        .collect();
+    let unnamed: Vec<&str> = response
+        .errors
+        .iter()
+        .filter(|e| e.index.is_none())
+        .map(|e| e.message.as_str())
+        .collect();
     sent.iter()
         .enumerate()
         .map(|(i, e)| {
-            let outcome = if let Some(err) = named.get(&i) {
+            let outcome = if let Some(err) = refused.get(&i) {
                 Outcome::Rejected {
                     message: err.message.clone(),
-                    fields: err.fields.clone().unwrap_or_default(),
+                    fields: err.fields.clone(),
                 }
             } else if let Some(submission) = accepted.get(&e.key) {
                 Outcome::Accepted {
                     submission_id: Some(submission.clone()),
                 }
-            } else if !unnamed.is_empty() {
-                Outcome::Rejected {
-                    message: unnamed
-                        .iter()
-                        .map(|e| e.message.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    fields: unnamed
-                        .iter()
-                        .flat_map(|e| e.fields.clone().unwrap_or_default())
-                        .collect(),
-                }
             } else {
-                Outcome::Accepted {
-                    submission_id: None,
+                // `attempts` counts this send: a claim counts the send it is claimed for.
+                let mut reason = format!(
+                    "CJ's answer neither accepted nor refused this order ({} send(s))",
+                    e.attempts
+                );
+                if !unnamed.is_empty() {
+                    reason.push_str(&format!("; CJ's errors: {}", unnamed.join("; ")));
+                }
+                if e.attempts >= max_unconfirmed_sends {
+                    Outcome::Rejected {
+                        message: reason,
+                        fields: Vec::new(),
+                    }
+                } else {
+                    Outcome::Retry {
+                        at_ms: retry(e),
+                        reason,
+                    }
                 }
             };
             (e.id, outcome)

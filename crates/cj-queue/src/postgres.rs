@@ -1,17 +1,20 @@
 //! A store in PostgreSQL that several application instances share (feature `postgres`).
 //!
 //! Instances claim batches with `SELECT ... FOR UPDATE SKIP LOCKED`: rows another instance is
-//! claiming are skipped, and a claimed batch is marked in flight with a lease, so no batch is
-//! sent by two instances at once. If an instance dies, its batch's lease runs out and another
-//! instance claims it again (at least once; CJ deduplicates). Every call is one transaction,
-//! committed (and so made durable by PostgreSQL) before it returns.
+//! claiming are skipped, and a claimed batch is marked in flight with a lease, which the sender
+//! renews while it sends, so no batch is sent by two instances at once. If an instance dies (or
+//! cannot reach the database), its batch's lease runs out and another instance claims it again
+//! (at least once; CJ deduplicates). An outcome is recorded only for a row still in flight,
+//! claimed by the same worker under the same attempt number: the late answer of an instance
+//! that lost its lease never overwrites what the new owner recorded. Every call is one
+//! transaction, committed (and so made durable by PostgreSQL) before it returns.
 
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
 use crate::store::{
-    BatchLimits, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError, Waiting,
-    pick_batch,
+    BatchLimits, Claim, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError,
+    Waiting, pick_batch,
 };
 
 const WAITING: i16 = 0;
@@ -220,40 +223,88 @@ impl Store for PostgresStore {
         Ok(batch)
     }
 
-    async fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> Result<(), StoreError> {
+    async fn finish(
+        &self,
+        claim: &Claim,
+        outcomes: Vec<(i64, Outcome)>,
+    ) -> Result<u64, StoreError> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
+        // Only while the row is in flight under this claim: `$1` to `$4`.
+        let update = |set: &str| {
+            format!(
+                "UPDATE {} SET {set} WHERE id = $1 AND state = $2 AND claimed_by = $3 AND attempts = $4",
+                self.table
+            )
+        };
+        let accepted = tx
+            .prepare(&update("state = $5, submission_id = $6, error = NULL"))
+            .await?;
+        let rejected = tx
+            .prepare(&update("state = $5, error = $6, error_fields = $7"))
+            .await?;
+        let retry = tx
+            .prepare(&update(
+                "state = $5, next_attempt_at = $6, error = $7, claimed_by = NULL",
+            ))
+            .await?;
+        let worker = claim.worker();
+        let mut lost = 0;
         for (id, outcome) in &outcomes {
-            match outcome {
+            let Some(attempt) = claim.attempt(*id).and_then(|n| i32::try_from(n).ok()) else {
+                lost += 1;
+                continue;
+            };
+            let updated = match outcome {
                 Outcome::Accepted { submission_id } => {
                     tx.execute(
-                        &format!("UPDATE {} SET state = $1, submission_id = $2, error = NULL WHERE id = $3", self.table),
-                        &[&ACCEPTED, submission_id, id],
+                        &accepted,
+                        &[id, &IN_FLIGHT, &worker, &attempt, &ACCEPTED, submission_id],
                     )
                     .await?
                 }
                 Outcome::Rejected { message, fields } => {
                     let fields = serde_json::to_string(fields).unwrap_or_default();
                     tx.execute(
-                        &format!("UPDATE {} SET state = $1, error = $2, error_fields = $3 WHERE id = $4", self.table),
-                        &[&DEAD, message, &fields, id],
+                        &rejected,
+                        &[id, &IN_FLIGHT, &worker, &attempt, &DEAD, message, &fields],
                     )
                     .await?
                 }
                 Outcome::Retry { at_ms, reason } => {
                     tx.execute(
-                        &format!(
-                            "UPDATE {} SET state = $1, next_attempt_at = $2, error = $3, claimed_by = NULL WHERE id = $4",
-                            self.table
-                        ),
-                        &[&WAITING, at_ms, reason, id],
+                        &retry,
+                        &[id, &IN_FLIGHT, &worker, &attempt, &WAITING, at_ms, reason],
                     )
                     .await?
                 }
             };
+            if updated == 0 {
+                lost += 1;
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(lost)
+    }
+
+    async fn renew(&self, claim: &Claim, until_ms: i64) -> Result<u64, StoreError> {
+        let (ids, attempts): (Vec<i64>, Vec<i32>) = claim
+            .orders()
+            .filter_map(|(id, n)| Some((id, i32::try_from(n).ok()?)))
+            .unzip();
+        let client = self.client.lock().await;
+        let held = client
+            .execute(
+                &format!(
+                    "UPDATE {} SET claimed_until = $1
+                     WHERE state = $2 AND claimed_by = $3
+                       AND (id, attempts) IN (SELECT * FROM unnest($4::BIGINT[], $5::INTEGER[]))",
+                    self.table
+                ),
+                &[&until_ms, &IN_FLIGHT, &claim.worker(), &ids, &attempts],
+            )
+            .await?;
+        Ok(held)
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {

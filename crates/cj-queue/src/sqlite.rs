@@ -7,7 +7,10 @@
 //! checkout pays one fsync per group, not one per order.
 //!
 //! One process uses a SQLite store at a time: orders left in flight by a process that died are
-//! sent again when the store is next opened (at least once; CJ deduplicates).
+//! sent again when the store is next opened (at least once; CJ deduplicates). As in the other
+//! stores, an outcome is recorded only for an order still in flight under the claim that sent
+//! it (its attempt number): a late one, from before the store was reopened, is counted as a
+//! lost lease and not recorded.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -15,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, params};
 
 use crate::store::{
-    BatchLimits, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError, Waiting,
-    pick_batch,
+    BatchLimits, Claim, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError,
+    Waiting, pick_batch,
 };
 
 const WAITING: i64 = 0;
@@ -206,27 +209,70 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> Result<(), StoreError> {
+    async fn finish(
+        &self,
+        claim: &Claim,
+        outcomes: Vec<(i64, Outcome)>,
+    ) -> Result<u64, StoreError> {
+        let claim = claim.clone();
         self.with(move |conn| {
             let tx = conn.transaction()?;
+            let mut lost = 0;
+            // Only while the order is still in flight under this claim (`?1` to `?3`).
             for (id, outcome) in &outcomes {
-                match outcome {
+                let Some(attempt) = claim.attempt(*id) else {
+                    lost += 1;
+                    continue;
+                };
+                let updated = match outcome {
                     Outcome::Accepted { submission_id } => tx.execute(
-                        "UPDATE queue SET state = ?1, submission_id = ?2, error = NULL WHERE id = ?3",
-                        params![ACCEPTED, submission_id, id],
+                        "UPDATE queue SET state = ?4, submission_id = ?5, error = NULL
+                         WHERE id = ?1 AND state = ?2 AND attempts = ?3",
+                        params![id, IN_FLIGHT, attempt, ACCEPTED, submission_id],
                     )?,
                     Outcome::Rejected { message, fields } => tx.execute(
-                        "UPDATE queue SET state = ?1, error = ?2, error_fields = ?3 WHERE id = ?4",
-                        params![DEAD, message, serde_json::to_string(fields).unwrap_or_default(), id],
+                        "UPDATE queue SET state = ?4, error = ?5, error_fields = ?6
+                         WHERE id = ?1 AND state = ?2 AND attempts = ?3",
+                        params![
+                            id,
+                            IN_FLIGHT,
+                            attempt,
+                            DEAD,
+                            message,
+                            serde_json::to_string(fields).unwrap_or_default()
+                        ],
                     )?,
                     Outcome::Retry { at_ms, reason } => tx.execute(
-                        "UPDATE queue SET state = ?1, next_attempt_at = ?2, error = ?3 WHERE id = ?4",
-                        params![WAITING, at_ms, reason, id],
+                        "UPDATE queue SET state = ?4, next_attempt_at = ?5, error = ?6
+                         WHERE id = ?1 AND state = ?2 AND attempts = ?3",
+                        params![id, IN_FLIGHT, attempt, WAITING, at_ms, reason],
                     )?,
                 };
+                if updated == 0 {
+                    lost += 1;
+                }
             }
             tx.commit()?;
-            Ok(())
+            Ok(lost)
+        })
+        .await
+    }
+
+    async fn renew(&self, claim: &Claim, until_ms: i64) -> Result<u64, StoreError> {
+        let claim = claim.clone();
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            let mut held = 0;
+            {
+                let mut update = tx.prepare_cached(
+                    "UPDATE queue SET claimed_until = ?1 WHERE id = ?2 AND state = ?3 AND attempts = ?4",
+                )?;
+                for (id, attempt) in claim.orders() {
+                    held += update.execute(params![until_ms, id, IN_FLIGHT, attempt])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(held)
         })
         .await
     }

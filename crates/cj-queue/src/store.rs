@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -65,8 +66,56 @@ pub struct Entry {
     pub payload: String,
     /// When it was enqueued.
     pub enqueued_at_ms: i64,
-    /// Sends tried so far.
+    /// Sends tried so far, this one included: every claim increments it, so it also tells this
+    /// claim of the order from any other (see [`Claim`]).
     pub attempts: u32,
+}
+
+/// A worker's claim on a batch, which [`Store::finish`] and [`Store::renew`] check so that only
+/// the claim that still holds an order records its outcome or extends its lease.
+///
+/// An order's claim is its id with its attempt number ([`Entry::attempts`]): every claim
+/// increments the number, so a later claim of the same order (by another worker, or by the same
+/// worker name in another process) is a different claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    worker: String,
+    attempts: BTreeMap<i64, u32>,
+}
+
+impl Claim {
+    /// The claim `worker` holds on `batch`, as [`Store::claim`] returned it.
+    pub fn new(worker: &str, batch: &[Entry]) -> Claim {
+        Claim {
+            worker: worker.to_string(),
+            attempts: batch.iter().map(|e| (e.id, e.attempts)).collect(),
+        }
+    }
+
+    /// The worker that claimed the batch.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// The attempt number order `id` was claimed for, or `None` if it is not in this claim.
+    pub fn attempt(&self, id: i64) -> Option<u32> {
+        self.attempts.get(&id).copied()
+    }
+
+    /// The claimed orders' ids and attempt numbers, by id.
+    pub fn orders(&self) -> impl Iterator<Item = (i64, u32)> + '_ {
+        self.attempts.iter().map(|(id, n)| (*id, *n))
+    }
+
+    /// How many orders were claimed.
+    pub fn len(&self) -> usize {
+        self.attempts.len()
+    }
+
+    /// Whether the claim holds no order.
+    pub fn is_empty(&self) -> bool {
+        self.attempts.is_empty()
+    }
 }
 
 /// What happened to a sent order.
@@ -175,7 +224,8 @@ pub trait Store: Send + Sync + 'static {
     /// Claims the next batch for `worker`: orders of one kind, oldest first, at most
     /// `max_orders` and `max_bytes` (at least one order), none of which has an earlier order
     /// with the same key still waiting or in flight. Claimed orders are in flight until
-    /// `finish`ed or until `now_ms + lease_ms`, when another worker may claim them again.
+    /// `finish`ed or until `now_ms + lease_ms` (which [`renew`](Store::renew) pushes back), when
+    /// another worker may claim them again. Each claimed order's `attempts` is incremented.
     fn claim(
         &self,
         worker: &str,
@@ -183,11 +233,23 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
 
-    /// Records what happened to claimed orders.
+    /// Records what happened to orders claimed under `claim`. An outcome is recorded only if
+    /// its order is still in flight under this claim: an order claimed again since (this
+    /// claim's lease ran out), or already settled, keeps what its new owner recorded. Returns
+    /// how many outcomes were not recorded for that reason: the lost leases.
     fn finish(
         &self,
+        claim: &Claim,
         outcomes: Vec<(i64, Outcome)>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Extends the lease of the orders still in flight under `claim` to `until_ms`, and returns
+    /// how many they are (fewer than claimed when leases were lost).
+    fn renew(
+        &self,
+        claim: &Claim,
+        until_ms: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The refused orders.
     fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
@@ -208,6 +270,44 @@ pub struct BatchLimits {
     pub max_bytes: u64,
     /// How long a claim lasts before another worker may take the batch over.
     pub lease_ms: i64,
+}
+
+/// Runs `work` (the sending of a claimed batch) while renewing the claim's lease every third of
+/// `lease_ms`, so that a send slower than the lease keeps its batch. Renewing stops when `work`
+/// ends, or when every order of the claim was lost; a failed renewal is retried next time.
+pub(crate) async fn renewing<S: Store, T>(
+    store: &S,
+    claim: &Claim,
+    lease_ms: i64,
+    now_ms: impl Fn() -> i64,
+    work: impl Future<Output = T>,
+) -> T {
+    let period = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(0).max(1));
+    let heartbeat = async {
+        let mut held = claim.len() as u64;
+        while held > 0 {
+            tokio::time::sleep(period).await;
+            match store.renew(claim, now_ms().saturating_add(lease_ms)).await {
+                Ok(now_held) => {
+                    if now_held < held {
+                        tracing::warn!(
+                            lost = held - now_held,
+                            worker = claim.worker(),
+                            "lost the lease of orders being sent: another worker took them over"
+                        );
+                    }
+                    held = now_held;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not renew the batch's lease"),
+            }
+        }
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        out = &mut work => return out,
+        () = heartbeat => {}
+    }
+    work.await
 }
 
 /// Picks a batch from eligible entries in id order: the first entry's kind, then entries of
@@ -253,6 +353,14 @@ struct MemoryRows {
 }
 
 impl MemoryRows {
+    /// The row of order `id` if it is still in flight under `claim`.
+    fn held(&mut self, claim: &Claim, id: i64) -> Option<&mut Row> {
+        let attempt = claim.attempt(id)?;
+        self.rows
+            .get_mut(&id)
+            .filter(|r| r.state == State::InFlight && r.entry.attempts == attempt)
+    }
+
     /// Moves a row to `state`, keeping the pending set and the waiting totals right.
     fn set_state(&mut self, id: i64, state: State) {
         let Some(row) = self.rows.get_mut(&id) else {
@@ -413,25 +521,44 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn finish(&self, outcomes: Vec<(i64, Outcome)>) -> Result<(), StoreError> {
+    async fn finish(
+        &self,
+        claim: &Claim,
+        outcomes: Vec<(i64, Outcome)>,
+    ) -> Result<u64, StoreError> {
         let mut rows = self.lock()?;
+        let mut lost = 0;
         for (id, outcome) in outcomes {
-            let state = match &outcome {
-                Outcome::Accepted { .. } => State::Accepted,
-                Outcome::Rejected { .. } => State::Dead,
-                Outcome::Retry { .. } => State::Waiting,
-            };
-            rows.set_state(id, state);
-            let Some(row) = rows.rows.get_mut(&id) else {
+            let Some(row) = rows.held(claim, id) else {
+                lost += 1;
                 continue;
             };
-            match outcome {
-                Outcome::Accepted { .. } => {}
-                Outcome::Rejected { message, fields } => row.error = Some((message, fields)),
-                Outcome::Retry { at_ms, .. } => row.next_attempt_ms = at_ms,
+            let state = match outcome {
+                Outcome::Accepted { .. } => State::Accepted,
+                Outcome::Rejected { message, fields } => {
+                    row.error = Some((message, fields));
+                    State::Dead
+                }
+                Outcome::Retry { at_ms, .. } => {
+                    row.next_attempt_ms = at_ms;
+                    State::Waiting
+                }
+            };
+            rows.set_state(id, state);
+        }
+        Ok(lost)
+    }
+
+    async fn renew(&self, claim: &Claim, until_ms: i64) -> Result<u64, StoreError> {
+        let mut rows = self.lock()?;
+        let mut held = 0;
+        for (id, _) in claim.orders() {
+            if let Some(row) = rows.held(claim, id) {
+                row.claimed_until_ms = until_ms;
+                held += 1;
             }
         }
-        Ok(())
+        Ok(held)
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {

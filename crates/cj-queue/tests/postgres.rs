@@ -1,17 +1,18 @@
-//! Several workers on one PostgreSQL outbox: no batch sent by two at once, and a dead
-//! worker's batch recovered. Needs a server: `CJ_QUEUE_TEST_POSTGRES_URL` (CI starts one with
-//! `.ci/postgres.sh`). Without it these tests say so and pass on a developer's machine, but
-//! fail in CI.
+//! Several workers on one PostgreSQL outbox: no batch sent by two at once, a dead worker's
+//! batch recovered, a slow worker's batch kept by renewing its lease, and a late worker's
+//! outcomes not recorded over the new owner's. Needs a server: `CJ_QUEUE_TEST_POSTGRES_URL`
+//! (CI starts one with `.ci/postgres.sh`). Without it these tests say so and pass on a
+//! developer's machine, but fail in CI.
 #![cfg(feature = "postgres")]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use cj_queue::{BatchLimits, PostgresStore, QueueConfig, QueuedOrder, Sender, Store};
+use cj_queue::{BatchLimits, PostgresStore, QueueConfig, Sender, Store};
 use cj_sandbox::Sandbox;
 
 mod common;
-use common::{create, orders};
+use common::{fill, orders};
 
 fn database() -> Option<String> {
     match std::env::var("CJ_QUEUE_TEST_POSTGRES_URL") {
@@ -28,9 +29,7 @@ fn database() -> Option<String> {
 
 /// A fresh table per test, so tests can run at once.
 async fn store(url: &str, table: &str) -> PostgresStore {
-    let s = PostgresStore::connect_to_table(url, table)
-        .await
-        .expect("connects");
+    let s = connect(url, table).await;
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connects");
@@ -42,15 +41,11 @@ async fn store(url: &str, table: &str) -> PostgresStore {
     s
 }
 
-async fn fill(store: &PostgresStore, prefix: &str, n: usize) -> Vec<String> {
-    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
-    let now = jiff::Timestamp::now().as_millisecond();
-    let entries = ids
-        .iter()
-        .map(|id| QueuedOrder::from(create(id)).to_entry(now).expect("entry"))
-        .collect();
-    store.append(entries).await.expect("stored");
-    ids
+/// Another connection to `table`: another worker.
+async fn connect(url: &str, table: &str) -> PostgresStore {
+    PostgresStore::connect_to_table(url, table)
+        .await
+        .expect("connects")
 }
 
 fn config(worker: &str) -> QueueConfig {
@@ -65,17 +60,13 @@ async fn workers_share_one_outbox_and_never_send_a_batch_twice() {
     let Some(url) = database() else { return };
     let sandbox = Sandbox::start().await.expect("sandbox");
     let first = Arc::new(store(&url, "cj_queue_test_shared").await);
-    let ids = fill(&first, "PG", 300).await;
+    let ids = fill(first.as_ref(), "PG", 300).await;
     let workers: Vec<_> = (0..3)
         .map(|w| {
             let url = url.clone();
             let tracking = sandbox.tracking_url();
             tokio::spawn(async move {
-                let store = Arc::new(
-                    PostgresStore::connect_to_table(&url, "cj_queue_test_shared")
-                        .await
-                        .expect("connects"),
-                );
+                let store = Arc::new(connect(&url, "cj_queue_test_shared").await);
                 let sender = Sender::new(store, orders(&tracking), config(&format!("worker-{w}")));
                 sender.send_all().await.expect("sent")
             })
@@ -113,21 +104,20 @@ async fn a_dead_workers_batch_is_claimed_again_after_its_lease() {
     let dead = store(&url, "cj_queue_test_lease").await;
     fill(&dead, "LEASE", 40).await;
     let now = jiff::Timestamp::now().as_millisecond();
+    let claimed_at = std::time::Instant::now();
+    // Long enough for the other 30 orders to be sent on a busy machine.
+    let lease = Duration::from_secs(2);
     let limits = BatchLimits {
         max_orders: 10,
         max_bytes: 1 << 20,
-        lease_ms: 300,
+        lease_ms: lease.as_millis() as i64,
     };
     // This worker claims a batch and dies without finishing it.
     let claimed = dead.claim("doomed", limits, now).await.expect("claimed");
     assert_eq!(claimed.len(), 10);
     drop(dead);
 
-    let alive = Arc::new(
-        PostgresStore::connect_to_table(&url, "cj_queue_test_lease")
-            .await
-            .expect("connects"),
-    );
+    let alive = Arc::new(connect(&url, "cj_queue_test_lease").await);
     let sender = Sender::new(
         alive.clone(),
         orders(&sandbox.tracking_url()),
@@ -139,7 +129,8 @@ async fn a_dead_workers_batch_is_claimed_again_after_its_lease() {
         "the claimed batch is left alone while its lease runs"
     );
     assert_eq!(alive.stats().await.expect("stats").in_flight, 10);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let ended = lease + Duration::from_millis(100);
+    tokio::time::sleep(ended.saturating_sub(claimed_at.elapsed())).await;
     let report = sender.send_all().await.expect("sent");
     assert_eq!(report.accepted, 10, "then it is taken over");
     let stats = alive.stats().await.expect("stats");
@@ -150,4 +141,26 @@ async fn a_dead_workers_batch_is_claimed_again_after_its_lease() {
             .map(Vec::len),
         Some(40)
     );
+}
+
+#[tokio::test]
+async fn a_late_worker_neither_erases_a_dead_letter_nor_requeues_an_accepted_order() {
+    let Some(url) = database() else { return };
+    let late = Arc::new(store(&url, "cj_queue_test_late").await);
+    let owner = async { Arc::new(connect(&url, "cj_queue_test_late").await) };
+    common::late_outcomes_are_lost(late, owner).await;
+}
+
+#[tokio::test]
+async fn a_renewed_lease_keeps_the_batch_until_it_runs_out() {
+    let Some(url) = database() else { return };
+    common::renewal_keeps_the_batch(&store(&url, "cj_queue_test_renew").await).await;
+}
+
+#[tokio::test]
+async fn a_send_slower_than_the_lease_keeps_its_batch() {
+    let Some(url) = database() else { return };
+    let sending = Arc::new(store(&url, "cj_queue_test_slow").await);
+    let other = connect(&url, "cj_queue_test_slow").await;
+    common::a_slow_send_keeps_its_batch(sending, &other).await;
 }

@@ -236,6 +236,58 @@ async fn unanswered_batches_wait_to_retry_and_nothing_is_lost() {
 }
 
 #[tokio::test]
+async fn orders_cj_does_not_name_are_sent_again_then_dead_lettered() {
+    // CJ's answer returns U-2 only: U-1 is neither accepted nor refused.
+    let server = httpmock::MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.path("/graphql");
+            then.status(200)
+                .json_body(serde_json::json!({"data": {"createOrders": {
+                    "orders": [{
+                        "submissionId": "s-2", "batchId": "b-1",
+                        "orderReceivedTime": "2024-01-15T18:08:37Z",
+                        "advertiser": {"enterpriseId": "1234567"}, "actionTracker": {"id": 123456},
+                        "orderId": "U-2", "customParameters": [], "items": []
+                    }],
+                    "errors": null
+                }}}));
+        })
+        .await;
+    let mut c = config();
+    c.retry_delay = Duration::from_millis(1);
+    c.max_unconfirmed_sends = 3;
+    let store = Arc::new(MemoryStore::new());
+    let sender = Sender::new(store.clone(), orders(&server.base_url()), c);
+    entries(&store, &["U-1", "U-2"]).await;
+    let mut report = sender.send_all().await.expect("sent");
+    assert_eq!(
+        (report.accepted, report.retrying),
+        (1, 1),
+        "U-1 is not accepted"
+    );
+    for _ in 0..10 {
+        let stats = store.stats().await.expect("stats");
+        if stats.waiting == 0 && stats.in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        report = sender.send_all().await.expect("sent");
+    }
+    assert_eq!(report.rejected, 1, "the third unconfirmed send gives up");
+    mock.assert_calls_async(3).await;
+    let stats = store.stats().await.expect("stats");
+    assert_eq!((stats.accepted, stats.dead), (1, 1));
+    let dead = store.dead_letters().await.expect("dead letters");
+    assert_eq!(dead[0].order["orderId"], "U-1");
+    assert!(
+        dead[0].message.contains("neither accepted nor refused"),
+        "{}",
+        dead[0].message
+    );
+}
+
+#[tokio::test]
 async fn invalid_orders_are_refused_and_a_full_store_can_refuse() {
     let queue = OrderQueue::start(MemoryStore::new(), orders("http://127.0.0.1:9"), config());
     let err = queue

@@ -4,6 +4,14 @@
 //! made with [`cj_enum!`] reads any text: a known value becomes its variant, anything else
 //! becomes `Unknown(text)`, so one new value never fails a whole response.
 
+/// What every enum of CJ's values offers, for code that handles any of them.
+pub trait CjEnum {
+    /// Every value this SDK knows, as CJ writes them.
+    const KNOWN: &'static [&'static str];
+    /// The text of a value this SDK does not know, or `None` for a known one.
+    fn unknown(&self) -> Option<&str>;
+}
+
 /// Defines a `#[non_exhaustive]` enum of CJ's values with an `Unknown(String)` fallback, read and
 /// written as CJ's exact text.
 #[macro_export]
@@ -28,12 +36,27 @@ macro_rules! cj_enum {
             /// Every value this SDK knows, as CJ writes them.
             pub const KNOWN: &'static [&'static str] = &[$($wire),*];
 
+            /// The text of a value this SDK does not know, or `None` for a known one.
+            pub fn unknown(&self) -> Option<&str> {
+                match self {
+                    $name::Unknown(s) => Some(s.as_str()),
+                    _ => None,
+                }
+            }
+
             /// The value as CJ writes it.
             pub fn as_str(&self) -> &str {
                 match self {
                     $( $name::$variant => $wire, )*
                     $name::Unknown(s) => s.as_str(),
                 }
+            }
+        }
+
+        impl $crate::CjEnum for $name {
+            const KNOWN: &'static [&'static str] = $name::KNOWN;
+            fn unknown(&self) -> Option<&str> {
+                $name::unknown(self)
             }
         }
 

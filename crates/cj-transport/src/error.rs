@@ -3,23 +3,37 @@
 use std::fmt;
 
 use http::StatusCode;
+use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-/// Whether a failed request reached CJ. This is what decides whether it is safe to send again:
-/// for orders it always is, since CJ deduplicates on enterprise id + action tracker + order id.
+/// Whether a failed request reached CJ, and so whether CJ may have acted on it. This is what
+/// decides whether it is safe to send again: for orders it always is, since CJ deduplicates on
+/// enterprise id + action tracker + order id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Delivery {
     /// Nothing was sent: the input was refused, the client is misconfigured, or no connection
     /// could be made.
     NotSent,
-    /// The request may have reached CJ: the connection failed or timed out after it was written.
+    /// A server answered without processing the request: CJ's rate limit (HTTP 429), or a
+    /// redirect. Safe to send again.
+    NotProcessed,
+    /// The outcome is unknown: CJ may have processed the request (a timeout or lost connection
+    /// after it was written, a 5xx such as a gateway's 504, an answer that could not be read).
+    /// Safe to send again for orders: CJ deduplicates.
     MaybeSent,
-    /// CJ received the request and answered (a refusal, or a body that could not be read).
+    /// CJ received the request and answered with a refusal (a 4xx, GraphQL errors, an API
+    /// error message) or with data that did not add up.
     Answered,
 }
 
+/// What caused a transport failure, kept as the error's `source()`.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// An error from any CJ API.
+///
+/// Its `Display` says what failed at this layer; the cause, when there is one, is its
+/// `source()` (print the chain, as `anyhow`'s `{:#}` does, for the whole story).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -30,34 +44,76 @@ pub enum Error {
     #[error("configuration error: {0}")]
     Config(String),
     /// No connection could be made; nothing was sent.
-    #[error("could not connect, nothing was sent ({attempts} attempt(s)): {message}")]
+    #[error("could not connect to {url}, nothing was sent ({attempts} attempt(s))")]
     Connect {
-        /// What went wrong.
-        message: String,
+        /// The URL requested.
+        url: Url,
         /// Attempts made.
         attempts: u32,
+        /// Why.
+        #[source]
+        source: Cause,
     },
     /// An attempt timed out; the request may have been sent.
-    #[error("timed out, the request may have been sent ({attempts} attempt(s))")]
+    #[error(
+        "timed out waiting for {url}; the outcome is unknown, the request may have been \
+         processed ({attempts} attempt(s))"
+    )]
     Timeout {
+        /// The URL requested.
+        url: Url,
         /// Attempts made.
         attempts: u32,
     },
-    /// The connection failed after the request was written; it may have been sent.
+    /// The connection failed after the request was written; it may have been processed.
     #[error(
-        "the connection failed, the request may have been sent ({attempts} attempt(s)): {message}"
+        "the connection to {url} failed; the outcome is unknown, the request may have been \
+         processed ({attempts} attempt(s))"
     )]
     Interrupted {
-        /// What went wrong.
-        message: String,
+        /// The URL requested.
+        url: Url,
         /// Attempts made.
         attempts: u32,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+    /// A server answered with a redirect. The SDK never follows one: a redirected POST would
+    /// either lose its body (301/302) or carry the orders and the token to another origin
+    /// (307/308). A redirect means the base URL is wrong (or CJ moved); nothing was processed.
+    #[error("HTTP {status} from {url}: redirected to {}; the SDK does not follow redirects, \
+             check the base URL", .location.as_deref().unwrap_or("nowhere (no Location header)"))]
+    Redirect {
+        /// The status (301, 302, 303, 307, 308, ...).
+        status: StatusCode,
+        /// The URL requested.
+        url: Url,
+        /// Where the server said to go, if it said.
+        location: Option<String>,
+    },
+    /// The answer was larger than the transport's limit
+    /// (`TransportBuilder::max_response_bytes`); it was not read further. The request was
+    /// received: what CJ did with it is unknown.
+    #[error(
+        "the answer from {url} is larger than the limit of {limit} bytes; it was not read, \
+         the outcome is unknown"
+    )]
+    TooLarge {
+        /// The URL requested.
+        url: Url,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The HTTP status that came with it.
+        status: StatusCode,
     },
     /// CJ answered with an HTTP error status. The body is redacted and shortened.
-    #[error("HTTP {status} from CJ: {body}")]
+    #[error("HTTP {status} from {url}{}: {body}", status_hint(*.status))]
     Http {
         /// The status.
         status: StatusCode,
+        /// The URL requested.
+        url: Url,
         /// The body, redacted.
         body: String,
         /// Attempts made.
@@ -81,9 +137,13 @@ pub enum Error {
         /// CJ's message, redacted.
         message: String,
     },
+    /// CJ's pages did not add up: a walk over pages ended with another count than the total CJ
+    /// announced, or a cursor did not advance. What was yielded before it is valid.
+    #[error("CJ's pages did not add up: {0}")]
+    Paging(String),
     /// CJ answered, but the body could not be read. The request was received: what CJ did
     /// with it is unknown.
-    #[error("CJ's response could not be read: {message}")]
+    #[error("CJ's answer could not be read ({message}); the outcome is unknown")]
     Decode {
         /// What could not be read, and where.
         message: String,
@@ -97,17 +157,41 @@ fn join_messages(errors: &[GraphQLError]) -> String {
     messages.join("; ")
 }
 
+fn status_hint(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 | 405 => " (is the base URL right?)",
+        _ => "",
+    }
+}
+
 impl Error {
-    /// Whether the request reached CJ.
+    /// Whether the request reached CJ, and whether CJ may have acted on it.
     pub fn delivery(&self) -> Delivery {
         match self {
             Error::Invalid(_) | Error::Config(_) | Error::Connect { .. } => Delivery::NotSent,
-            Error::Timeout { .. } | Error::Interrupted { .. } => Delivery::MaybeSent,
-            Error::Http { .. }
-            | Error::GraphQL { .. }
-            | Error::Api { .. }
-            | Error::Decode { .. } => Delivery::Answered,
+            Error::Redirect { .. } => Delivery::NotProcessed,
+            Error::Http { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                Delivery::NotProcessed
+            }
+            Error::Http { status, .. } if status.is_server_error() => Delivery::MaybeSent,
+            Error::Timeout { .. }
+            | Error::Interrupted { .. }
+            | Error::TooLarge { .. }
+            | Error::Decode { .. } => Delivery::MaybeSent,
+            Error::Http { .. } | Error::GraphQL { .. } | Error::Api { .. } | Error::Paging(_) => {
+                Delivery::Answered
+            }
         }
+    }
+
+    /// Whether CJ refused the request itself (a 4xx other than 429, GraphQL errors, an API
+    /// error message): sending it again unchanged will not help. Everything else (not sent,
+    /// not processed, outcome unknown) may be sent again.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::Http { .. } | Error::GraphQL { .. } | Error::Api { .. }
+        ) && self.delivery() == Delivery::Answered
     }
 
     /// The HTTP status CJ answered with, if it answered.
@@ -115,7 +199,9 @@ impl Error {
         match self {
             Error::Http { status, .. }
             | Error::GraphQL { status, .. }
-            | Error::Api { status, .. } => Some(*status),
+            | Error::Api { status, .. }
+            | Error::Redirect { status, .. }
+            | Error::TooLarge { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -130,7 +216,7 @@ impl Error {
 
     pub(crate) fn with_attempts(mut self, n: u32) -> Self {
         if let Error::Connect { attempts, .. }
-        | Error::Timeout { attempts }
+        | Error::Timeout { attempts, .. }
         | Error::Interrupted { attempts, .. } = &mut self
         {
             *attempts = n;
@@ -138,30 +224,27 @@ impl Error {
         self
     }
 
-    pub(crate) fn from_reqwest(e: reqwest::Error, attempts: u32) -> Self {
+    pub(crate) fn from_reqwest(e: reqwest::Error, url: &Url, attempts: u32) -> Self {
         // reqwest's messages name the URL, never a header; the token is only ever in a header.
-        let message = error_chain(&e);
+        let url = url.clone();
         if e.is_builder() {
-            Error::Config(message)
+            Error::Config(format!("cannot build the request: {e}"))
         } else if e.is_connect() {
-            Error::Connect { message, attempts }
+            Error::Connect {
+                url,
+                attempts,
+                source: Box::new(e),
+            }
         } else if e.is_timeout() {
-            Error::Timeout { attempts }
+            Error::Timeout { url, attempts }
         } else {
-            Error::Interrupted { message, attempts }
+            Error::Interrupted {
+                url,
+                attempts,
+                source: Box::new(e),
+            }
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// One GraphQL error, as in the `errors` array of a GraphQL response.

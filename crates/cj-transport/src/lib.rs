@@ -22,11 +22,18 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AF
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
-pub use error::{Delivery, Error, GraphQLError, InvalidInput, Problem};
+pub use enums::CjEnum;
+pub use error::{Cause, Delivery, Error, GraphQLError, InvalidInput, Problem};
 pub use http::{Method, StatusCode};
 pub use redact::Redactor;
 pub use reqwest::Url;
 pub use retry::RetryPolicy;
+
+/// The largest answer read by default: 128 MiB, twice CJ's largest measured answers: a
+/// `createOrders` answer for 10,000 orders with every field selected (3 items and 11 vertical
+/// parameters each) is 31 MB of compact JSON, and a page of 10,000 Commission Detail records
+/// with every field (3 items, 10 vertical attributes each) about 62 MB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
 
 /// The user agent sent when none is configured.
 pub const DEFAULT_USER_AGENT: &str = concat!("cj-rust-sdk/", env!("CARGO_PKG_VERSION"));
@@ -56,6 +63,30 @@ impl Credentials {
         match self {
             Credentials::PersonalAccessToken(s) | Credentials::DeveloperKey(s) => s.expose_secret(),
         }
+    }
+
+    /// The same credentials with surrounding whitespace (a pasted secret's newline) trimmed;
+    /// an error for an empty secret or one with whitespace or control characters inside.
+    fn checked(&self) -> Result<Credentials, Error> {
+        let what = match self {
+            Credentials::PersonalAccessToken(_) => "access token",
+            Credentials::DeveloperKey(_) => "developer key",
+        };
+        let secret = self.secret().trim();
+        if secret.is_empty() {
+            return Err(Error::Config(format!("the {what} is empty")));
+        }
+        if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::Config(format!(
+                "the {what} contains whitespace or control characters inside it; \
+                 copy it again from CJ's developer portal"
+            )));
+        }
+        let secret = SecretString::from(secret.to_string());
+        Ok(match self {
+            Credentials::PersonalAccessToken(_) => Credentials::PersonalAccessToken(secret),
+            Credentials::DeveloperKey(_) => Credentials::DeveloperKey(secret),
+        })
     }
 
     fn header_value(&self) -> Result<HeaderValue, Error> {
@@ -88,6 +119,7 @@ pub struct TransportBuilder {
     connect_timeout: Duration,
     user_agent: String,
     retry: RetryPolicy,
+    max_response_bytes: usize,
 }
 
 impl Default for TransportBuilder {
@@ -98,6 +130,7 @@ impl Default for TransportBuilder {
             connect_timeout: Duration::from_secs(10),
             user_agent: DEFAULT_USER_AGENT.to_string(),
             retry: RetryPolicy::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -134,17 +167,31 @@ impl TransportBuilder {
         self
     }
 
-    /// Builds the transport.
+    /// The largest answer read (default [`DEFAULT_MAX_RESPONSE_BYTES`]); a larger one is
+    /// [`Error::TooLarge`], and reading stops at the limit, so memory stays bounded whatever a
+    /// server sends.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// Builds the transport. Fails when no credentials were given, or the secret is empty or
+    /// has whitespace inside it (surrounding whitespace, such as a pasted newline, is trimmed).
     pub fn build(self) -> Result<Transport, Error> {
         let credentials = self
             .credentials
-            .ok_or_else(|| Error::Config("no access token was given".into()))?;
+            .ok_or_else(|| Error::Config("no access token was given".into()))?
+            .checked()?;
         let auth_header = credentials.header_value()?;
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::Config("the user agent is not a valid header value".into()))?;
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
+            // Never follow a redirect: a 301/302 turns a POST into a GET whose empty answer
+            // could pass for success, and a 307/308 re-posts the orders and the token to
+            // another origin. A 3xx is an error that names its Location.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Transport {
@@ -155,6 +202,7 @@ impl TransportBuilder {
                 auth_header,
                 user_agent,
                 retry: self.retry,
+                max_response_bytes: self.max_response_bytes,
             }),
         })
     }
@@ -181,12 +229,15 @@ pub struct Request {
 
 /// A response that [`Transport::send`] got back.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Response {
+    /// The URL that was requested.
+    pub url: Url,
     /// HTTP status.
     pub status: StatusCode,
     /// Response headers.
     pub headers: HeaderMap,
-    /// The whole body.
+    /// The whole body, with the secret already scrubbed from it (see [`Redactor::scrub`]).
     pub body: Bytes,
     /// How many attempts were made (1 when the first one was answered).
     pub attempts: u32,
@@ -205,6 +256,7 @@ struct Inner {
     auth_header: HeaderValue,
     user_agent: HeaderValue,
     retry: RetryPolicy,
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for Transport {
@@ -307,22 +359,63 @@ impl Transport {
         if let Some(accept) = request.accept {
             builder = builder.header(http::header::ACCEPT, accept);
         }
-        let response = match builder.send().await {
+        let url = &request.url;
+        let mut response = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return Attempt::Failed(Error::from_reqwest(e, attempt)),
+            Err(e) => return Attempt::Failed(Error::from_reqwest(e, url, attempt)),
         };
         let status = response.status();
-        let headers = response.headers().clone();
-        match response.bytes().await {
-            Ok(body) => Attempt::Answered(Response {
+        if status.is_redirection() {
+            let location = response.headers().get(http::header::LOCATION).map(|l| {
+                self.inner
+                    .redactor
+                    .redact(&String::from_utf8_lossy(l.as_bytes()))
+            });
+            return Attempt::Failed(Error::Redirect {
                 status,
-                headers,
-                body,
-                attempts: attempt,
-            }),
-            // The request was written and a status came back: the server got it.
-            Err(e) => Attempt::Failed(Error::from_reqwest(e, attempt)),
+                url: url.clone(),
+                location,
+            });
         }
+        let headers = response.headers().clone();
+        let limit = self.inner.max_response_bytes;
+        let too_large = || {
+            Attempt::Failed(Error::TooLarge {
+                url: url.clone(),
+                limit,
+                status,
+            })
+        };
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return too_large();
+        }
+        // Read the body chunk by chunk and stop at the limit: memory stays bounded whatever
+        // the server sends.
+        let mut body = bytes::BytesMut::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > limit {
+                        return too_large();
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                // The request was written and a status came back: the server got it.
+                Err(e) => return Attempt::Failed(Error::from_reqwest(e, url, attempt)),
+            }
+        }
+        let body = match self.inner.redactor.scrub(&body) {
+            std::borrow::Cow::Borrowed(_) => body.freeze(),
+            std::borrow::Cow::Owned(scrubbed) => Bytes::from(scrubbed),
+        };
+        Attempt::Answered(Response {
+            url: url.clone(),
+            status,
+            headers,
+            body,
+            attempts: attempt,
+        })
     }
 }
 
@@ -332,16 +425,22 @@ impl Response {
         redactor.redact_body(&self.body)
     }
 
+    /// [`Error::Http`] for this response, with its redacted body.
+    pub fn http_error(&self, redactor: &Redactor) -> Error {
+        Error::Http {
+            status: self.status,
+            url: self.url.clone(),
+            body: self.redacted_body(redactor),
+            attempts: self.attempts,
+        }
+    }
+
     /// `Ok(self)` for a 2xx status, otherwise [`Error::Http`] with the redacted body.
     pub fn error_for_status(self, redactor: &Redactor) -> Result<Response, Error> {
         if self.status.is_success() {
             Ok(self)
         } else {
-            Err(Error::Http {
-                status: self.status,
-                body: self.redacted_body(redactor),
-                attempts: self.attempts,
-            })
+            Err(self.http_error(redactor))
         }
     }
 }

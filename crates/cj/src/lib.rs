@@ -37,13 +37,22 @@
 //!
 //! let response = client.orders().create(&[order]).await?;
 //! for error in &response.errors {
-//!     eprintln!("CJ refused: {} ({:?})", error.message, error.fields);
+//!     eprintln!("CJ refused order {:?}: {} ({:?})", error.order_id, error.message, error.fields);
+//! }
+//! for order in &response.unconfirmed {
+//!     eprintln!("not confirmed, safe to resend: {}", order.order_id);
 //! }
 //! # Ok(()) }
 //! ```
 //!
+//! An order counts as accepted only when CJ's answer returns it: each input order is accepted,
+//! refused (a `RequestError` names it) or unconfirmed (see
+//! [`tracking::TrackingResponse`]).
+//!
 //! Errors are one type, [`Error`], whose [`Error::delivery`] tells whether a failed request
-//! never left, may have reached CJ, or was answered. The token never appears in `Debug`,
+//! never left, was not processed (a 429, a redirect), may have been processed (a timeout, a
+//! 5xx, an unreadable answer: safe to resend, CJ deduplicates orders), or was refused. The SDK
+//! never follows redirects and reads at most [`DEFAULT_MAX_RESPONSE_BYTES`] of an answer. The token never appears in `Debug`,
 //! `Display`, logs or errors.
 
 use std::time::Duration;
@@ -54,8 +63,8 @@ pub use jiff;
 pub use rust_decimal;
 
 pub use cj_transport::{
-    Credentials, DEFAULT_USER_AGENT, Delivery, Error, GraphQLError, InvalidInput, Problem,
-    RetryPolicy, Transport,
+    Credentials, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_USER_AGENT, Delivery, Error, GraphQLError,
+    InvalidInput, Problem, RetryPolicy, Transport,
 };
 
 /// The GraphQL Tracking API: orders (feature `tracking`).
@@ -192,6 +201,13 @@ impl ClientBuilder {
     /// The `User-Agent` header (default [`DEFAULT_USER_AGENT`]).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.transport = self.transport.user_agent(user_agent);
+        self
+    }
+
+    /// The largest answer read (default [`cj_transport::DEFAULT_MAX_RESPONSE_BYTES`], 128 MiB);
+    /// a larger one is [`Error::TooLarge`] and is not read further, so memory stays bounded.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.transport = self.transport.max_response_bytes(limit);
         self
     }
 

@@ -21,9 +21,11 @@ pub struct ActionTerm {
     pub locking_method: LockingMethod,
     /// Referral period in days. (`referralPeriod: Long!`)
     #[serde(rename = "referralPeriod")]
+    #[serde(deserialize_with = "crate::scalars::long::deserialize")]
     pub referral_period: i64,
     /// Number of referrals. (`referralOccurrences: Long`)
     #[serde(rename = "referralOccurrences")]
+    #[serde(default, deserialize_with = "crate::scalars::long::option")]
     pub referral_occurrences: Option<i64>,
     /// The commission rates and conditions that can apply for this action term. (`commissions: [Commission!]!`)
     pub commissions: Vec<Commission>,
@@ -56,6 +58,7 @@ pub struct ActionTracker {
 #[non_exhaustive]
 pub struct Commission {
     /// Commission rank. Higher rank = higher priority. When multiple commissions match, the highest-ranked one applies. (`rank: Long!`)
+    #[serde(deserialize_with = "crate::scalars::long::deserialize")]
     pub rank: i64,
     /// true if this commission applies to view-through attribution (transaction attributed to an ad view rather than a click). (`isViewThrough: Boolean!`)
     #[serde(rename = "isViewThrough")]
@@ -82,6 +85,7 @@ pub struct CommissionRate {
     #[serde(rename = "type")]
     pub type_: CommissionRateType,
     /// Commission value. Represents a percentage (e.g. 5 = 5%) for PERCENT type, or a fixed amount for FIXED and FIXED_PER_ORDER types. (`value: BigDecimal!`)
+    #[serde(deserialize_with = "crate::scalars::exact_decimal::deserialize")]
     pub value: Decimal,
     /// Currency for fixed commission types. null for percent-based commissions. (`currency: String`)
     pub currency: Option<String>,
@@ -110,9 +114,11 @@ pub struct Contract {
     pub advertiser_id: Id,
     /// Date the contract starts. (`startTime: ISODateTime`)
     #[serde(rename = "startTime")]
+    #[serde(default, deserialize_with = "crate::program_terms::iso_date_time::option")]
     pub start_time: Option<Instant>,
     /// Date the contract ends. null if the contract has no end date. (`endTime: ISODateTime`)
     #[serde(rename = "endTime")]
+    #[serde(default, deserialize_with = "crate::program_terms::iso_date_time::option")]
     pub end_time: Option<Instant>,
     /// Current status of the contract. (`status: ContractStatus!`)
     pub status: ContractStatus,
@@ -137,10 +143,12 @@ pub struct ContractFilters {
     /// Contracts active after this time. (`activeAfter: ISODateTime`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "activeAfter")]
+    #[serde(default, deserialize_with = "crate::program_terms::iso_date_time::option")]
     pub active_after: Option<Instant>,
     /// Contracts active before this time. (`activeBefore: ISODateTime`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "activeBefore")]
+    #[serde(default, deserialize_with = "crate::program_terms::iso_date_time::option")]
     pub active_before: Option<Instant>,
 }
 /// One page of contracts. (PTP)
@@ -151,9 +159,11 @@ pub struct ContractFilters {
 #[non_exhaustive]
 pub struct ContractList {
     /// Contracts returned in this response. (`count: Long!`)
+    #[serde(deserialize_with = "crate::scalars::long::deserialize")]
     pub count: i64,
     /// All matching contracts, ignoring limit. (`totalCount: Long!`)
     #[serde(rename = "totalCount")]
+    #[serde(deserialize_with = "crate::scalars::long::deserialize")]
     pub total_count: i64,
     /// The contracts, each with its program terms. (`resultList: [Contract!]!`)
     #[serde(rename = "resultList")]
@@ -183,6 +193,7 @@ pub struct LockingMethod {
     pub type_: LockingMethodType,
     /// Number of days before locking for FIXED_DURATION type. null for all other types. (`durationInDays: Long`)
     #[serde(rename = "durationInDays")]
+    #[serde(default, deserialize_with = "crate::scalars::long::option")]
     pub duration_in_days: Option<i64>,
 }
 /// A performance-based commission adjustment that applies once a defined threshold is exceeded. (PTA)
@@ -213,6 +224,7 @@ pub struct PerformanceIncentiveReward {
     #[serde(rename = "commissionType")]
     pub commission_type: PerformanceIncentiveRewardCommissionType,
     /// Reward value. (`value: BigDecimal!`)
+    #[serde(deserialize_with = "crate::scalars::exact_decimal::deserialize")]
     pub value: Decimal,
 }
 /// The threshold from which a performance incentive becomes applicable. (PTA)
@@ -226,6 +238,7 @@ pub struct PerformanceIncentiveThreshold {
     #[serde(rename = "type")]
     pub type_: PerformanceIncentiveThresholdType,
     /// Threshold value. (`value: BigDecimal!`)
+    #[serde(deserialize_with = "crate::scalars::exact_decimal::deserialize")]
     pub value: Decimal,
 }
 /// The conditions agreed upon for a contract, including all action terms and commission rates. (PTA)

@@ -152,6 +152,10 @@ pub enum EstimateError {
         /// The situations that held, or `none`.
         situations: String,
     },
+    /// An amount is beyond what a `Decimal` holds (a price, quantity or rate near its limit);
+    /// names the amount.
+    #[error("the estimate overflows: {0} is too large for a decimal")]
+    Overflow(String),
 }
 
 /// Which commission applies to `order` under `terms`, per item and for the order, with the
@@ -219,30 +223,60 @@ pub fn estimate(
     let items = order.items.as_deref().unwrap_or_default();
     let order_discount = order.discount.map(|d| d.get()).unwrap_or_default();
     let order_base = match order.amount {
-        Some(amount) => (amount.get() - order_discount).max(Decimal::ZERO),
+        Some(amount) => checked(amount.get().checked_sub(order_discount), || {
+            "the order's amount less its discount".into()
+        })?
+        .max(Decimal::ZERO),
         None => Decimal::ZERO,
     };
     let currency = order.currency.clone();
     let mut paid_per_order: Vec<Commission> = Vec::new();
     let mut totals: BTreeMap<Option<String>, Decimal> = BTreeMap::new();
-    let mut add =
-        |money: &Money| *totals.entry(money.currency.clone()).or_default() += money.amount;
+    let mut add = |money: &Money| {
+        let total = totals.entry(money.currency.clone()).or_default();
+        *total = checked(total.checked_add(money.amount), || {
+            format!(
+                "the total in {}",
+                money.currency.as_deref().unwrap_or("the order's currency")
+            )
+        })?;
+        Ok::<_, EstimateError>(())
+    };
 
-    let line_nets: Vec<Decimal> = items
+    let line_nets = items
         .iter()
-        .map(|i| {
-            let gross = i.unit_price.get() * Decimal::from(i.quantity);
-            (gross - i.discount.map(|d| d.get()).unwrap_or_default()).max(Decimal::ZERO)
+        .enumerate()
+        .map(|(index, i)| {
+            let what = || format!("item {index} ({}): unit price × quantity", i.sku);
+            let gross = checked(
+                i.unit_price.get().checked_mul(Decimal::from(i.quantity)),
+                what,
+            )?;
+            let discount = i.discount.map(|d| d.get()).unwrap_or_default();
+            Ok(checked(gross.checked_sub(discount), what)?.max(Decimal::ZERO))
         })
-        .collect();
-    let net_sum: Decimal = line_nets.iter().sum();
+        .collect::<Result<Vec<Decimal>, EstimateError>>()?;
+    let net_sum = checked(
+        line_nets
+            .iter()
+            .try_fold(Decimal::ZERO, |sum, net| sum.checked_add(*net)),
+        || "the sum of the items' amounts".into(),
+    )?;
 
     let mut item_estimates = Vec::with_capacity(items.len());
     for (index, (item, net)) in items.iter().zip(&line_nets).enumerate() {
+        let what = |amount: &'static str| move || format!("item {index} ({}): {amount}", item.sku);
         let base = if net_sum.is_zero() {
             *net
         } else {
-            (*net - order_discount * *net / net_sum).max(Decimal::ZERO)
+            // discount × net / sum keeps the most digits; net / sum (at most 1) first when the
+            // product alone is too large.
+            let share = order_discount
+                .checked_mul(*net)
+                .and_then(|d| d.checked_div(net_sum))
+                .or_else(|| net.checked_div(net_sum)?.checked_mul(order_discount));
+            let share = checked(share, what("its share of the order's discount"))?;
+            checked(net.checked_sub(share), what("its base"))?.max(Decimal::ZERO)
         };
         let commission = choose(eligible.iter().copied().filter(|c| {
             c.item_list.as_ref().is_none_or(|list| {
@@ -252,33 +286,40 @@ pub fn estimate(
                     .is_some_and(|skus| skus.contains(&item.sku))
             })
         }));
-        let amount = commission.as_ref().and_then(|applied| {
-            let c = &applied.commission;
-            let value = c.rate.value;
-            let fixed = |amount: Decimal| Money {
-                currency: c.rate.currency.clone(),
-                amount: round(amount),
-            };
-            match c.rate.type_ {
-                CommissionRateType::Percent => Some(Money {
-                    currency: currency.clone(),
-                    amount: round(base * value / Decimal::ONE_HUNDRED),
-                }),
-                CommissionRateType::Fixed => Some(fixed(value * Decimal::from(item.quantity))),
-                CommissionRateType::FixedPerOrder => {
-                    // Paid once per order: on the first item this commission applies to.
-                    if paid_per_order.contains(c) {
-                        Some(fixed(Decimal::ZERO))
-                    } else {
-                        paid_per_order.push(c.clone());
-                        Some(fixed(value))
+        let amount = match &commission {
+            None => None,
+            Some(applied) => {
+                let c = &applied.commission;
+                let value = c.rate.value;
+                let fixed = |amount: Option<Decimal>| {
+                    Ok::<_, EstimateError>(Money {
+                        currency: c.rate.currency.clone(),
+                        amount: round(checked(amount, what("the fixed rate × quantity"))?),
+                    })
+                };
+                match c.rate.type_ {
+                    CommissionRateType::Percent => Some(Money {
+                        currency: currency.clone(),
+                        amount: round(checked(percent(base, value), what("base × percent rate"))?),
+                    }),
+                    CommissionRateType::Fixed => {
+                        Some(fixed(value.checked_mul(Decimal::from(item.quantity)))?)
                     }
+                    CommissionRateType::FixedPerOrder => {
+                        // Paid once per order: on the first item this commission applies to.
+                        if paid_per_order.contains(c) {
+                            Some(fixed(Some(Decimal::ZERO))?)
+                        } else {
+                            paid_per_order.push(c.clone());
+                            Some(fixed(Some(value))?)
+                        }
+                    }
+                    _ => None,
                 }
-                _ => None,
             }
-        });
+        };
         if let Some(m) = &amount {
-            add(m);
+            add(m)?;
         }
         item_estimates.push(ItemEstimate {
             index,
@@ -297,7 +338,9 @@ pub fn estimate(
         let money = match rate.type_ {
             CommissionRateType::Percent => Some(Money {
                 currency: currency.clone(),
-                amount: round(order_base * rate.value / Decimal::ONE_HUNDRED),
+                amount: round(checked(percent(order_base, rate.value), || {
+                    "the order's base × percent rate".into()
+                })?),
             }),
             CommissionRateType::Fixed | CommissionRateType::FixedPerOrder => Some(Money {
                 currency: rate.currency.clone(),
@@ -306,7 +349,7 @@ pub fn estimate(
             _ => None,
         };
         if let Some(m) = &money {
-            add(m);
+            add(m)?;
         }
     } else if item_estimates.iter().all(|i| i.commission.is_none()) {
         return Err(no_match(term.id.clone(), context, pid));
@@ -336,6 +379,19 @@ fn choose<'a>(candidates: impl Iterator<Item = &'a Commission>) -> Option<Applie
         commission: chosen,
         tied_with: top.cloned().collect(),
     })
+}
+
+/// `rate`% of `base`, or `None` on overflow.
+fn percent(base: Decimal, rate: Decimal) -> Option<Decimal> {
+    base.checked_mul(rate)?.checked_div(Decimal::ONE_HUNDRED)
+}
+
+/// The result of a checked operation, or [`EstimateError::Overflow`] naming `what`.
+fn checked(
+    value: Option<Decimal>,
+    what: impl FnOnce() -> String,
+) -> Result<Decimal, EstimateError> {
+    value.ok_or_else(|| EstimateError::Overflow(what()))
 }
 
 fn round(amount: Decimal) -> Decimal {

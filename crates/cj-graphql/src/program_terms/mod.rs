@@ -21,6 +21,7 @@ use graphql_client::GraphQLQuery;
 use rust_decimal::Decimal;
 use tracing::Instrument;
 
+use crate::scalars::Scalar;
 pub use crate::scalars::{Id, Instant};
 pub use estimate::{
     AppliedCommission, Estimate, EstimateError, ItemEstimate, Money, OrderContext, estimate,
@@ -212,19 +213,22 @@ impl ContractsRequest {
         Ok(answer.data.publisher.contracts)
     }
 
-    /// Every contract, in pages of 100 (CJ's maximum).
+    /// Every contract, asked for in pages of 100 (CJ's maximum).
     ///
-    /// The walk ends at `totalCount`, or on a short or empty page, or (with a warning in the
-    /// logs) after the page on which `totalCount` changed, since offsets shift when contracts
-    /// come or go. It never yields a contract twice. An error ends it after being yielded.
+    /// The walk goes on until it has read `totalCount` contracts or CJ returns an empty page,
+    /// whatever the size of each page (a server may return fewer than asked) and however
+    /// `totalCount` changes on the way (the latest one counts). It never yields a contract
+    /// twice, and never loops: it stops at a page that adds no contract it has not seen (a
+    /// server ignoring `offset`). When it ends with another count than `totalCount` (contracts
+    /// missing, or more than announced), the stream ends with [`Error::Paging`] after every
+    /// contract read; another error ends it after being yielded.
     pub fn stream(self) -> impl Stream<Item = Result<Contract, Error>> + Send + 'static {
         let walk = Walk {
             request: self,
             offset: 0,
-            total: None,
             seen: HashSet::new(),
             buffer: VecDeque::new(),
-            done: false,
+            end: None,
         };
         futures_util::stream::unfold(walk, |mut walk| async move {
             let item = walk.next().await?;
@@ -237,10 +241,11 @@ impl ContractsRequest {
 struct Walk {
     request: ContractsRequest,
     offset: u32,
-    total: Option<i64>,
+    /// Every contract read, by advertiser, program terms and start.
     seen: HashSet<(Id, Id, Option<Instant>)>,
     buffer: VecDeque<Contract>,
-    done: bool,
+    /// Once the last page is read: the error to yield after the buffer, if any.
+    end: Option<Option<Error>>,
 }
 
 impl Walk {
@@ -249,36 +254,20 @@ impl Walk {
             if let Some(contract) = self.buffer.pop_front() {
                 return Some(Ok(contract));
             }
-            if self.done {
-                return None;
+            if let Some(end) = &mut self.end {
+                return end.take().map(Err);
             }
-            let page = match self.request.page(MAX_PAGE_SIZE, self.offset).await {
+            let offset = self.offset;
+            let page = match self.request.page(MAX_PAGE_SIZE, offset).await {
                 Ok(page) => page,
                 Err(e) => {
-                    self.done = true;
+                    self.end = Some(None);
                     return Some(Err(e));
                 }
             };
+            let total = page.total_count;
             let returned = page.result_list.len();
-            match self.total {
-                None => self.total = Some(page.total_count),
-                Some(total) if total != page.total_count => {
-                    tracing::warn!(
-                        before = total,
-                        now = page.total_count,
-                        "totalCount changed while paging; stopping after this page"
-                    );
-                    self.done = true;
-                }
-                Some(_) => {}
-            }
-            self.offset = self
-                .offset
-                .saturating_add(u32::try_from(returned).unwrap_or(u32::MAX));
-            let total = self.total.unwrap_or(0);
-            if returned < MAX_PAGE_SIZE as usize || i64::from(self.offset) >= total {
-                self.done = true;
-            }
+            let before = self.seen.len();
             for contract in page.result_list {
                 let key = (
                     contract.advertiser_id.clone(),
@@ -289,21 +278,148 @@ impl Walk {
                     self.buffer.push_back(contract);
                 }
             }
-            if returned > 0 && self.buffer.is_empty() {
-                // A full page of contracts already seen: the server is not honouring `offset`.
-                tracing::warn!(
-                    offset = self.offset,
-                    "a page held only contracts already seen; stopping"
-                );
-                self.done = true;
-            }
+            let read = self.seen.len();
+            let reached = i64::try_from(read).is_ok_and(|read| read >= total);
+            // Every page read on adds a contract not seen while fewer than `totalCount` are
+            // read: the walk is bounded by the totals CJ announces (and the offset's range).
+            let why = if returned == 0 {
+                format!("the page at offset {offset} was empty")
+            } else if reached {
+                "totalCount was reached".into()
+            } else if read == before {
+                format!("the page at offset {offset} held only contracts already read")
+            } else if let Some(next) = u32::try_from(returned)
+                .ok()
+                .and_then(|n| offset.checked_add(n))
+            {
+                self.offset = next;
+                continue;
+            } else {
+                format!("the offset went past {}", u32::MAX)
+            };
+            self.end = Some((i64::try_from(read) != Ok(total)).then(|| {
+                Error::Paging(format!(
+                    "read {read} distinct contract(s) but totalCount is {total} ({why})"
+                ))
+            }));
         }
     }
+}
+
+crate::scalars::scalar_reader! {
+    /// This API's `ISODateTime`: an [`Instant`] in any of its forms, or a date and time without
+    /// a zone (`2024-01-01T00:00:00`), which CJ sends here and means as UTC. Tracking's
+    /// `Instant`, which users write, stays strict.
+    iso_date_time: Instant = iso_date_time_in_utc
+}
+
+fn iso_date_time_in_utc(value: Scalar) -> Result<Instant, String> {
+    let Scalar::Text(text) = value else {
+        return Err("a date-time is a string".into());
+    };
+    let strict = match text.parse::<Instant>() {
+        Ok(instant) => return Ok(instant),
+        Err(e) => e,
+    };
+    text.parse::<jiff::civil::DateTime>()
+        .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC))
+        .map(|z| Instant::from(z.timestamp()))
+        .map_err(|_| format!("{strict}, nor a date and time without a zone"))
 }
 
 impl CommissionRate {
     /// The rate as a fraction for `PERCENT` (`5` becomes `0.05`), else `None`.
     pub fn percent_fraction(&self) -> Option<Decimal> {
         (self.type_ == CommissionRateType::Percent).then(|| self.value / Decimal::ONE_HUNDRED)
+    }
+}
+
+/// Fuzz entry point: reads `data` as CJ's answer to `contracts` and estimates a sample order
+/// against every action term of every contract, in several contexts. Never panics.
+pub(crate) fn fuzz_answer(data: &[u8]) {
+    use crate::tracking::{OrderCreateRequest, OrderItemInput};
+    let redactor = cj_transport::Redactor::new(crate::fuzz::SECRET);
+    let Ok(answer) = crate::graphql::decode::<generated::contracts::ResponseData>(data, &redactor)
+    else {
+        return;
+    };
+    let decimal = |text: &str| text.parse().unwrap_or_default();
+    for contract in &answer.data.publisher.contracts.result_list {
+        let terms = &contract.program_terms;
+        for term in &terms.action_terms {
+            let order = OrderCreateRequest::builder()
+                .enterprise_id(contract.advertiser_id.as_str())
+                .action_tracker_id(term.action_tracker.id.as_str().parse().unwrap_or(0))
+                .order_id("FUZZ-1")
+                .amount(decimal("99999999999999.99"))
+                .discount(decimal("12.50"))
+                .currency("USD")
+                .items(vec![
+                    OrderItemInput::builder()
+                        .sku("SKU-1")
+                        .unit_price(decimal("79228162514264337593543950.335"))
+                        .quantity(u32::MAX)
+                        .discount(decimal("1.00"))
+                        .build(),
+                    OrderItemInput::builder()
+                        .sku("SKU-2")
+                        .unit_price(decimal("0.01"))
+                        .quantity(1)
+                        .build(),
+                ])
+                .build();
+            let contexts = [
+                OrderContext::new(),
+                OrderContext::new()
+                    .action_tracker(term.action_tracker.id.clone())
+                    .promotional_property("987654")
+                    .situation("31")
+                    .item_list("777", ["SKU-1"])
+                    .view_through(true),
+            ];
+            for context in &contexts {
+                let _ = estimate(terms, &order, context);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Times {
+        #[serde(deserialize_with = "iso_date_time::deserialize")]
+        at: Instant,
+        #[serde(default, deserialize_with = "iso_date_time::option")]
+        until: Option<Instant>,
+    }
+
+    #[test]
+    fn iso_date_times_without_a_zone_are_utc() {
+        for (text, utc) in [
+            ("2024-01-01T00:00:00", "2024-01-01T00:00:00Z"),
+            ("2024-06-30T23:59:59.25", "2024-06-30T23:59:59.25Z"),
+            ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+            ("2024-01-01T00:00:00-05:00", "2024-01-01T05:00:00Z"),
+            ("2024-01-01", "2024-01-01T00:00:00Z"),
+        ] {
+            let t: Times =
+                serde_json::from_value(serde_json::json!({"at": text, "until": text})).expect(text);
+            assert_eq!(t.at.to_string(), utc, "{text}");
+            assert_eq!(t.until, Some(t.at));
+        }
+        let t: Times = serde_json::from_str(r#"{"at": "2024-01-01"}"#).expect("no until");
+        assert_eq!(t.until, None);
+        for bad in [
+            r#""yesterday""#,
+            r#""2024-13-01T00:00:00""#,
+            "1704067200",
+            "null",
+        ] {
+            let text = format!(r#"{{"at": {bad}}}"#);
+            assert!(serde_json::from_str::<Times>(&text).is_err(), "{bad}");
+        }
     }
 }

@@ -116,16 +116,29 @@ pub enum Validation {
 
 /// What CJ answered for a submission, merged over every request it took, in input order.
 ///
-/// CJ reports two kinds of failure here: `errors` ([`RequestError`], next to the accepted
-/// `orders`: a partial success keeps both) and `graphql_errors` (GraphQL errors that came with
-/// data). A request refused as a whole is an [`Error`] instead.
+/// Every input order ends in exactly one of three places:
+/// - **accepted**: CJ's answer returns it in `orders` (matched on enterprise id + action tracker
+///   id + order id). Only an order CJ names is accepted.
+/// - **refused**: one of CJ's `RequestError`s names it (`newOrders[3].eventTime`); it is in
+///   `errors`, with its input index and `orderId`.
+/// - **unconfirmed**: CJ's answer neither returns it nor names it in an error (an answer with
+///   an empty `orders` list, say). It is in `unconfirmed`: what CJ did with it is unknown, and it
+///   is safe to send again (CJ deduplicates).
+///
+/// `graphql_errors` holds GraphQL errors that came beside data. A request refused as a whole is
+/// an [`Error`] instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TrackingResponse<T> {
-    /// The orders CJ accepted.
+    /// The orders CJ accepted, as CJ returned them.
     pub orders: Vec<T>,
-    /// CJ's `RequestError`s.
-    pub errors: Vec<RequestError>,
+    /// CJ's `RequestError`s, each traced to the input order it concerns when CJ's fields name
+    /// one. An error that names no order refuses none: the orders CJ did not return are then
+    /// `unconfirmed`.
+    pub errors: Vec<OrderError>,
+    /// Input orders that CJ's answer neither accepted nor refused.
+    #[serde(default)]
+    pub unconfirmed: Vec<UnconfirmedOrder>,
     /// GraphQL errors that came beside data.
     #[serde(
         rename = "graphqlErrors",
@@ -140,16 +153,48 @@ impl<T> Default for TrackingResponse<T> {
         TrackingResponse {
             orders: Vec::new(),
             errors: Vec::new(),
+            unconfirmed: Vec::new(),
             graphql_errors: Vec::new(),
         }
     }
 }
 
 impl<T> TrackingResponse<T> {
-    /// Whether CJ reported no error of either kind.
+    /// Whether every order was accepted: no error of either kind and nothing unconfirmed.
     pub fn is_success(&self) -> bool {
-        self.errors.is_empty() && self.graphql_errors.is_empty()
+        self.errors.is_empty() && self.graphql_errors.is_empty() && self.unconfirmed.is_empty()
     }
+}
+
+/// One of CJ's `RequestError`s, traced to the caller's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct OrderError {
+    /// CJ's message (redacted).
+    pub message: String,
+    /// CJ's fields, with the order's position rebased onto the caller's input: after a split
+    /// submission, `newOrders[5]` of the second request reads `newOrders[10005]`.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// The position in the caller's input of the order this error refuses, when CJ's fields
+    /// name one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// That order's `orderId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+/// An input order that CJ's answer neither returned as accepted nor named in an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UnconfirmedOrder {
+    /// Its position in the caller's input.
+    pub index: usize,
+    /// Its `orderId`.
+    pub order_id: String,
 }
 
 /// The answer to `createOrders` or `restateOrders`.
@@ -158,12 +203,14 @@ pub type OrderResponse = TrackingResponse<Order>;
 pub type OrderCancellationResponse = TrackingResponse<OrderCancellation>;
 
 /// A submission that failed. When it took several requests (more than 10,000 orders), the
-/// requests before the failing one were answered: their results are in `answered`, and the
-/// first `answered_orders` orders need not be sent again. The rest were not answered.
-#[derive(Debug, thiserror::Error)]
-#[error("{error}{}", if *.answered_orders > 0 {
-    format!(" (the first {} orders were answered before this)", .answered_orders)
-} else { String::new() })]
+/// requests before the failing one were answered: their results are in `answered` (whose
+/// indices are positions in the whole input), and the first `answered_orders` orders need not
+/// be sent again. The rest were not answered.
+///
+/// When nothing was answered it reads as its `error` (message and `source()` alike); when part
+/// was, its message says how far the submission got and `error` is its `source()`. Either way
+/// no message is repeated down the chain.
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct SubmitError<T> {
     /// What the answered requests returned.
@@ -171,8 +218,31 @@ pub struct SubmitError<T> {
     /// How many orders, from the start of the input, were in answered requests.
     pub answered_orders: usize,
     /// Why the next request failed.
-    #[source]
     pub error: Error,
+}
+
+impl<T> std::fmt::Display for SubmitError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.answered_orders == 0 {
+            std::fmt::Display::fmt(&self.error, f)
+        } else {
+            write!(
+                f,
+                "the submission failed after its first {} orders were answered",
+                self.answered_orders
+            )
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::error::Error for SubmitError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        if self.answered_orders == 0 {
+            std::error::Error::source(&self.error)
+        } else {
+            Some(&self.error)
+        }
+    }
 }
 
 impl<T> SubmitError<T> {
@@ -196,10 +266,38 @@ impl<T> From<SubmitError<T>> for Error {
     }
 }
 
+/// What CJ deduplicates an order on: enterprise id, action tracker id and order id.
+pub trait OrderKey {
+    /// The order's enterprise id, action tracker id and order id.
+    fn order_key(&self) -> (&str, NonNegativeInt, &str);
+}
+
+macro_rules! input_key {
+    ($($t:ty),*) => {$(
+        impl OrderKey for $t {
+            fn order_key(&self) -> (&str, NonNegativeInt, &str) {
+                (self.enterprise_id.as_str(), self.action_tracker_id, &self.order_id)
+            }
+        }
+    )*};
+}
+input_key!(OrderCreateRequest, OrderRestateRequest, OrderCancelRequest);
+
+macro_rules! output_key {
+    ($($t:ty),*) => {$(
+        impl OrderKey for $t {
+            fn order_key(&self) -> (&str, NonNegativeInt, &str) {
+                (self.advertiser.enterprise_id.as_str(), self.action_tracker.id, &self.order_id)
+            }
+        }
+    )*};
+}
+output_key!(Order, OrderCancellation);
+
 /// One of the three order mutations.
 trait Mutation {
-    type Input: Serialize + Sync;
-    type Output: DeserializeOwned;
+    type Input: Serialize + Sync + OrderKey;
+    type Output: DeserializeOwned + OrderKey;
     type Data: DeserializeOwned;
     const FIELD: &'static str;
     const QUERY: &'static str;
@@ -405,22 +503,106 @@ impl Orders {
                     });
                 }
             };
-            let (accepted, errors) = M::payload(answer.data);
-            let (accepted, errors) = (accepted.unwrap_or_default(), errors.unwrap_or_default());
+            let (accepted, errors_of_chunk) = M::payload(answer.data);
+            let (accepted, errors_of_chunk) = (
+                accepted.unwrap_or_default(),
+                errors_of_chunk.unwrap_or_default(),
+            );
             span.in_scope(|| {
                 tracing::info!(
                     accepted = accepted.len(),
-                    errors = errors.len(),
+                    errors = errors_of_chunk.len(),
                     graphql_errors = answer.errors.len(),
                     "answered"
                 )
             });
-            merged.orders.extend(accepted);
-            merged.errors.extend(errors);
+            let redactor = self.transport.redactor();
+            let errors_of_chunk: Vec<RequestError> = errors_of_chunk
+                .into_iter()
+                .map(|mut e| {
+                    e.message = redactor.redact(&e.message);
+                    for f in e.fields.iter_mut().flatten() {
+                        *f = redactor.redact(f);
+                    }
+                    e
+                })
+                .collect();
+            settle_chunk(
+                &mut merged,
+                chunk,
+                answered_orders,
+                accepted,
+                &errors_of_chunk,
+            );
             merged.graphql_errors.extend(answer.errors);
             answered_orders += chunk.len();
         }
         Ok(merged)
+    }
+}
+
+/// Adds one request's answer to `merged`: CJ's errors traced to the input (rebased by
+/// `offset`, the chunk's position in the whole input), and the chunk's orders that CJ neither
+/// returned nor refused as unconfirmed.
+fn settle_chunk<I: OrderKey, T: OrderKey>(
+    merged: &mut TrackingResponse<T>,
+    chunk: &[I],
+    offset: usize,
+    accepted: Vec<T>,
+    errors: &[RequestError],
+) {
+    let mut refused = vec![false; chunk.len()];
+    for e in errors {
+        let fields = e.fields.clone().unwrap_or_default();
+        let named = fields.iter().find_map(|f| order_position(f, chunk.len()));
+        let fields = fields
+            .iter()
+            .map(|f| rebase_field(f, offset, chunk.len()))
+            .collect();
+        if let Some(i) = named
+            && let Some(slot) = refused.get_mut(i)
+        {
+            *slot = true;
+        }
+        merged.errors.push(OrderError {
+            message: e.message.clone(),
+            fields,
+            index: named.map(|i| i + offset),
+            order_id: named
+                .and_then(|i| chunk.get(i))
+                .map(|o| o.order_key().2.to_string()),
+        });
+    }
+    let returned: std::collections::HashSet<(&str, NonNegativeInt, &str)> =
+        accepted.iter().map(OrderKey::order_key).collect();
+    for ((i, order), refused) in chunk.iter().enumerate().zip(refused) {
+        if !refused && !returned.contains(&order.order_key()) {
+            merged.unconfirmed.push(UnconfirmedOrder {
+                index: i + offset,
+                order_id: order.order_key().2.to_string(),
+            });
+        }
+    }
+    merged.orders.extend(accepted);
+}
+
+/// The order a `RequestError` field names: the first `[n]` in it (`newOrders[3].eventTime`),
+/// when `n` is a position in the request.
+fn order_position(field: &str, orders: usize) -> Option<usize> {
+    let open = field.find('[')?;
+    let close = field[open..].find(']')? + open;
+    let n: usize = field[open + 1..close].parse().ok()?;
+    (n < orders).then_some(n)
+}
+
+/// `field` with the order position it names moved from the request onto the whole input.
+fn rebase_field(field: &str, offset: usize, orders: usize) -> String {
+    match (order_position(field, orders), field.find('[')) {
+        (Some(n), Some(open)) if offset > 0 => {
+            let close = field[open..].find(']').map_or(field.len(), |c| c + open);
+            format!("{}[{}]{}", &field[..open], n + offset, &field[close + 1..])
+        }
+        _ => field.to_string(),
     }
 }
 
@@ -434,4 +616,81 @@ fn encode_body<M: Mutation>(chunk: &[M::Input]) -> Result<Bytes, Error> {
     serde_json::to_vec(&body)
         .map(Bytes::from)
         .map_err(|e| Error::Config(format!("cannot encode the request: {e}")))
+}
+
+/// Fuzz entry point: reads `data` as CJ's answer to a create and a cancel of three orders sent
+/// at offset 10,000 of a larger submission, and checks that every order ends in exactly one
+/// place (accepted, refused or unconfirmed) with indices inside the submission.
+pub(crate) fn fuzz_answer(data: &[u8]) {
+    let redactor = cj_transport::Redactor::new(crate::fuzz::SECRET);
+    let creates: Vec<OrderCreateRequest> = ["F-0", "F-1", "F-2"]
+        .iter()
+        .map(|id| {
+            OrderCreateRequest::builder()
+                .enterprise_id("1234567")
+                .action_tracker_id(123456)
+                .order_id(*id)
+                .build()
+        })
+        .collect();
+    fuzz_mutation::<generated::CreateOrders>(data, &redactor, &creates);
+    let cancels: Vec<OrderCancelRequest> = creates
+        .iter()
+        .map(|o| {
+            OrderCancelRequest::builder()
+                .enterprise_id("1234567")
+                .action_tracker_id(123456)
+                .order_id(o.order_id.clone())
+                .update_time(Instant::now())
+                .build()
+        })
+        .collect();
+    fuzz_mutation::<generated::CancelOrders>(data, &redactor, &cancels);
+}
+
+/// Reads `data` as `M`'s answer to `inputs` sent at offset 10,000 and checks the settlement.
+fn fuzz_mutation<M: Mutation>(data: &[u8], redactor: &cj_transport::Redactor, inputs: &[M::Input]) {
+    if let Ok(answer) = crate::graphql::decode::<M::Data>(data, redactor) {
+        let (accepted, errors) = M::payload(answer.data);
+        let mut merged = TrackingResponse::default();
+        settle_chunk(
+            &mut merged,
+            inputs,
+            10_000,
+            accepted.unwrap_or_default(),
+            &errors.unwrap_or_default(),
+        );
+        check_settled(&merged, inputs, 10_000);
+    }
+}
+
+/// Panics (a fuzz finding) unless every input order is in exactly one place of `merged`.
+fn check_settled<I: OrderKey, T: OrderKey>(
+    merged: &TrackingResponse<T>,
+    chunk: &[I],
+    offset: usize,
+) {
+    let range = offset..offset + chunk.len();
+    for (i, order) in chunk.iter().enumerate() {
+        let index = offset + i;
+        let refused = merged.errors.iter().any(|e| e.index == Some(index));
+        let unconfirmed = merged
+            .unconfirmed
+            .iter()
+            .filter(|u| u.index == index)
+            .count();
+        let accepted = merged
+            .orders
+            .iter()
+            .any(|o| o.order_key() == order.order_key());
+        let places = usize::from(refused) + unconfirmed + usize::from(accepted && !refused);
+        assert_eq!(places, 1, "order {index} is in {places} places");
+    }
+    for e in &merged.errors {
+        assert!(e.index.is_none_or(|i| range.contains(&i)), "{e:?}");
+        assert!(
+            !e.message.contains(crate::fuzz::SECRET),
+            "the secret leaked"
+        );
+    }
 }

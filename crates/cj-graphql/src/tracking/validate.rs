@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use cj_transport::{InvalidInput, Problem};
+use cj_transport::{CjEnum, InvalidInput, Problem};
 
 use super::{
     Id, Instant, NonNegativeInt, OrderCancelRequest, OrderCreateRequest, OrderItemInput,
-    OrderRestateRequest,
+    OrderRestateRequest, VerticalParametersInput,
 };
 
 /// CJ refuses an order with more items than this.
@@ -19,8 +19,12 @@ pub const MAX_CJ_EVENT_LEN: usize = 64;
 /// Rules: `enterpriseId` and `orderId` present; `orderId` made of letters, digits, `-` and `_`;
 /// `eventTime` present (CJ's guide requires it though the schema does not) and not after `now`;
 /// attribution by `cjEvent` (at most 64 characters) or by both `adId` and
-/// `promotionalPropertyId`; at most 100 items, each with a SKU; `currency` a 3-letter code; no
-/// two orders with the same enterprise id, action tracker and order id.
+/// `promotionalPropertyId`; at most 100 items, each with a SKU; `currency` a 3-letter code;
+/// `verticalParameters.advertiserVertical` one of CJ's `VerticalType` values; no two orders with
+/// the same enterprise id, action tracker and order id.
+///
+/// Enum values are checked because CJ's input enums are closed: one unknown value makes CJ
+/// refuse the whole request, valid orders included.
 pub fn validate_create(orders: &[OrderCreateRequest], now: Instant) -> Result<(), InvalidInput> {
     let mut v = Validator::new(now);
     for (i, o) in orders.iter().enumerate() {
@@ -49,12 +53,15 @@ pub fn validate_create(orders: &[OrderCreateRequest], now: Instant) -> Result<()
         }
         v.items(i, &o.order_id, o.items.as_deref());
         v.currency(i, &o.order_id, o.currency.as_deref());
+        v.vertical(i, &o.order_id, o.vertical_parameters.as_ref());
     }
     v.finish()
 }
 
 /// Checks orders for `restateOrders`: the order key as for create, `updateTime` not after
-/// `now`, at most 100 items each with a SKU, `currency` a 3-letter code, no duplicate keys.
+/// `now`, at most 100 items each with a SKU, `currency` a 3-letter code, `status`,
+/// `correctionReason` and `verticalParameters.advertiserVertical` among CJ's values, no
+/// duplicate keys.
 pub fn validate_restate(orders: &[OrderRestateRequest], now: Instant) -> Result<(), InvalidInput> {
     let mut v = Validator::new(now);
     for (i, o) in orders.iter().enumerate() {
@@ -62,17 +69,32 @@ pub fn validate_restate(orders: &[OrderRestateRequest], now: Instant) -> Result<
         v.not_future(i, &o.order_id, "updateTime", o.update_time);
         v.items(i, &o.order_id, o.items.as_deref());
         v.currency(i, &o.order_id, o.currency.as_deref());
+        v.vertical(i, &o.order_id, o.vertical_parameters.as_ref());
+        v.closed(i, &o.order_id, "status", o.status.as_ref());
+        v.closed(
+            i,
+            &o.order_id,
+            "correctionReason",
+            o.correction_reason.as_ref(),
+        );
     }
     v.finish()
 }
 
 /// Checks orders for `cancelOrders`: the order key as for create, `updateTime` not after `now`,
-/// no duplicate keys.
+/// `status` and `correctionReason` among CJ's values, no duplicate keys.
 pub fn validate_cancel(orders: &[OrderCancelRequest], now: Instant) -> Result<(), InvalidInput> {
     let mut v = Validator::new(now);
     for (i, o) in orders.iter().enumerate() {
         v.key(i, &o.enterprise_id, o.action_tracker_id, &o.order_id);
         v.not_future(i, &o.order_id, "updateTime", o.update_time);
+        v.closed(i, &o.order_id, "status", o.status.as_ref());
+        v.closed(
+            i,
+            &o.order_id,
+            "correctionReason",
+            o.correction_reason.as_ref(),
+        );
     }
     v.finish()
 }
@@ -170,6 +192,27 @@ impl<'a> Validator<'a> {
         }
     }
 
+    fn vertical(&mut self, i: usize, order_id: &str, vertical: Option<&VerticalParametersInput>) {
+        let value = vertical.and_then(|v| v.advertiser_vertical.as_ref());
+        self.closed(i, order_id, "verticalParameters.advertiserVertical", value);
+    }
+
+    /// A value of one of CJ's closed input enums, refused when this SDK does not know it.
+    fn closed<E: CjEnum>(&mut self, i: usize, order_id: &str, field: &str, value: Option<&E>) {
+        let Some(text) = value.and_then(CjEnum::unknown) else {
+            return;
+        };
+        let known = E::KNOWN;
+        let mut message = format!(
+            "{text:?} is not one of CJ's values ({}); CJ would refuse the whole request",
+            known.join(", ")
+        );
+        if let Some(hint) = closest(text, known) {
+            message.push_str(&format!("; did you mean {hint:?}?"));
+        }
+        self.problem(i, order_id, field, message);
+    }
+
     fn finish(self) -> Result<(), InvalidInput> {
         if self.problems.is_empty() {
             Ok(())
@@ -179,4 +222,30 @@ impl<'a> Validator<'a> {
             })
         }
     }
+}
+
+/// The known value that `text` most likely meant: the same but for case, or one that starts
+/// with it or contains it, ignoring case and separators (`RETURNED` -> `ReturnedMerchandise`).
+fn closest<'k>(text: &str, known: &[&'k str]) -> Option<&'k str> {
+    let fold = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = fold(text);
+    if wanted.is_empty() {
+        return None;
+    }
+    let folded: Vec<(String, &'k str)> = known.iter().map(|k| (fold(k), *k)).collect();
+    folded
+        .iter()
+        .find(|(k, _)| *k == wanted)
+        .or_else(|| folded.iter().find(|(k, _)| k.starts_with(&wanted)))
+        .or_else(|| {
+            folded
+                .iter()
+                .find(|(k, _)| k.contains(&wanted) || wanted.contains(k.as_str()))
+        })
+        .map(|(_, k)| *k)
 }
