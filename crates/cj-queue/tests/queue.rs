@@ -288,6 +288,60 @@ async fn orders_cj_does_not_name_are_sent_again_then_dead_lettered() {
 }
 
 #[tokio::test]
+async fn a_token_cj_echoes_never_reaches_the_dead_letters() {
+    const CANARY: &str = "CANARY-queue-4b1d-never-stored";
+    let server = httpmock::MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path("/graphql");
+            then.status(200)
+                .json_body(serde_json::json!({"data": {"createOrders": {
+                    "orders": [],
+                    "errors": [{"message": format!("Not Authenticated: {CANARY} for newOrders[0]"),
+                                "fields": [format!("newOrders[0].{CANARY}")]}]
+                }}}));
+        })
+        .await;
+    let transport = cj_transport::Transport::builder()
+        .credentials(cj_transport::Credentials::token(CANARY))
+        .retry(cj_transport::RetryPolicy::none())
+        .build()
+        .expect("transport");
+    let orders = cj_graphql::tracking::Orders::new(
+        transport,
+        &server.base_url(),
+        cj_graphql::tracking::Mode::Live,
+    )
+    .expect("orders");
+    let dir = std::env::temp_dir().join(format!("cj-queue-canary-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("queue.sqlite");
+    let store = Arc::new(SqliteStore::open(&path).expect("store"));
+    let sender = Sender::new(store.clone(), orders, config());
+    let now = jiff::Timestamp::now().as_millisecond();
+    let entry = QueuedOrder::from(create("ECHO-1"))
+        .to_entry(now)
+        .expect("entry");
+    store.append(vec![entry]).await.expect("stored");
+    assert_eq!(sender.send_all().await.expect("sent").rejected, 1);
+    let dead = store.dead_letters().await.expect("dead letters");
+    let kept = format!("{dead:?} {}", serde_json::to_string(&dead).expect("json"));
+    assert!(!kept.contains(CANARY), "{kept}");
+    assert!(kept.contains("Not Authenticated: [REDACTED]"), "{kept}");
+    drop(sender);
+    drop(store);
+    let on_disk = std::fs::read(&path).expect("the store file");
+    assert!(
+        !on_disk
+            .windows(CANARY.len())
+            .any(|w| w == CANARY.as_bytes()),
+        "the token is in the store file"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn invalid_orders_are_refused_and_a_full_store_can_refuse() {
     let queue = OrderQueue::start(MemoryStore::new(), orders("http://127.0.0.1:9"), config());
     let err = queue
