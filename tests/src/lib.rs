@@ -35,6 +35,19 @@ pub fn client_with(base_url: &str, mode: Mode, retry: cj::RetryPolicy) -> cj::Cl
         .expect("the client builds")
 }
 
+/// As [`client`], with a 60 s timeout: for submissions of 10,000 orders and more, whose
+/// bodies a loaded machine's mock server may take seconds to read.
+pub fn patient_client(base_url: &str, mode: Mode) -> cj::Client {
+    cj::Client::builder()
+        .token(CANARY)
+        .mode(mode)
+        .tracking_url(base_url)
+        .timeout(Duration::from_secs(60))
+        .retry(cj::RetryPolicy::none())
+        .build()
+        .expect("the client builds")
+}
+
 /// A fixed time in the past, so that request bodies are the same on every run.
 pub fn past(text: &str) -> cj::tracking::Instant {
     text.parse().expect("a valid time")

@@ -4,8 +4,8 @@
 use cj::tracking::{Mode, OrderCreateRequest, SubmitError, Validation};
 use cj::{Delivery, Error};
 use cj_tests::{
-    CANARY, Reply, ScriptedServer, capture_logs, client, sample_cancel, sample_create,
-    sample_restate,
+    CANARY, Reply, ScriptedServer, capture_logs, client, patient_client, sample_cancel,
+    sample_create, sample_restate,
 };
 use httpmock::prelude::*;
 use serde_json::{Value, json};
@@ -550,7 +550,7 @@ async fn more_than_10000_orders_are_split_and_merged_in_input_order() {
             }}}));
         })
         .await;
-    let client = client(&server.base_url(), Mode::Test);
+    let client = patient_client(&server.base_url(), Mode::Test);
     let orders = many(10_001);
     let response = client.orders().create(&orders).await.expect("answered");
     first.assert_async().await;
@@ -584,7 +584,7 @@ async fn a_failed_later_request_reports_what_was_answered() {
             then.status(401).body("");
         })
         .await;
-    let err: SubmitError<_> = client(&server.base_url(), Mode::Test)
+    let err: SubmitError<_> = patient_client(&server.base_url(), Mode::Test)
         .orders()
         .create(&many(10_005))
         .await
@@ -826,7 +826,7 @@ async fn errors_of_a_split_submission_name_the_callers_order() {
             }}}));
         })
         .await;
-    let response = client(&server.base_url(), Mode::Test)
+    let response = patient_client(&server.base_url(), Mode::Test)
         .orders()
         .create(&many(10_010))
         .await

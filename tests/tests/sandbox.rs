@@ -106,7 +106,14 @@ async fn the_order_lifecycle_end_to_end() {
             ("STAY-2".into(), "declined".into())
         ]
     );
-    assert_eq!(ledger["orders"][1]["order"]["amount"], "280.00");
+    // A restatement replaces what it carries and keeps the attribution it leaves out.
+    let restated = &ledger["orders"][1]["order"];
+    assert_eq!(restated["amount"], "280.00");
+    assert_eq!(restated["cjEvent"], "7166ddf3b35b11eb834200a10a1eb972");
+    assert_eq!(restated["eventTime"], "2024-01-15T18:08:36.089Z");
+    assert_eq!(restated["currency"], "USD");
+    // A cancel sets the order's status with its state.
+    assert_eq!(ledger["orders"][2]["order"]["status"], "Declined");
 
     // Test mode validates the same way and records nothing.
     let test = client(&sandbox, Mode::Test, "demo-token");

@@ -82,4 +82,21 @@ pub const APIS: &[Api] = &[
             },
         ],
     },
+    Api {
+        name: "commission_detail",
+        title: "CJ Commission Detail API",
+        endpoint: "https://commissions.api.cj.com/query",
+        token_required: false,
+        extern_enums: &["CorrectionReason", "LockingMethod", "ValidationStatus"],
+        // `ActionStatus`, `ActionType` and `Instant` are types of the same name in
+        // `cj_graphql::commissions`.
+        scalars: &[
+            // Signed (corrections are negative), exact from a string or a JSON number.
+            Scalar {
+                graphql: "DecimalNumber",
+                rust: "Decimal",
+                read_with: Some("crate::scalars::exact_decimal"),
+            },
+        ],
+    },
 ];

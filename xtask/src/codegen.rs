@@ -310,14 +310,7 @@ fn decorate_shared(item: &mut syn::Item, name: &str, schema: &SchemaInfo) {
     if let Some(d) = &info.description {
         doc = format!("{}\n\n{doc}", d.trim());
     }
-    // One `#[doc]` per line, so that the generated code reads as `///` comments.
-    let mut attrs: Vec<syn::Attribute> = doc
-        .lines()
-        .map(|line| {
-            let line = format!(" {line}");
-            syn::parse_quote!(#[doc = #line])
-        })
-        .collect();
+    let mut attrs = doc_lines(&doc);
     attrs.append(&mut st.attrs);
     if info.kind == "input" {
         attrs.push(syn::parse_quote!(#[derive(bon::Builder)]));
@@ -347,9 +340,19 @@ fn decorate_shared(item: &mut syn::Item, name: &str, schema: &SchemaInfo) {
         {
             doc.push_str(" (a Rust keyword, hence the `r#`)");
         }
-        let doc = format!(" {doc}");
-        field.attrs.insert(0, syn::parse_quote!(#[doc = #doc]));
+        field.attrs.splice(0..0, doc_lines(&doc));
     }
+}
+
+/// One `#[doc]` per line of `doc`, so that the generated code reads as `///` comments (a
+/// multi-line `#[doc]` prints as a `/** */` block).
+fn doc_lines(doc: &str) -> Vec<syn::Attribute> {
+    doc.lines()
+        .map(|line| {
+            let line = format!(" {line}");
+            syn::parse_quote!(#[doc = #line])
+        })
+        .collect()
 }
 
 /// The GraphQL name of a generated field: its serde rename, or its own name.

@@ -29,6 +29,9 @@ pub enum ApiName {
     /// The Program Terms API (`schema/program_terms.graphql`).
     #[value(name = "program_terms", alias = "program-terms")]
     ProgramTerms,
+    /// The Commission Detail API (`schema/commission_detail.graphql`).
+    #[value(name = "commission_detail", alias = "commission-detail")]
+    CommissionDetail,
 }
 
 /// The environment variable holding the CJ personal access token.
@@ -40,6 +43,7 @@ impl ApiName {
         let name = match self {
             ApiName::Tracking => "tracking",
             ApiName::ProgramTerms => "program_terms",
+            ApiName::CommissionDetail => "commission_detail",
         };
         APIS.iter()
             .find(|api| api.name == name)
@@ -617,20 +621,27 @@ fn names(refs: &[TypeRef]) -> Result<Vec<String>> {
     refs.iter().map(type_string).collect()
 }
 
-/// `(a: Int = 1, b: String)`, or one argument per line when any has a description.
+/// The longest line an argument list is written on; a longer one has one argument per line.
+const MAX_ARGUMENTS_LINE: usize = 100;
+
+/// `(a: Int = 1, b: String)`, or one argument per line when any has a description or the line
+/// would be longer than [`MAX_ARGUMENTS_LINE`] (Commission Detail's 16 filters).
 fn write_arguments(out: &mut String, indent: &str, args: &[InputValueDef]) -> Result<()> {
     if args.is_empty() {
         return Ok(());
     }
-    if args.iter().all(|arg| arg.description.is_none()) {
-        out.push('(');
-        for (i, arg) in args.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            write_input_value(out, "", arg)?;
+    let mut one_line = String::from("(");
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 {
+            one_line.push_str(", ");
         }
-        out.push(')');
+        write_input_value(&mut one_line, "", arg)?;
+    }
+    one_line.push(')');
+    let line_start = out.rfind('\n').map_or(0, |i| i + 1);
+    let line_length = out.len() - line_start + one_line.len();
+    if args.iter().all(|arg| arg.description.is_none()) && line_length <= MAX_ARGUMENTS_LINE {
+        out.push_str(&one_line);
     } else {
         let inner = format!("{indent}  ");
         out.push_str("(\n");
@@ -1032,62 +1043,95 @@ mod tests {
     // Round trip on CJ's real schema: SDL -> introspection structs -> render -> SDL.
     // -----------------------------------------------------------------------------------------
 
-    fn tracking_sdl() -> String {
-        let path = workspace_root().join("schema/tracking.graphql");
+    /// The checked-in SDL of an API whose schema comes from CJ's introspection.
+    fn checked_in_sdl(api: &str) -> String {
+        let path = workspace_root().join(format!("schema/{api}.graphql"));
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
-    #[test]
-    fn tracking_schema_round_trips() {
-        let original = parse(&tracking_sdl());
-        let schema = schema_from_sdl(&original);
-        let rendered = parse(&render(&schema).expect("render"));
+    /// The APIs whose `schema/` file is CJ's introspection (Program Terms' is written by hand).
+    const INTROSPECTED: &[&str] = &["tracking", "commission_detail"];
 
-        let before = definitions(&original);
-        let after = definitions(&rendered);
-        assert_eq!(
-            before.keys().collect::<Vec<_>>(),
-            after.keys().collect::<Vec<_>>()
-        );
-        for (key, definition) in &before {
-            assert_eq!(definition, &after[key], "{key:?} changed");
+    #[test]
+    fn introspected_schemas_round_trip() {
+        for api in INTROSPECTED {
+            let original = parse(&checked_in_sdl(api));
+            let schema = schema_from_sdl(&original);
+            let rendered = parse(&render(&schema).expect("render"));
+
+            let before = definitions(&original);
+            let after = definitions(&rendered);
+            assert_eq!(
+                before.keys().collect::<Vec<_>>(),
+                after.keys().collect::<Vec<_>>(),
+                "{api}"
+            );
+            for (key, definition) in &before {
+                assert_eq!(definition, &after[key], "{api}: {key:?} changed");
+            }
         }
-        // Spot checks, in case both sides lost the same thing.
-        let car = r#""Were other car option items chosen, i.e. \"insurance\"""#;
-        assert!(before[&(2, "input VerticalParametersInput".into())].contains(car));
-        assert!(after[&(3, "type VerticalParameters".into())].contains(car));
-        assert!(after[&(1, "enum CorrectionReason".into())].contains("ReturnedMerchandise"));
-        assert!(before.len() > 25);
     }
 
-    /// The checked-in schema is exactly what the renderer writes (after its header, and up to
-    /// trailing blank lines), so a refresh only shows real schema changes in the diff.
     #[test]
-    fn tracking_schema_is_in_rendered_form() {
-        let text = tracking_sdl();
-        let body = text
-            .find("\nschema {")
-            .map(|i| &text[i + 1..])
-            .expect("schema block");
-        let rendered = render(&schema_from_sdl(&parse(&text))).expect("render");
-        let first_difference = body
-            .lines()
-            .zip(rendered.lines())
-            .enumerate()
-            .find(|(_, (checked_in, rendered))| checked_in != rendered);
-        if let Some((line, (checked_in, rendered))) = first_difference {
-            panic!(
-                "body line {}: checked in {checked_in:?}, rendered {rendered:?}",
-                line + 1
+    fn round_trips_keep_what_both_sides_could_lose() {
+        let tracking = definitions(&parse(&checked_in_sdl("tracking")));
+        let rendered = |api: &str| {
+            definitions(&parse(
+                &render(&schema_from_sdl(&parse(&checked_in_sdl(api)))).expect("render"),
+            ))
+        };
+        let car = r#""Were other car option items chosen, i.e. \"insurance\"""#;
+        assert!(tracking[&(2, "input VerticalParametersInput".into())].contains(car));
+        let after = rendered("tracking");
+        assert!(after[&(3, "type VerticalParameters".into())].contains(car));
+        assert!(after[&(1, "enum CorrectionReason".into())].contains("ReturnedMerchandise"));
+        assert!(tracking.len() > 25);
+
+        let after = rendered("commission_detail");
+        for ty in [
+            "AdvertiserVerticalAttributes",
+            "PublisherVerticalAttributes",
+        ] {
+            assert!(after[&(3, format!("type {ty}"))].contains(car), "{ty}");
+        }
+        assert!(after[&(1, "enum CorrectionReason".into())].contains("RETURNED_MERCHANDISE"));
+        let publisher = &after[&(3, "type PublisherCommission".into())];
+        assert!(
+            publisher.contains("Use `shopperId`."),
+            "a deprecation reason is kept"
+        );
+    }
+
+    /// The checked-in schemas are exactly what the renderer writes (after their header, and up
+    /// to trailing blank lines), so a refresh only shows real schema changes in the diff.
+    #[test]
+    fn introspected_schemas_are_in_rendered_form() {
+        for api in INTROSPECTED {
+            let text = checked_in_sdl(api);
+            let body = text
+                .find("\nschema {")
+                .map(|i| &text[i + 1..])
+                .expect("schema block");
+            let rendered = render(&schema_from_sdl(&parse(&text))).expect("render");
+            let first_difference = body
+                .lines()
+                .zip(rendered.lines())
+                .enumerate()
+                .find(|(_, (checked_in, rendered))| checked_in != rendered);
+            if let Some((line, (checked_in, rendered))) = first_difference {
+                panic!(
+                    "{api}: body line {}: checked in {checked_in:?}, rendered {rendered:?}",
+                    line + 1
+                );
+            }
+            // The checked-in file may have one blank line more at its end.
+            assert!(
+                rendered.trim_end() == body.trim_end(),
+                "{api}: lengths differ: rendered {} lines, checked in {} lines",
+                rendered.lines().count(),
+                body.lines().count()
             );
         }
-        // The checked-in file has one blank line more at its end.
-        assert!(
-            rendered.trim_end() == body.trim_end(),
-            "lengths differ: rendered {} lines, checked in {} lines",
-            rendered.lines().count(),
-            body.lines().count()
-        );
     }
 
     /// Every definition as `(kind, "kind Name")` -> its debug form without source positions,

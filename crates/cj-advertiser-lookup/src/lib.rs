@@ -20,14 +20,13 @@
 //! # Ok(()) }
 //! ```
 
-mod limit;
 mod records;
 
 use cj_transport::{Error, InvalidInput, Method, Problem, Request, Transport, Url};
 use futures_util::Stream;
 use tracing::Instrument;
 
-pub use limit::RateLimit;
+pub use cj_transport::RateLimit;
 pub use records::{
     AccountStatus, Action, Advertiser, Commission, ItemListRate, LookupPage, ParseError,
     PrimaryCategory, Rate, RateLevel, RateValue, RelationshipStatus, Reported,
@@ -275,6 +274,11 @@ impl LookupQuery {
     }
 }
 
+/// CJ's limit on Advertiser Lookup calls: 25 a minute.
+pub fn rate_limit() -> RateLimit {
+    RateLimit::new(25, std::time::Duration::from_secs(60))
+}
+
 /// The Advertiser Lookup client. Cheap to clone; clones share one rate limit.
 #[derive(Debug, Clone)]
 pub struct AdvertiserLookup {
@@ -287,13 +291,12 @@ impl AdvertiserLookup {
     /// A client for the API at `base_url` (such as [`DEFAULT_BASE_URL`]; `/v2/advertiser-lookup`
     /// is appended), limited to CJ's 25 calls a minute.
     pub fn new(transport: Transport, base_url: &str) -> Result<Self, Error> {
-        let endpoint = format!("{}/v2/advertiser-lookup", base_url.trim_end_matches('/'));
-        let endpoint = Url::parse(&endpoint)
-            .map_err(|e| Error::Config(format!("bad Advertiser Lookup URL {base_url:?}: {e}")))?;
+        let endpoint =
+            cj_transport::endpoint(base_url, "/v2/advertiser-lookup", "Advertiser Lookup")?;
         Ok(AdvertiserLookup {
             transport,
             endpoint,
-            limit: RateLimit::cj_default(),
+            limit: rate_limit(),
         })
     }
 
@@ -322,7 +325,7 @@ impl AdvertiserLookup {
             records_per_page = query.records_per_page.unwrap_or(DEFAULT_RECORDS_PER_PAGE),
         );
         async {
-            self.limit.acquire().await;
+            let _permit = self.limit.acquire().await;
             let response = self
                 .transport
                 .send(Request {

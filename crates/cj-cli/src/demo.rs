@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use cj::advertiser_lookup::{AdvertiserIds, LookupQuery};
 use cj::program_terms::{OrderContext, TryStreamExt, estimate};
@@ -10,7 +11,7 @@ use cj::tracking::{
     Mode, NameValuePairInput, OrderCancelRequest, OrderCancellationStatus, OrderCreateRequest,
     OrderItemInput, OrderRestateRequest, OrderStatus,
 };
-use cj_sandbox::{Sandbox, SandboxConfig};
+use cj_sandbox::{Limits, Sandbox, SandboxConfig};
 use clap::Args;
 
 use crate::{exit, outln};
@@ -30,10 +31,66 @@ pub struct SandboxArgs {
     /// Accept only this token (repeatable); any token is accepted by default.
     #[arg(long = "accept-token", value_name = "TOKEN")]
     tokens: Vec<String>,
+    /// Faults the Tracking endpoints play, parts joined by `;` (`request-error=REGEX`,
+    /// `status=503`, `status=504-after-record`, `reset-after-record`, `delay=MS`, ...; see
+    /// `cj_sandbox::Faults`). A request's `X-Sandbox-Fault` header replaces them.
+    #[arg(long, value_name = "SPEC", default_value_t)]
+    faults: cj_sandbox::Faults,
+    /// The longest GraphQL document (`query`), in bytes.
+    #[arg(long, value_name = "BYTES", help_heading = "Limits",
+        default_value_t = Limits::default().max_query_bytes)]
+    max_query_bytes: usize,
+    /// The deepest selection a GraphQL document may make.
+    #[arg(long, value_name = "LEVELS", help_heading = "Limits",
+        default_value_t = Limits::default().max_depth)]
+    max_depth: usize,
+    /// The most fields a GraphQL document may select, fragments counted where spread.
+    #[arg(long, value_name = "FIELDS", help_heading = "Limits",
+        default_value_t = Limits::default().max_complexity)]
+    max_complexity: usize,
+    /// The most directives on one field of a GraphQL document.
+    #[arg(long, value_name = "N", help_heading = "Limits",
+        default_value_t = Limits::default().max_directives)]
+    max_directives: usize,
+    /// The largest GraphQL answer, in bytes, on top of twice its request's body.
+    #[arg(long, value_name = "BYTES", help_heading = "Limits",
+        default_value_t = Limits::default().max_answer_bytes)]
+    max_answer_bytes: usize,
+    /// The most connections open at once (a new one closes the one idle the longest).
+    #[arg(long, value_name = "N", help_heading = "Limits",
+        default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a request's headers may take to arrive, from their first byte.
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits",
+        default_value_t = Limits::default().header_read_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout: u64,
+    /// Seconds a connection may stay open without a request.
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits",
+        default_value_t = Limits::default().idle_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Seconds a request may take from the end of its headers to the end of its answer.
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits",
+        default_value_t = Limits::default().request_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
 }
 
 pub async fn sandbox(args: SandboxArgs) -> u8 {
-    let mut config = SandboxConfig::new().bind(args.bind).port(args.port);
+    let mut config = SandboxConfig::new()
+        .bind(args.bind)
+        .port(args.port)
+        .faults(args.faults)
+        .max_query_bytes(args.max_query_bytes)
+        .max_depth(args.max_depth)
+        .max_complexity(args.max_complexity)
+        .max_directives(args.max_directives)
+        .max_answer_bytes(args.max_answer_bytes)
+        .max_connections(args.max_connections)
+        .header_read_timeout(Duration::from_secs(args.header_read_timeout))
+        .idle_timeout(Duration::from_secs(args.idle_timeout))
+        .request_timeout(Duration::from_secs(args.request_timeout));
     if let Some(dir) = &args.data {
         config = match config.data_dir(dir) {
             Ok(c) => c,

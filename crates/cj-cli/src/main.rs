@@ -1,6 +1,7 @@
 //! `cj`: CJ Affiliate from the shell.
 
 mod advertisers;
+mod commissions;
 mod demo;
 mod input;
 mod orders;
@@ -31,7 +32,8 @@ pub mod exit {
 #[command(
     name = "cj",
     version,
-    about = "CJ Affiliate from the shell: orders, program terms, commission estimates, advertisers",
+    about = "CJ Affiliate from the shell: orders, commissions, program terms, commission estimates, \
+             advertisers",
     after_help = "Exit status: 0 all accepted; 1 CJ refused orders or the request; 2 usage or \
                   validation error (nothing sent); 3 not sent, not processed or outcome unknown \
                   (safe to send again: CJ deduplicates orders)."
@@ -48,7 +50,10 @@ enum Command {
         #[command(subcommand)]
         action: orders::Action,
     },
-    /// Every contract of a publisher, with its program terms (Program Terms API).
+    /// What CJ recorded: every commission of advertisers or publishers (Commission Detail API).
+    Commissions(commissions::CommissionsArgs),
+    /// Every contract of a publisher, with its program terms (Program Terms API); `estimate`:
+    /// which commission applies to an order, offline.
     ProgramTerms(program_terms::ProgramTermsArgs),
     /// Advertisers (Advertiser Lookup API).
     Advertisers {
@@ -61,7 +66,8 @@ enum Command {
     Sandbox(demo::SandboxArgs),
     /// Walk the whole product against an in-process sandbox, offline, and print a report.
     Demo,
-    /// Commission estimates from program terms, offline.
+    /// The old spelling of `cj program-terms estimate`.
+    #[command(hide = true)]
     Commission {
         #[command(subcommand)]
         action: program_terms::CommissionAction,
@@ -144,12 +150,15 @@ fn main() -> ExitCode {
     let mut code = runtime.block_on(async {
         match cli.command {
             Command::Orders { action } => orders::run(action).await,
-            Command::ProgramTerms(args) => program_terms::list(args).await,
+            Command::Commissions(args) => commissions::run(args).await,
+            Command::ProgramTerms(args) => program_terms::run(args).await,
             Command::Advertisers { action } => advertisers::run(action).await,
             Command::Sandbox(args) => demo::sandbox(args).await,
             Command::Queue(args) => queue::run(args).await,
             Command::Demo => demo::demo().await,
-            Command::Commission { action } => program_terms::estimate_command(action),
+            Command::Commission {
+                action: program_terms::CommissionAction::Estimate(args),
+            } => program_terms::estimate_command(args),
         }
     });
     if stdout::failed() && code == exit::OK {

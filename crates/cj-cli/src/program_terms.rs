@@ -1,4 +1,4 @@
-//! `cj program-terms` and `cj commission estimate`.
+//! `cj program-terms` and `cj program-terms estimate` (also spelled `cj commission estimate`).
 
 use std::path::PathBuf;
 
@@ -12,12 +12,32 @@ use serde::de::DeserializeOwned;
 
 use crate::{Connection, Output, exit, outln, report_error};
 
-/// `cj program-terms`: every contract of a publisher.
+/// `cj program-terms`: every contract of a publisher, or `estimate`.
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ProgramTermsArgs {
+    #[command(subcommand)]
+    action: Option<ProgramTermsAction>,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+/// `cj program-terms ...`.
+#[derive(Subcommand)]
+pub enum ProgramTermsAction {
+    /// Which commission applies to an order, per item and for the order, and how much
+    /// (offline, from what `cj program-terms --output json` printed).
+    Estimate(EstimateArgs),
+}
+
+/// Listing contracts.
+#[derive(Args)]
+pub struct ListArgs {
     /// The publisher's company ID (CID).
-    #[arg(long)]
-    publisher_id: String,
+    // Required unless a subcommand is given (`subcommand_negates_reqs`): an `Option` so that
+    // `estimate` parses without it.
+    #[arg(long, required = true)]
+    publisher_id: Option<String>,
     /// Only contracts with this advertiser (CID).
     #[arg(long)]
     advertiser_id: Option<String>,
@@ -41,7 +61,14 @@ pub struct ProgramTermsArgs {
     connection: Connection,
 }
 
-pub async fn list(args: ProgramTermsArgs) -> u8 {
+pub async fn run(args: ProgramTermsArgs) -> u8 {
+    match args.action {
+        Some(ProgramTermsAction::Estimate(estimate)) => estimate_command(estimate),
+        None => list(args.list).await,
+    }
+}
+
+async fn list(args: ListArgs) -> u8 {
     let client = match args
         .connection
         .client(|b| b.program_terms_url(&args.program_terms_url))
@@ -49,7 +76,11 @@ pub async fn list(args: ProgramTermsArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut request = client.program_terms().contracts(args.publisher_id.as_str());
+    let Some(publisher_id) = &args.publisher_id else {
+        eprintln!("error: --publisher-id is required");
+        return exit::USAGE;
+    };
+    let mut request = client.program_terms().contracts(publisher_id.as_str());
     if let Some(id) = &args.advertiser_id {
         request = request.advertiser(id.as_str());
     }
@@ -103,7 +134,7 @@ fn print_contracts(contracts: &[Contract]) {
     outln!("{} contract(s)", contracts.len());
 }
 
-/// `cj commission ...`.
+/// `cj commission ...`: the old spelling of `cj program-terms estimate`.
 #[derive(Subcommand)]
 pub enum CommissionAction {
     /// Which commission applies to an order, per item and for the order, and how much.
@@ -164,8 +195,7 @@ fn read_json<T: DeserializeOwned>(path: &PathBuf, what: &str) -> Result<T, Strin
     })
 }
 
-pub fn estimate_command(action: CommissionAction) -> u8 {
-    let CommissionAction::Estimate(args) = action;
+pub fn estimate_command(args: EstimateArgs) -> u8 {
     let loaded = read_json::<Vec<Contract>>(&args.terms, "contracts")
         .and_then(|c| read_json::<OrderCreateRequest>(&args.order, "order").map(|o| (c, o)));
     let (contracts, order) = match loaded {

@@ -15,6 +15,7 @@ fn cj(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
         .args(args)
         .env_remove("CJ_TOKEN")
         .env_remove("CJ_TRACKING_URL")
+        .env_remove("CJ_COMMISSIONS_URL")
         .envs(envs.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -352,7 +353,7 @@ fn program_terms_prints_every_contract_and_feeds_the_estimate() {
     );
     let estimate = |extra: &[&str]| {
         let mut args = vec![
-            "commission",
+            "program-terms",
             "estimate",
             "--terms",
             terms.to_str().expect("path"),
@@ -1314,4 +1315,192 @@ fn a_pasted_token_is_trimmed_and_an_empty_one_is_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn the_old_spelling_of_the_estimate_is_hidden() {
+    let help = stdout(&cj(&["--help"], "", &[]));
+    assert!(help.contains("commissions"), "{help}");
+    assert!(!help.contains("\n  commission "), "{help}");
+    let out = cj(&["commission", "estimate", "--help"], "", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = cj(&["program-terms", "estimate", "--help"], "", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+fn commission_record(id: &str, order: &str, sale: &str, commission: &str) -> Value {
+    let correction = sale.starts_with('-');
+    json!({
+        "actionStatus": "new", "actionTrackerId": "123456", "actionTrackerName": "Online Sale",
+        "actionType": "sim_sale", "advertiserId": "1234567", "advertiserName": "Acme",
+        "commissionId": id, "eventDate": "2026-01-05T10:00:00Z",
+        "lockingDate": "2026-02-10T00:00:00Z", "original": !correction,
+        "originalActionId": format!("A-{order}"), "orderId": order,
+        "postingDate": "2026-01-05T11:00:00Z", "pubCommissionAmountPubCurrency": commission,
+        "pubCommissionAmountUsd": commission, "publisherId": "7654321", "publisherName": "Blog",
+        "saleAmountUsd": sale,
+        "correctionReason": if correction { json!("RETURNED_MERCHANDISE") } else { Value::Null },
+        "items": [], "situationDetails": []
+    })
+}
+
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// A Commission Detail mock: three records over two pages (after commission 2 the cursor
+/// moves on), keeping every request's variables.
+fn commissions_server() -> (MockServer, Seen) {
+    let server = MockServer::start();
+    let seen = Seen::default();
+    let sink = seen.clone();
+    server.mock(move |when, then| {
+        when.method(POST)
+            .path("/query")
+            .header("authorization", format!("Bearer {TOKEN}"));
+        then.respond_with(move |req| {
+            let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+            let vars = body["variables"].clone();
+            let (records, complete, max) = match vars["sinceCommissionId"].as_str() {
+                None => (
+                    vec![
+                        commission_record("1", "ORD-1", "149.98", "15.00"),
+                        commission_record("2", "ORD-2", "20.00", "2.00"),
+                    ],
+                    false,
+                    "2",
+                ),
+                Some(_) => (
+                    vec![commission_record("3", "ORD-1", "-74.99", "-7.50")],
+                    true,
+                    "3",
+                ),
+            };
+            sink.lock().expect("lock").push(vars);
+            let answer = json!({"data": {"publisherCommissions": {
+                "count": records.len(), "limit": 2, "maxCommissionId": max,
+                "payloadComplete": complete, "records": records
+            }}});
+            httpmock::HttpMockResponse::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(answer.to_string())
+                .build()
+        });
+    });
+    (server, seen)
+}
+
+fn commissions(server: &MockServer, extra: &[&str]) -> Output {
+    let url = server.base_url();
+    let mut args = vec!["commissions", "--publisher-id", "7654321", "--retries", "0"];
+    args.extend_from_slice(extra);
+    cj(
+        &args,
+        "",
+        &[("CJ_TOKEN", TOKEN), ("CJ_COMMISSIONS_URL", &url)],
+    )
+}
+
+#[test]
+fn commissions_jsonl_prints_every_record_a_line_with_cj_names() {
+    let (server, seen) = commissions_server();
+    let out = commissions(
+        &server,
+        &[
+            "--since-event",
+            "2026-01-01",
+            "--before-event",
+            "2026-01-31T00:00:00Z",
+            "--output",
+            "jsonl",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record a line"))
+        .collect();
+    let ids: Vec<&str> = lines
+        .iter()
+        .filter_map(|r| r["commissionId"].as_str())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert_eq!(lines[2]["saleAmountUsd"], "-74.99", "exact, as CJ wrote it");
+    assert_eq!(lines[2]["pubCommissionAmountUsd"], "-7.50");
+    assert_eq!(lines[2]["correctionReason"], "RETURNED_MERCHANDISE");
+    let vars = seen.lock().expect("lock").clone();
+    assert_eq!(vars.len(), 2);
+    assert_eq!(vars[0]["sinceEventDate"], "2026-01-01T00:00:00Z");
+    assert_eq!(vars[0]["beforeEventDate"], "2026-01-31T00:00:00Z");
+    assert_eq!(vars[1]["sinceCommissionId"], "2");
+    assert!(!stderr(&out).contains("note:"), "{}", stderr(&out));
+}
+
+#[test]
+fn commissions_json_is_one_array_and_the_table_names_each_correction() {
+    let (server, _seen) = commissions_server();
+    let range = [
+        "--since-posting",
+        "2026-01-01",
+        "--before-posting",
+        "2026-01-10",
+    ];
+    let out = commissions(&server, &[&range[..], &["--output", "json"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let all: Value = serde_json::from_str(&stdout(&out)).expect("one JSON array");
+    assert_eq!(all.as_array().map(Vec::len), Some(3));
+    assert_eq!(all[0]["orderId"], "ORD-1");
+
+    let out = commissions(&server, &[&range[..], &["--order-id", "ORD-1"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("COMMISSION  ORDER"), "{text}");
+    assert!(text.contains("correction (RETURNED_MERCHANDISE)"), "{text}");
+    assert!(text.contains("-74.99"), "{text}");
+    assert!(!text.contains("ORD-2"), "only the order asked for: {text}");
+    assert!(text.contains("2 record(s)"), "{text}");
+}
+
+#[test]
+fn commissions_without_a_date_ask_for_cjs_default_and_say_so() {
+    let (server, seen) = commissions_server();
+    let out = commissions(&server, &["--output", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no date given: reading commissions posted in the last 24 hours"),
+        "{}",
+        stderr(&out)
+    );
+    let vars = seen.lock().expect("lock")[0].clone();
+    let time = |key: &str| {
+        vars[key]
+            .as_str()
+            .and_then(|t| t.parse::<cj::jiff::Timestamp>().ok())
+            .unwrap_or_else(|| panic!("{key}: {vars}"))
+    };
+    let span = time("beforePostingDate").duration_since(time("sincePostingDate"));
+    assert_eq!(span, cj::jiff::SignedDuration::from_hours(24));
+    assert!(vars["sinceEventDate"].is_null(), "{vars}");
+}
+
+#[test]
+fn commissions_need_one_side_and_report_cjs_refusal() {
+    for args in [
+        &["commissions"][..],
+        &["commissions", "--advertiser-id", "1", "--publisher-id", "2"],
+    ] {
+        let out = cj(args, "", &[("CJ_TOKEN", TOKEN)]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/query");
+        then.status(200).json_body(
+            json!({"data": null, "errors": [{"message": "Date range must not exceed 31 days"}]}),
+        );
+    });
+    let out = commissions(&server, &["--since-locking", "2026-01-01"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Date range must not exceed 31 days"), "{err}");
+    assert!(err.contains("CJ reads the 24 hours from it"), "{err}");
 }

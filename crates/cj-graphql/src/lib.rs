@@ -3,6 +3,8 @@
 //! - [`tracking`]: the Tracking API, with `createOrders`, `restateOrders` and `cancelOrders`.
 //! - [`program_terms`]: the Program Terms API (contracts and commission rates), and which rate
 //!   applies to an order.
+//! - [`commissions`]: the Commission Detail API: every commission CJ recorded, with its
+//!   corrections, within CJ's call limits.
 //!
 //! # Design note: how the types are generated
 //!
@@ -28,6 +30,7 @@
 //! variant, `Other`, clashes with `CorrectionReason::Other`). The custom scalars are in
 //! [`scalars`].
 
+pub mod commissions;
 #[doc(hidden)]
 pub mod fuzz;
 mod graphql;

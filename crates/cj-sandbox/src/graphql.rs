@@ -1,17 +1,40 @@
 //! A GraphQL server built from an SDL file: async-graphql's dynamic schema does the parsing,
 //! validation, variables, fragments, aliases and introspection; objects resolve from JSON.
+//!
+//! Within the sandbox's [`Limits`]: a request's variables are built only as far as they fit
+//! the types the operation declares (so a body costs memory in proportion to its size),
+//! documents are bounded in size, depth, complexity and directives, and an answer is
+//! abandoned as soon as it grows past its limit.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_graphql::dynamic::{
     Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar,
     Schema, TypeRef,
 };
-use async_graphql::{Name, Number, Value};
-use axum::http::{HeaderMap, StatusCode};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
+};
+use async_graphql::parser::types::{
+    BaseType, DocumentOperations, ExecutableDocument, Selection, SelectionSet, Type,
+};
+use async_graphql::{
+    ErrorExtensions, Name, Number, Pos, QueryPathSegment, ServerError, ServerResult, Value,
+    Variables,
+};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use graphql_parser::schema as s;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::Limits;
 
 /// A resolver for a root field.
 pub(crate) type Resolver =
@@ -20,13 +43,23 @@ pub(crate) type Resolver =
 /// A custom scalar's input check.
 pub(crate) type ScalarCheck = fn(&Value) -> bool;
 
-/// Builds a schema from SDL. Root fields listed in `resolvers` (by `Type.field`) run the
-/// given resolver; every other field reads itself from its parent JSON object.
+/// A GraphQL API: its schema, what its variables may hold, and its limits.
+pub(crate) struct Api {
+    schema: Schema,
+    inputs: Inputs,
+    max_query_bytes: usize,
+    max_complexity: usize,
+    max_answer_bytes: usize,
+}
+
+/// Builds an API from SDL. Root fields listed in `resolvers` (by `Type.field`) run the given
+/// resolver; every other field reads itself from its parent JSON object.
 pub(crate) fn build(
     sdl: &str,
     resolvers: &HashMap<&'static str, Resolver>,
     scalars: &HashMap<&'static str, ScalarCheck>,
-) -> Result<Schema, String> {
+    limits: &Limits,
+) -> Result<Api, String> {
     let doc = s::parse_schema::<String>(sdl).map_err(|e| e.to_string())?;
     let mut query = "Query".to_string();
     let mut mutation = None;
@@ -50,6 +83,7 @@ pub(crate) fn build(
         }
     }
     let kinds = Arc::new(kinds);
+    let mut inputs = Inputs::default();
     let mut builder = Schema::build(&query, mutation.as_deref(), None);
     for def in &doc.definitions {
         let s::Definition::TypeDefinition(t) = def else {
@@ -73,6 +107,7 @@ pub(crate) fn build(
                         field = field.description(d);
                     }
                     for a in &f.arguments {
+                        inputs.take_list(&a.value_type);
                         field = field.argument(input_value(a));
                     }
                     object = object.field(field);
@@ -85,8 +120,12 @@ pub(crate) fn build(
                     input = input.description(d);
                 }
                 for f in &io.fields {
+                    inputs.take_list(&f.value_type);
                     input = input.field(input_value(f));
                 }
+                inputs
+                    .objects
+                    .insert(io.name.clone(), InputFields::of(&io.fields));
                 builder = builder.register(input);
             }
             s::TypeDefinition::Enum(e) => {
@@ -97,6 +136,7 @@ pub(crate) fn build(
                 for v in &e.values {
                     en = en.item(v.name.as_str());
                 }
+                inputs.leaves.insert(e.name.clone());
                 builder = builder.register(en);
             }
             s::TypeDefinition::Scalar(sc) => {
@@ -107,12 +147,26 @@ pub(crate) fn build(
                 if let Some(check) = scalars.get(sc.name.as_str()) {
                     scalar = scalar.validator(*check);
                 }
+                inputs.leaves.insert(sc.name.clone());
                 builder = builder.register(scalar);
             }
             _ => return Err("interfaces and unions are not used by CJ's schemas".into()),
         }
     }
-    builder.finish().map_err(|e| e.to_string())
+    let schema = builder
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_directives(limits.max_directives)
+        .extension(AnswerSize)
+        .finish()
+        .map_err(|e| e.to_string())?;
+    Ok(Api {
+        schema,
+        inputs,
+        max_query_bytes: limits.max_query_bytes,
+        max_complexity: limits.max_complexity,
+        max_answer_bytes: limits.max_answer_bytes,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +249,54 @@ impl Shape {
             s::Type::NonNullType(inner) => Shape::NonNull(Box::new(Shape::of(inner))),
         }
     }
+
+    /// The type of a variable, as its operation declares it.
+    fn of_variable(t: &Type) -> Shape {
+        let shape = match &t.base {
+            BaseType::Named(n) => Shape::Named(n.to_string()),
+            BaseType::List(inner) => Shape::List(Box::new(Shape::of_variable(inner))),
+        };
+        if t.nullable {
+            shape
+        } else {
+            Shape::NonNull(Box::new(shape))
+        }
+    }
+
+    /// The type without its outer `!`.
+    fn nullable(&self) -> &Shape {
+        match self {
+            Shape::NonNull(inner) => inner.nullable(),
+            other => other,
+        }
+    }
+
+    /// The named type inside the lists and `!`s.
+    fn named(&self) -> &str {
+        match self {
+            Shape::Named(n) => n,
+            Shape::List(inner) | Shape::NonNull(inner) => inner.named(),
+        }
+    }
+
+    /// The type without any `!`: what decides whether a variable fits a position.
+    fn bare(&self) -> String {
+        match self {
+            Shape::Named(n) => n.clone(),
+            Shape::List(inner) => format!("[{}]", inner.bare()),
+            Shape::NonNull(inner) => inner.bare(),
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Named(n) => f.write_str(n),
+            Shape::List(inner) => write!(f, "[{inner}]"),
+            Shape::NonNull(inner) => write!(f, "{inner}!"),
+        }
+    }
 }
 
 /// JSON to a GraphQL value, keeping integers as integers and other numbers as written.
@@ -264,37 +366,646 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<String>, ()> {
     Ok(Some(token.to_string()))
 }
 
-/// Reads a GraphQL request body into async-graphql's request, numbers converted by hand so
-/// that they arrive as numbers whatever serde_json's features are.
-pub(crate) fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
-    let json: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("Invalid JSON body: {e}"))?;
-    let query = json
-        .get("query")
-        .and_then(|q| q.as_str())
+/// A request's variables, still as JSON: they are built by [`run`], which knows the API and
+/// so the types the operation takes.
+struct Pending(Mutex<Option<PendingBody>>);
+
+struct PendingBody {
+    /// The `variables` object, a slice of the body.
+    variables: Option<Bytes>,
+    /// The size of the whole body.
+    body_len: usize,
+}
+
+/// Reads a GraphQL request body into async-graphql's request, without building anything from
+/// its variables yet (see [`run`]).
+pub(crate) fn parse_request(body: Bytes) -> Result<async_graphql::Request, String> {
+    #[derive(serde::Deserialize)]
+    struct Fields<'a> {
+        #[serde(borrow, default)]
+        query: Option<&'a RawValue>,
+        #[serde(borrow, default, rename = "operationName")]
+        operation_name: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        variables: Option<&'a RawValue>,
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err("Invalid request: the body must be a JSON object".into());
+    }
+    let fields: Fields<'_> =
+        serde_json::from_slice(&body).map_err(|e| format!("Invalid JSON body: {e}"))?;
+    let query: String = fields
+        .query
+        .and_then(|q| serde_json::from_str(q.get()).ok())
         .ok_or("Invalid request: `query` must be a string")?;
     let mut request = async_graphql::Request::new(query);
-    if let Some(name) = json.get("operationName").and_then(|n| n.as_str()) {
+    if let Some(name) = fields
+        .operation_name
+        .and_then(|n| serde_json::from_str::<String>(n.get()).ok())
+    {
         request = request.operation_name(name);
     }
-    match json.get("variables") {
-        None | Some(serde_json::Value::Null) => {}
-        Some(v @ serde_json::Value::Object(_)) => {
-            request =
-                request.variables(async_graphql::Variables::from_value(to_graphql(v.clone())));
+    let variables = match fields.variables {
+        None => None,
+        Some(v) if v.get().starts_with('{') => {
+            Some(slice_of(&body, v.get()).ok_or("Invalid request: `variables` could not be read")?)
         }
         Some(_) => return Err("Invalid request: `variables` must be an object".into()),
-    }
+    };
+    request.data.insert(Pending(Mutex::new(Some(PendingBody {
+        variables,
+        body_len: body.len(),
+    }))));
     Ok(request)
 }
 
-/// Runs a request and answers with its JSON (HTTP 200, like CJ, whatever the errors).
+/// `part` (borrowed from `body`) as a slice of `body`, without copying it.
+fn slice_of(body: &Bytes, part: &str) -> Option<Bytes> {
+    let start = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    body.get(start..end)?;
+    Some(body.slice(start..end))
+}
+
+/// Runs a request and answers with its JSON (HTTP 200, like CJ, whatever the errors): first
+/// its variables, as far as they fit the operation, then the operation, within the limits.
 pub(crate) async fn run(
-    schema: &Schema,
-    request: async_graphql::Request,
+    api: &Api,
+    mut request: async_graphql::Request,
 ) -> (async_graphql::Response, Response) {
-    let response = schema.execute(request).await;
-    let body = serde_json::to_value(&response).unwrap_or(serde_json::Value::Null);
-    let http = (StatusCode::OK, axum::Json(body)).into_response();
+    let pending = request
+        .data
+        .get(&TypeId::of::<Pending>())
+        .and_then(|p| p.downcast_ref::<Pending>())
+        .and_then(|p| p.0.lock().ok()?.take());
+    let body_len = pending.as_ref().map_or(0, |p| p.body_len);
+    if request.query.len() > api.max_query_bytes {
+        return refused(ServerError::new(
+            format!(
+                "The query is {} bytes, over this sandbox's limit of {} (send batches as \
+                 variables)",
+                request.query.len(),
+                api.max_query_bytes
+            ),
+            None,
+        ));
+    }
+    if let Ok(doc) = request.parsed_query()
+        && count_fields(doc).is_some_and(|n| n > api.max_complexity)
+    {
+        return refused(ServerError::new("Query is too complex.", None));
+    }
+    if let Some(raw) = pending.and_then(|p| p.variables) {
+        match variables(&api.inputs, &mut request, &raw) {
+            Ok(variables) => request.variables = variables,
+            Err(error) => return refused(error),
+        }
+    }
+    let limit = api
+        .max_answer_bytes
+        .saturating_add(body_len.saturating_mul(2));
+    request.data.insert(AnswerLimit(limit));
+    let response = api.schema.execute(request).await;
+    let http = match json_within(&response, limit) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(message) => error_response(StatusCode::OK, &message),
+    };
     (response, http)
+}
+
+/// How many fields a document selects, each fragment counted wherever it is spread (as
+/// async-graphql counts complexity), without expanding the fragments: async-graphql's
+/// validation does expand them, so that a small document of fragments spreading fragments
+/// would keep it busy for hours before its complexity is known. `None` when fragments nest
+/// too deep to count (async-graphql refuses those before validating).
+fn count_fields(doc: &ExecutableDocument) -> Option<usize> {
+    /// Above async-graphql's own limit (32), so that whatever it lets through is counted.
+    const MAX_NESTING: usize = 64;
+
+    fn count<'a>(
+        set: &'a SelectionSet,
+        doc: &'a ExecutableDocument,
+        fragments: &mut HashMap<&'a str, usize>,
+        nesting: usize,
+    ) -> Option<usize> {
+        if nesting > MAX_NESTING {
+            return None;
+        }
+        let mut fields = 0usize;
+        for item in &set.items {
+            let more = match &item.node {
+                Selection::Field(f) => {
+                    count(&f.node.selection_set.node, doc, fragments, nesting + 1)?
+                        .saturating_add(1)
+                }
+                Selection::InlineFragment(i) => {
+                    count(&i.node.selection_set.node, doc, fragments, nesting + 1)?
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    match (fragments.get(name.as_str()), doc.fragments.get(name)) {
+                        (Some(known), _) => *known,
+                        // async-graphql reports unknown fragments.
+                        (None, None) => 0,
+                        (None, Some(fragment)) => {
+                            let n = count(
+                                &fragment.node.selection_set.node,
+                                doc,
+                                fragments,
+                                nesting + 1,
+                            )?;
+                            fragments.insert(name.as_str(), n);
+                            n
+                        }
+                    }
+                }
+            };
+            fields = fields.saturating_add(more);
+        }
+        Some(fields)
+    }
+
+    let mut fragments = HashMap::new();
+    let mut fields = 0usize;
+    for (_, operation) in doc.operations.iter() {
+        let n = count(&operation.node.selection_set.node, doc, &mut fragments, 0)?;
+        fields = fields.saturating_add(n);
+    }
+    Some(fields)
+}
+
+/// A request refused before it ran, as a GraphQL error.
+fn refused(error: ServerError) -> (async_graphql::Response, Response) {
+    let http = error_response(StatusCode::OK, &error.message);
+    (async_graphql::Response::from_errors(vec![error]), http)
+}
+
+/// `response` as JSON, unless it is larger than `limit` bytes.
+fn json_within(response: &async_graphql::Response, limit: usize) -> Result<Vec<u8>, String> {
+    struct Capped {
+        bytes: Vec<u8>,
+        limit: usize,
+    }
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.bytes.len().saturating_add(buf.len()) > self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped {
+        bytes: Vec::new(),
+        limit,
+    };
+    match serde_json::to_writer(&mut out, response) {
+        Ok(()) => Ok(out.bytes),
+        Err(e) if e.is_io() => Err(too_large(limit)),
+        Err(e) => Err(format!("The answer could not be written: {e}")),
+    }
+}
+
+fn too_large(limit: usize) -> String {
+    format!(
+        "The answer would exceed {limit} bytes, this sandbox's limit for this request: select \
+         fewer fields or items"
+    )
+}
+
+/// What the variables of an API's operations may hold, from its SDL.
+#[derive(Debug, Default)]
+struct Inputs {
+    /// Scalars and enums (besides the built-in scalars).
+    leaves: HashSet<String>,
+    /// Input objects.
+    objects: HashMap<String, InputFields>,
+    /// The list types that arguments and input fields take, without their `!`s: no variable
+    /// of another list type could be used, so none is built.
+    lists: HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct InputFields {
+    fields: HashMap<String, (Name, Shape)>,
+    required: Vec<(String, Shape)>,
+}
+
+impl InputFields {
+    fn of(fields: &[s::InputValue<'_, String>]) -> Self {
+        let mut out = InputFields::default();
+        for f in fields {
+            let shape = Shape::of(&f.value_type);
+            if matches!(shape, Shape::NonNull(_)) && f.default_value.is_none() {
+                out.required.push((f.name.clone(), shape.clone()));
+            }
+            out.fields
+                .insert(f.name.clone(), (Name::new(&f.name), shape));
+        }
+        out
+    }
+}
+
+impl Inputs {
+    fn take_list(&mut self, t: &s::Type<'_, String>) {
+        let shape = Shape::of(t);
+        if matches!(shape.nullable(), Shape::List(_)) {
+            self.lists.insert(shape.bare());
+        }
+    }
+
+    fn is_leaf(&self, name: &str) -> bool {
+        self.leaves.contains(name) || ["String", "Int", "Float", "Boolean", "ID"].contains(&name)
+    }
+
+    /// Whether a variable of this type could be used somewhere in a valid document.
+    fn fits(&self, shape: &Shape) -> bool {
+        let named = shape.named();
+        (self.is_leaf(named) || self.objects.contains_key(named))
+            && (!matches!(shape.nullable(), Shape::List(_)) || self.lists.contains(&shape.bare()))
+    }
+}
+
+/// CJ's largest batch: no list of CJ's APIs may be longer (a longer one is refused as CJ
+/// refuses an oversize batch, with the code that makes the Tracking handler answer 504).
+const MAX_LIST_ITEMS: usize = 10_000;
+
+/// Builds the variables of `request`'s operation from their JSON. Only the variables the
+/// operation declares are built, each only while it fits its type: at the first part that
+/// cannot (a list or object where another kind of value belongs, an unknown or missing input
+/// field, a list longer than [`MAX_LIST_ITEMS`]), the request is refused with async-graphql's
+/// kind of message. Values of leaves (scalars and enums) are left to async-graphql.
+fn variables(
+    inputs: &Inputs,
+    request: &mut async_graphql::Request,
+    raw: &[u8],
+) -> Result<Variables, ServerError> {
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
+        // async-graphql reports the syntax error.
+        return Ok(Variables::default());
+    };
+    let Some(declared) = declared_variables(doc, name.as_deref(), inputs) else {
+        return Ok(Variables::default());
+    };
+    let trace = RefCell::new(Trace::default());
+    let seed = VariablesSeed {
+        inputs,
+        declared: &declared,
+        trace: &trace,
+    };
+    let mut json = serde_json::Deserializer::from_slice(raw);
+    seed.deserialize(&mut json).map_err(|e| {
+        let trace = trace.take();
+        let path: Vec<String> = trace.path.into_iter().rev().collect();
+        let message = match trace.reason {
+            Some(reason) => format!(
+                "Invalid value for variable \"{}\", {reason}",
+                path.join(".")
+            ),
+            None => format!("Invalid JSON body: {e}"),
+        };
+        let error = async_graphql::Error::new(message);
+        if trace.oversize {
+            error
+                .extend_with(|_, x| x.set("code", crate::tracking::GATEWAY_TIMEOUT))
+                .into_server_error(Pos::default())
+        } else {
+            error.into_server_error(Pos::default())
+        }
+    })
+}
+
+/// The variables of the operation that will run, with their types; `None` when no operation
+/// will (async-graphql then says why). Variables of types that nothing takes are left out.
+fn declared_variables(
+    doc: &ExecutableDocument,
+    name: Option<&str>,
+    inputs: &Inputs,
+) -> Option<HashMap<String, Shape>> {
+    let operation = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), None) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        _ => return None,
+    };
+    Some(
+        operation
+            .node
+            .variable_definitions
+            .iter()
+            .map(|d| {
+                (
+                    d.node.name.node.to_string(),
+                    Shape::of_variable(&d.node.var_type.node),
+                )
+            })
+            .filter(|(_, shape)| inputs.fits(shape))
+            .collect(),
+    )
+}
+
+/// Where and why a variable was refused: the path is collected from the inside out.
+#[derive(Debug, Default)]
+struct Trace {
+    path: Vec<String>,
+    reason: Option<String>,
+    /// The refusal is of a list longer than [`MAX_LIST_ITEMS`].
+    oversize: bool,
+}
+
+struct VariablesSeed<'a> {
+    inputs: &'a Inputs,
+    declared: &'a HashMap<String, Shape>,
+    trace: &'a RefCell<Trace>,
+}
+
+impl<'de> DeserializeSeed<'de> for VariablesSeed<'_> {
+    type Value = Variables;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Variables, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for VariablesSeed<'_> {
+    type Value = Variables;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of variables")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Variables, A::Error> {
+        let mut variables = Variables::default();
+        while let Some(name) = map.next_key::<String>()? {
+            let Some(shape) = self.declared.get(&name) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            let expect = Expect {
+                inputs: self.inputs,
+                shape,
+                trace: self.trace,
+            };
+            let value = map
+                .next_value_seed(expect)
+                .inspect_err(|_| self.trace.borrow_mut().path.push(format!("${name}")))?;
+            variables.insert(Name::new(name), value);
+        }
+        Ok(variables)
+    }
+}
+
+/// One value of a variable, built as its type reads it.
+#[derive(Clone, Copy)]
+struct Expect<'a> {
+    inputs: &'a Inputs,
+    shape: &'a Shape,
+    trace: &'a RefCell<Trace>,
+}
+
+/// serde_json's own name for a number it hands over as text (with its
+/// `arbitrary_precision` feature, which another crate of a build may turn on).
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl Expect<'_> {
+    fn with<'b>(&'b self, shape: &'b Shape) -> Expect<'b> {
+        Expect {
+            inputs: self.inputs,
+            shape,
+            trace: self.trace,
+        }
+    }
+
+    fn refuse<E: de::Error>(&self, reason: String) -> E {
+        self.trace.borrow_mut().reason = Some(reason);
+        E::custom("refused")
+    }
+
+    fn expected<E: de::Error>(&self) -> E {
+        self.refuse(format!("expected type \"{}\"", self.shape.named()))
+    }
+
+    /// A leaf value: it fits a scalar or enum (through any lists: a single value is coerced
+    /// to a list of one).
+    fn leaf<E: de::Error>(&self, value: Value) -> Result<Value, E> {
+        if self.inputs.is_leaf(self.shape.named()) {
+            Ok(value)
+        } else {
+            Err(self.expected())
+        }
+    }
+
+    /// Adds a path segment to a refusal on its way out.
+    fn at<E>(&self, segment: String) -> impl FnOnce(&E) + '_ {
+        move |_| self.trace.borrow_mut().path.push(segment)
+    }
+}
+
+/// A JSON number as GraphQL reads it: integers stay integers; other numbers keep their text,
+/// as CJ's decimals travel as strings.
+fn number(text: &str) -> Value {
+    if let Ok(i) = text.parse::<i64>() {
+        Value::Number(Number::from(i))
+    } else if let Ok(u) = text.parse::<u64>() {
+        Value::Number(Number::from(u))
+    } else {
+        Value::String(text.to_string())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Expect<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Expect<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a value of type {}", self.shape)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        // Whether null is allowed is async-graphql's to say.
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        self.leaf(Value::Boolean(b))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value, E> {
+        self.leaf(Value::Number(Number::from(n)))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
+        self.leaf(Value::Number(Number::from(n)))
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Value, E> {
+        let text = Number::from_f64(n).map_or_else(|| n.to_string(), |n| n.to_string());
+        self.leaf(Value::String(text))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        self.leaf(Value::String(s.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+        self.leaf(Value::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let Shape::List(item) = self.shape.nullable() else {
+            return Err(self.expected());
+        };
+        let mut items = Vec::new();
+        while let Some(value) = seq
+            .next_element_seed(self.with(item))
+            .inspect_err(self.at(items.len().to_string()))?
+        {
+            if items.len() == MAX_LIST_ITEMS {
+                self.trace.borrow_mut().oversize = true;
+                return Err(self.refuse(format!(
+                    "a list of more than {MAX_LIST_ITEMS} items, CJ's largest batch"
+                )));
+            }
+            items.push(value);
+        }
+        Ok(Value::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let first = map.next_key::<String>()?;
+        if first.as_deref() == Some(NUMBER_TOKEN) {
+            let text: String = map.next_value()?;
+            return self.leaf(number(&text));
+        }
+        // Through any lists: a single object is coerced to a list of one.
+        let type_name = self.shape.named();
+        let Some(input) = self.inputs.objects.get(type_name) else {
+            return Err(self.expected());
+        };
+        let mut object = async_graphql::indexmap::IndexMap::new();
+        let mut next = first;
+        while let Some(key) = next {
+            let Some((name, shape)) = input.fields.get(&key) else {
+                return Err(self.refuse(format!("unknown field \"{key}\" of type \"{type_name}\"")));
+            };
+            let value = map
+                .next_value_seed(self.with(shape))
+                .inspect_err(self.at(key))?;
+            object.insert(name.clone(), value);
+            next = map.next_key::<String>()?;
+        }
+        if let Some((field, shape)) = input
+            .required
+            .iter()
+            .find(|(field, _)| !object.contains_key(field.as_str()))
+        {
+            return Err(self.refuse(format!(
+                "field \"{field}\" of type \"{shape}\" is required but not provided"
+            )));
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// The answer limit of a request (request data, read by [`AnswerSize`]).
+struct AnswerLimit(usize);
+
+/// Counts the size of an answer as it is built, field by field, and abandons the request as
+/// soon as it exceeds its [`AnswerLimit`]: no field resolves after that (execution does not
+/// yield, so only the resolvers themselves can stop it).
+struct AnswerSize;
+
+impl ExtensionFactory for AnswerSize {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(AnswerCount {
+            limit: AtomicUsize::new(usize::MAX),
+            used: AtomicUsize::new(0),
+        })
+    }
+}
+
+struct AnswerCount {
+    limit: AtomicUsize,
+    used: AtomicUsize,
+}
+
+impl AnswerCount {
+    fn over(&self) -> bool {
+        self.used.load(Ordering::Relaxed) > self.limit.load(Ordering::Relaxed)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for AnswerCount {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let limit = ctx.data_opt::<AnswerLimit>().map_or(usize::MAX, |l| l.0);
+        self.limit.store(limit, Ordering::Relaxed);
+        let response = next.run(ctx, operation_name).await;
+        if self.over() {
+            // What was built, and the errors of the fields cut off, go.
+            return async_graphql::Response::from_errors(vec![ServerError::new(
+                too_large(limit),
+                None,
+            )]);
+        }
+        response
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if self.over() {
+            return Err(ServerError::new("cut off", None));
+        }
+        // `"key":` and a comma, or a list item's comma.
+        let key = match info.path_node.segment {
+            QueryPathSegment::Name(name) => name.len().saturating_add(4),
+            QueryPathSegment::Index(_) => 1,
+        };
+        let value = next.run(ctx, info).await?;
+        let size = key.saturating_add(value.as_ref().map_or(5, own_size));
+        self.used.fetch_add(size, Ordering::Relaxed);
+        Ok(value)
+    }
+}
+
+/// The JSON size of a value without its items and fields (each is counted as it resolves).
+fn own_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Boolean(_) => 5,
+        Value::Number(_) => 8,
+        Value::String(s) => s.len().saturating_add(2),
+        Value::Enum(e) => e.len().saturating_add(2),
+        Value::Binary(b) => b.len(),
+        Value::List(items) => items.len().saturating_add(2),
+        Value::Object(_) => 2,
+    }
 }

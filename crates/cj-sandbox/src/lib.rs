@@ -18,18 +18,19 @@
 //! variables, fragments, aliases and introspection. Errors come back in CJ's shapes.
 
 mod data;
+mod faults;
 mod graphql;
+mod limits;
 mod lookup;
 mod programs;
 mod tracking;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::dynamic::Schema;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -42,7 +43,12 @@ pub use data::{
     ActionSeed, AdvertiserSeed, AdvertisersSeed, CategorySeed, CommissionSeed, ItemListSeed,
     ProgramTermsSeed, SeedData, TrackingSeed,
 };
-pub use tracking::{Ledger, LedgerEntry, LedgerEvent};
+pub use faults::{FAULT_HEADER, FaultSpecError, Faults};
+pub use limits::Limits;
+pub use tracking::{
+    LEDGER_PAGE_LIMIT, Ledger, LedgerCounts, LedgerEntry, LedgerError, LedgerEvent, LedgerPage,
+    LedgerQuery,
+};
 
 /// The Tracking SDL the SDK is generated from.
 pub const TRACKING_SDL: &str = include_str!("../../../schema/tracking.graphql");
@@ -59,6 +65,9 @@ pub enum SandboxError {
     /// A schema could not be built.
     #[error("schema: {0}")]
     Schema(String),
+    /// The ledger could not be opened.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -85,6 +94,13 @@ pub struct SandboxConfig {
     pub lookup_calls_per_minute: usize,
     /// The largest request body (default 110 MB, above CJ's 100 MB batches).
     pub body_limit: usize,
+    /// What keeps the sandbox bounded under abuse (see [`Limits`]).
+    pub limits: Limits,
+    /// The file of the ledger (default none: SQLite's private temporary database, deleted
+    /// when the sandbox stops; see [`Ledger`]).
+    pub ledger_path: Option<PathBuf>,
+    /// The faults the Tracking endpoints play (default none; see [`Faults`]).
+    pub faults: Faults,
 }
 
 impl Default for SandboxConfig {
@@ -96,6 +112,9 @@ impl Default for SandboxConfig {
             accepted_tokens: None,
             lookup_calls_per_minute: 25,
             body_limit: 110 * 1024 * 1024,
+            limits: Limits::default(),
+            ledger_path: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -147,15 +166,30 @@ impl SandboxConfig {
         self.body_limit = bytes;
         self
     }
+
+    /// Keeps the ledger in this SQLite file (created if missing; the orders it holds are kept,
+    /// so a restarted sandbox still knows them).
+    pub fn ledger_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ledger_path = Some(path.into());
+        self
+    }
+
+    /// Plays these faults on every Tracking request (a request's `X-Sandbox-Fault` header
+    /// replaces them for that request).
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
 }
 
 struct App {
-    tracking: Schema,
-    programs: Schema,
+    tracking: graphql::Api,
+    programs: graphql::Api,
     ledger: Arc<Ledger>,
     advertisers: data::AdvertisersSeed,
     lookup_limit: lookup::CallLimit,
     tokens: Option<HashSet<String>>,
+    faults: faults::FaultState,
 }
 
 /// A running sandbox. It stops when dropped.
@@ -180,7 +214,7 @@ impl Sandbox {
 
     /// Starts a sandbox.
     pub async fn start_with(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        let ledger = Arc::new(Ledger::default());
+        let ledger = Arc::new(Ledger::open(config.ledger_path.as_deref())?);
         let rules = Arc::new(tracking::TrackingRules {
             open_ended: config
                 .data
@@ -200,6 +234,7 @@ impl Sandbox {
             TRACKING_SDL,
             &tracking::resolvers(ledger.clone(), rules),
             &tracking::scalar_checks(),
+            &config.limits,
         )
         .map_err(SandboxError::Schema)?;
         let mut program_scalars: HashMap<&'static str, graphql::ScalarCheck> = HashMap::new();
@@ -211,6 +246,7 @@ impl Sandbox {
             PROGRAM_TERMS_SDL,
             &programs::resolvers(Arc::new(config.data.program_terms.clone())),
             &program_scalars,
+            &config.limits,
         )
         .map_err(SandboxError::Schema)?;
         let app = Arc::new(App {
@@ -223,6 +259,7 @@ impl Sandbox {
                 Duration::from_secs(60),
             ),
             tokens: config.accepted_tokens.clone(),
+            faults: faults::FaultState::new(config.faults.clone()),
         });
         let router = router(app, config.body_limit);
         let addr = SocketAddr::new(config.bind, config.port);
@@ -233,15 +270,8 @@ impl Sandbox {
             .local_addr()
             .map_err(|source| SandboxError::Bind { addr, source })?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the sandbox stopped");
-            }
-        });
-        tracing::info!(%addr, "sandbox listening");
+        let server = tokio::spawn(limits::serve(listener, router, config.limits.clone(), rx));
+        tracing::info!(%addr, faults = %config.faults, "sandbox listening");
         Ok(Sandbox {
             addr,
             ledger,
@@ -322,6 +352,7 @@ fn router(app: Arc<App>, body_limit: usize) -> Router {
         )
         .route("/advertiser-lookup/{*rest}", any(lookup_unknown_path))
         .route("/sandbox/ledger", get(ledger).fallback(method_not_allowed))
+        .route("/sandbox/health", get(health).fallback(method_not_allowed))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(app)
@@ -359,17 +390,36 @@ fn authorized_request(
         Ok(Some(_)) => {}
     }
     let body = body.map_err(|e| (e.status(), e.body_text()))?;
-    graphql::parse_request(&body).map_err(|m| (StatusCode::BAD_REQUEST, m))
+    graphql::parse_request(body).map_err(|m| (StatusCode::BAD_REQUEST, m))
 }
 
+/// Answers a Tracking request, with the faults it or the sandbox asks for played around it.
 async fn tracking_request(
     app: &App,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     live: bool,
 ) -> Response {
+    match app.faults.for_request(headers) {
+        Ok(faults) => {
+            faults::play(faults, |refusals| {
+                tracking_answer(app, headers, body, live, refusals)
+            })
+            .await
+        }
+        Err(message) => graphql::error_response(StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+async fn tracking_answer(
+    app: &App,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    live: bool,
+    refusals: faults::Refusals,
+) -> Response {
     let request = match authorized_request(app, headers, body) {
-        Ok(r) => r.data(tracking::Live(live)),
+        Ok(r) => r.data(tracking::Live(live)).data(refusals),
         Err((status, message)) => return graphql::error_response(status, &message),
     };
     let (response, http) = graphql::run(&app.tracking, request).await;
@@ -420,8 +470,13 @@ async fn lookup_method_not_allowed() -> Response {
     lookup::envelope(StatusCode::METHOD_NOT_ALLOWED, "Only GET is allowed.")
 }
 
-async fn ledger(State(app): State<Arc<App>>) -> Response {
-    axum::Json(app.ledger.to_json()).into_response()
+async fn ledger(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+    tracking::ledger_page(&app.ledger, query.as_deref())
+}
+
+/// Answers as long as the sandbox serves requests (cheaply, unlike the ledger).
+async fn health() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }
 
 async fn method_not_allowed() -> Response {

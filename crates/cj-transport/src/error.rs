@@ -170,17 +170,24 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Config(_) | Error::Connect { .. } => Delivery::NotSent,
             Error::Redirect { .. } => Delivery::NotProcessed,
-            Error::Http { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
-                Delivery::NotProcessed
-            }
-            Error::Http { status, .. } if status.is_server_error() => Delivery::MaybeSent,
             Error::Timeout { .. }
             | Error::Interrupted { .. }
             | Error::TooLarge { .. }
             | Error::Decode { .. } => Delivery::MaybeSent,
-            Error::Http { .. } | Error::GraphQL { .. } | Error::Api { .. } | Error::Paging(_) => {
-                Delivery::Answered
+            // The status decides, whatever the body: a 429 or a 5xx that carries GraphQL
+            // errors or an API's error envelope is no refusal.
+            Error::Http { status, .. }
+            | Error::GraphQL { status, .. }
+            | Error::Api { status, .. } => {
+                if *status == StatusCode::TOO_MANY_REQUESTS {
+                    Delivery::NotProcessed
+                } else if status.is_server_error() {
+                    Delivery::MaybeSent
+                } else {
+                    Delivery::Answered
+                }
             }
+            Error::Paging(_) => Delivery::Answered,
         }
     }
 
@@ -345,5 +352,34 @@ impl std::error::Error for InvalidInput {}
 impl From<InvalidInput> for Error {
     fn from(e: InvalidInput) -> Self {
         Error::Invalid(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_decides_the_delivery_whatever_the_body() {
+        let graphql = |code: u16| Error::GraphQL {
+            status: StatusCode::from_u16(code).expect("a status"),
+            errors: vec![GraphQLError::new("Service Unavailable")],
+        };
+        let api = |code: u16| Error::Api {
+            status: StatusCode::from_u16(code).expect("a status"),
+            message: "Too Many Requests".into(),
+        };
+        for error in [graphql(503), graphql(504), api(500)] {
+            assert_eq!(error.delivery(), Delivery::MaybeSent, "{error:?}");
+            assert!(!error.is_refusal(), "{error:?}");
+        }
+        for error in [graphql(429), api(429)] {
+            assert_eq!(error.delivery(), Delivery::NotProcessed, "{error:?}");
+            assert!(!error.is_refusal(), "{error:?}");
+        }
+        for error in [graphql(200), graphql(400), api(401)] {
+            assert_eq!(error.delivery(), Delivery::Answered, "{error:?}");
+            assert!(error.is_refusal(), "{error:?}");
+        }
     }
 }

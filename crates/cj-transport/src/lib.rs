@@ -4,13 +4,14 @@
 //! header marked sensitive), timeouts, the user agent, bounded and jittered retries, `tracing`
 //! spans, and one [`Error`] type that says whether a request was never sent, may have been sent,
 //! or was answered with a refusal. Bodies kept in errors are redacted: CJ echoes the key back in
-//! some 401 bodies.
+//! some 401 bodies. [`RateLimit`] keeps each API within the call limits CJ documents for it.
 //!
 //! The API crates (`cj-graphql`, `cj-advertiser-lookup`) build requests and read responses;
 //! they never talk to `reqwest` themselves.
 
 mod enums;
 mod error;
+mod limit;
 mod redact;
 mod retry;
 
@@ -25,6 +26,7 @@ use tracing::Instrument;
 pub use enums::CjEnum;
 pub use error::{Cause, Delivery, Error, GraphQLError, InvalidInput, Problem};
 pub use http::{Method, StatusCode};
+pub use limit::{Permit, RateLimit};
 pub use redact::Redactor;
 pub use reqwest::Url;
 pub use retry::RetryPolicy;
@@ -37,6 +39,13 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
 
 /// The user agent sent when none is configured.
 pub const DEFAULT_USER_AGENT: &str = concat!("cj-rust-sdk/", env!("CARGO_PKG_VERSION"));
+
+/// An API's endpoint: `path` appended to `base_url` (a trailing `/` of the base is dropped).
+/// A URL that does not parse is [`Error::Config`], naming the API.
+pub fn endpoint(base_url: &str, path: &str, api: &str) -> Result<Url, Error> {
+    let url = format!("{}{path}", base_url.trim_end_matches('/'));
+    Url::parse(&url).map_err(|e| Error::Config(format!("bad {api} URL {base_url:?}: {e}")))
+}
 
 /// How requests authenticate to CJ.
 #[derive(Clone)]

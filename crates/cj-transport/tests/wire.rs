@@ -245,3 +245,19 @@ fn the_error_chain_keeps_its_cause_without_repeating_it() {
     assert!(!top.contains(&source), "{top} repeats {source}");
     assert!(top.contains(&format!("127.0.0.1:{port}")), "{top}");
 }
+
+#[test]
+fn an_endpoint_joins_its_path_to_the_base_and_a_bad_base_names_the_api() {
+    for base in ["http://127.0.0.1:8080", "http://127.0.0.1:8080/"] {
+        let url = cj_transport::endpoint(base, "/query", "Commission Detail").expect("joins");
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/query");
+    }
+    let err = cj_transport::endpoint("commissions.api.cj.com", "/query", "Commission Detail")
+        .expect_err("no scheme");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("bad Commission Detail URL \"commissions.api.cj.com\""),
+        "{err}"
+    );
+}

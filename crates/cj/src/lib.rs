@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `tracking` (default) | GraphQL Tracking API: create, restate, cancel orders | [`Client::orders`] |
 //! | `program-terms` (default) | GraphQL Program Terms API: contracts, rates, which rate applies | [`Client::program_terms`] |
+//! | `commissions` (default) | GraphQL Commission Detail API: every commission CJ recorded, corrections folded | [`Client::commissions`] |
 //! | `advertiser-lookup` (default) | Advertiser Lookup REST API: advertisers, EPC, default rates | [`Client::advertiser_lookup`] |
 //! | `queue` | a durable order queue sending in CJ's batches (SQLite) | [`Client::order_queue`] |
 //! | `queue-postgres` | the queue's PostgreSQL store, shared by several instances | `queue::PostgresStore` |
@@ -64,7 +65,7 @@ pub use rust_decimal;
 
 pub use cj_transport::{
     Credentials, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_USER_AGENT, Delivery, Error, GraphQLError,
-    InvalidInput, Problem, RetryPolicy, Transport,
+    InvalidInput, Problem, RateLimit, RetryPolicy, Transport,
 };
 
 /// The GraphQL Tracking API: orders (feature `tracking`).
@@ -78,6 +79,15 @@ pub mod tracking {
 pub mod program_terms {
     pub use cj_graphql::program_terms::*;
     /// `futures::Stream`, what [`ContractsRequest::stream`] returns, and its extension traits.
+    pub use futures_util::{Stream, StreamExt, TryStreamExt};
+}
+
+/// The GraphQL Commission Detail API: commissions and their corrections (feature
+/// `commissions`).
+#[cfg(feature = "commissions")]
+pub mod commissions {
+    pub use cj_graphql::commissions::*;
+    /// `futures::Stream`, what [`CommissionsRequest::stream`] returns, and its extension traits.
     pub use futures_util::{Stream, StreamExt, TryStreamExt};
 }
 
@@ -103,6 +113,8 @@ pub struct Client {
     orders: cj_graphql::tracking::Orders,
     #[cfg(feature = "program-terms")]
     program_terms: cj_graphql::program_terms::ProgramTermsApi,
+    #[cfg(feature = "commissions")]
+    commissions: cj_graphql::commissions::CommissionsApi,
     #[cfg(feature = "advertiser-lookup")]
     advertiser_lookup: cj_advertiser_lookup::AdvertiserLookup,
 }
@@ -123,6 +135,13 @@ impl Client {
     #[cfg(feature = "program-terms")]
     pub fn program_terms(&self) -> &cj_graphql::program_terms::ProgramTermsApi {
         &self.program_terms
+    }
+
+    /// The Commission Detail API: `advertiser([cids])` and `publisher([cids])`, within CJ's
+    /// 200 calls in 5 minutes and 120 at once (shared by every clone of this client).
+    #[cfg(feature = "commissions")]
+    pub fn commissions(&self) -> &cj_graphql::commissions::CommissionsApi {
+        &self.commissions
     }
 
     /// A queue of orders sent through this client's [`orders`](Client::orders) in CJ's
@@ -167,6 +186,10 @@ pub struct ClientBuilder {
     validation: cj_graphql::tracking::Validation,
     #[cfg(feature = "program-terms")]
     program_terms_url: Option<String>,
+    #[cfg(feature = "commissions")]
+    commissions_url: Option<String>,
+    #[cfg(feature = "commissions")]
+    commissions_limit: Option<RateLimit>,
     #[cfg(feature = "advertiser-lookup")]
     advertiser_lookup_url: Option<String>,
     #[cfg(feature = "advertiser-lookup")]
@@ -249,6 +272,22 @@ impl ClientBuilder {
         self
     }
 
+    /// The Commission Detail API's base URL (default `https://commissions.api.cj.com`); `/query`
+    /// is appended.
+    #[cfg(feature = "commissions")]
+    pub fn commissions_url(mut self, url: impl Into<String>) -> Self {
+        self.commissions_url = Some(url.into());
+        self
+    }
+
+    /// The client-side limit on Commission Detail calls (default: CJ's 200 in 5 minutes, 120
+    /// at once; see `commissions::rate_limit`).
+    #[cfg(feature = "commissions")]
+    pub fn commissions_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.commissions_limit = Some(limit);
+        self
+    }
+
     /// The Advertiser Lookup API's base URL (default `https://advertiser-lookup.api.cj.com`);
     /// `/v2/advertiser-lookup` is appended.
     #[cfg(feature = "advertiser-lookup")]
@@ -283,6 +322,16 @@ impl ClientBuilder {
                 .unwrap_or(DEFAULT_BASE_URL);
             ProgramTermsApi::new(transport.clone(), url)?
         };
+        #[cfg(feature = "commissions")]
+        let commissions = {
+            use cj_graphql::commissions::{CommissionsApi, DEFAULT_BASE_URL};
+            let url = self.commissions_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+            let api = CommissionsApi::new(transport.clone(), url)?;
+            match self.commissions_limit {
+                Some(limit) => api.with_rate_limit(limit),
+                None => api,
+            }
+        };
         #[cfg(feature = "advertiser-lookup")]
         let advertiser_lookup = {
             use cj_advertiser_lookup::{AdvertiserLookup, DEFAULT_BASE_URL};
@@ -302,6 +351,8 @@ impl ClientBuilder {
             orders,
             #[cfg(feature = "program-terms")]
             program_terms,
+            #[cfg(feature = "commissions")]
+            commissions,
             #[cfg(feature = "advertiser-lookup")]
             advertiser_lookup,
         })

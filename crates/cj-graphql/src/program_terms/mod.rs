@@ -117,9 +117,7 @@ pub struct ProgramTermsApi {
 impl ProgramTermsApi {
     /// A client for the API at `base_url` (such as [`DEFAULT_BASE_URL`]); `/query` is appended.
     pub fn new(transport: Transport, base_url: &str) -> Result<Self, Error> {
-        let endpoint = format!("{}/query", base_url.trim_end_matches('/'));
-        let endpoint = Url::parse(&endpoint)
-            .map_err(|e| Error::Config(format!("bad Program Terms URL {base_url:?}: {e}")))?;
+        let endpoint = cj_transport::endpoint(base_url, "/query", "Program Terms")?;
         Ok(ProgramTermsApi {
             transport,
             endpoint,

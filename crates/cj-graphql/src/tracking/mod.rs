@@ -376,9 +376,7 @@ impl Orders {
     /// A client for the Tracking API at `base_url` (such as [`DEFAULT_BASE_URL`]); the mode's
     /// path is appended to it.
     pub fn new(transport: Transport, base_url: &str, mode: Mode) -> Result<Self, Error> {
-        let endpoint = format!("{}{}", base_url.trim_end_matches('/'), mode.path());
-        let endpoint = Url::parse(&endpoint)
-            .map_err(|e| Error::Config(format!("bad tracking URL {base_url:?}: {e}")))?;
+        let endpoint = cj_transport::endpoint(base_url, mode.path(), "Tracking")?;
         Ok(Orders {
             transport,
             endpoint,
