@@ -501,6 +501,10 @@ impl<S: Store> Sender<S> {
 /// Whether CJ refused a request because of its orders (schema validation and the like), as
 /// opposed to credentials, availability or transport, which a retry may cure.
 fn is_refusal_of_the_orders(error: &Error) -> bool {
+    // Only a refusal can be about the orders: a 429 or 5xx is not one, whatever its body says.
+    if !error.is_refusal() {
+        return false;
+    }
     match error {
         Error::GraphQL { errors, .. } => !errors.iter().any(|e| {
             matches!(
@@ -508,12 +512,9 @@ fn is_refusal_of_the_orders(error: &Error) -> bool {
                 "Missing Token" | "Invalid Token" | "Unauthorized"
             )
         }),
-        // Credentials (401, 403), a wrong URL (404, 405), a timeout (408) and the rate limit
-        // (429) say nothing about the orders: those batches wait and are sent again.
-        Error::Http { status, .. } => {
-            status.is_client_error()
-                && !matches!(status.as_u16(), 401 | 403 | 404 | 405 | 408 | 429)
-        }
+        // Credentials (401, 403), a wrong URL (404, 405) and a timeout (408) say nothing about
+        // the orders: those batches wait and are sent again.
+        Error::Http { status, .. } => !matches!(status.as_u16(), 401 | 403 | 404 | 405 | 408),
         _ => false,
     }
 }

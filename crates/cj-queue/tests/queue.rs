@@ -288,6 +288,28 @@ async fn orders_cj_does_not_name_are_sent_again_then_dead_lettered() {
 }
 
 #[tokio::test]
+async fn a_429_or_5xx_with_graphql_errors_is_retried_not_dead_lettered() {
+    for status in [429, 503] {
+        let server = httpmock::MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.path("/graphql");
+                then.status(status).json_body(serde_json::json!({
+                    "data": null, "errors": [{"message": "Service busy"}]
+                }));
+            })
+            .await;
+        let store = Arc::new(MemoryStore::new());
+        let sender = Sender::new(store.clone(), orders(&server.base_url()), config());
+        entries(&store, &["BUSY-1", "BUSY-2"]).await;
+        let report = sender.send_all().await.expect("sent");
+        assert_eq!((report.rejected, report.retrying), (0, 2), "{status}");
+        let stats = store.stats().await.expect("stats");
+        assert_eq!((stats.waiting, stats.dead), (2, 0), "{status}");
+    }
+}
+
+#[tokio::test]
 async fn a_token_cj_echoes_never_reaches_the_dead_letters() {
     const CANARY: &str = "CANARY-queue-4b1d-never-stored";
     let server = httpmock::MockServer::start_async().await;

@@ -395,12 +395,14 @@ impl Transport {
                 status,
             })
         };
-        if response.content_length().is_some_and(|n| n > limit as u64) {
+        let announced = response.content_length();
+        if announced.is_some_and(|n| n > limit as u64) {
             return too_large();
         }
         // Read the body chunk by chunk and stop at the limit: memory stays bounded whatever
-        // the server sends.
-        let mut body = bytes::BytesMut::new();
+        // the server sends. An announced length (within the limit) sizes the buffer once.
+        let capacity = announced.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+        let mut body = bytes::BytesMut::with_capacity(capacity);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
