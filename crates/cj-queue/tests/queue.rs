@@ -19,7 +19,9 @@ use common::{create, orders};
 
 fn config() -> QueueConfig {
     let mut c = QueueConfig::default();
-    c.retry_delay = Duration::from_millis(10);
+    // Long enough that `send_all` never resends within one call, however slow the machine:
+    // a test that needs a resend sets its own delay and waits it out.
+    c.retry_delay = Duration::from_secs(60);
     c
 }
 
@@ -254,8 +256,11 @@ async fn orders_cj_does_not_name_are_sent_again_then_dead_lettered() {
                 }}}));
         })
         .await;
+    // A delay far longer than one round, so `send_all` cannot resend U-1 within its own loop
+    // however slow the machine is; the test waits it out between rounds.
     let mut c = config();
-    c.retry_delay = Duration::from_millis(1);
+    c.retry_delay = Duration::from_millis(300);
+    c.max_retry_delay = Duration::from_millis(300);
     c.max_unconfirmed_sends = 3;
     let store = Arc::new(MemoryStore::new());
     let sender = Sender::new(store.clone(), orders(&server.base_url()), c);
@@ -271,7 +276,7 @@ async fn orders_cj_does_not_name_are_sent_again_then_dead_lettered() {
         if stats.waiting == 0 && stats.in_flight == 0 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(350)).await;
         report = sender.send_all().await.expect("sent");
     }
     assert_eq!(report.rejected, 1, "the third unconfirmed send gives up");
