@@ -6,7 +6,7 @@ use cj::Error;
 use cj::commissions::Instant;
 use cj::commissions::{CommissionRecord, CommissionsRequest, Side, StreamExt};
 use cj::jiff::{SignedDuration, Timestamp};
-use clap::{ArgGroup, Args, ValueEnum};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 
 use crate::{Connection, exit, outln, report_error};
 
@@ -25,7 +25,10 @@ pub enum Format {
 /// `cj commissions`: every commission of some advertisers or publishers.
 #[derive(Args)]
 #[command(group(ArgGroup::new("side").required(true).args(["advertiser_ids", "publisher_ids"])))]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CommissionsArgs {
+    #[command(subcommand)]
+    command: Option<CommissionsCommand>,
     /// Read the commissions of this advertiser (CID; repeatable).
     #[arg(long = "advertiser-id", value_name = "CID")]
     advertiser_ids: Vec<String>,
@@ -70,6 +73,14 @@ pub struct CommissionsArgs {
     output: Format,
     #[command(flatten)]
     connection: Connection,
+}
+
+/// `cj commissions <command>`.
+#[derive(Subcommand)]
+pub enum CommissionsCommand {
+    /// Push every new or corrected commission of a publisher to a partner's postback URL,
+    /// once each, from a durable store; `dead-letters`, `retry`, `status`.
+    Relay(Box<crate::relay::RelayArgs>),
 }
 
 impl CommissionsArgs {
@@ -140,6 +151,9 @@ impl CommissionsArgs {
 }
 
 pub async fn run(args: CommissionsArgs) -> u8 {
+    if let Some(CommissionsCommand::Relay(relay)) = args.command {
+        return crate::relay::run(*relay).await;
+    }
     let client = match args
         .connection
         .client(|b| b.commissions_url(&args.commissions_url))

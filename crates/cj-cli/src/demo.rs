@@ -31,11 +31,26 @@ pub struct SandboxArgs {
     /// Accept only this token (repeatable); any token is accepted by default.
     #[arg(long = "accept-token", value_name = "TOKEN")]
     tokens: Vec<String>,
+    /// Keep the ledger (every live order, and the Commission Detail records made from them)
+    /// in this SQLite file, created if missing, so that a restarted sandbox still knows them.
+    /// By default it lives in a private temporary file deleted when the sandbox stops.
+    #[arg(long, value_name = "PATH")]
+    ledger: Option<PathBuf>,
     /// Faults the Tracking endpoints play, parts joined by `;` (`request-error=REGEX`,
     /// `status=503`, `status=504-after-record`, `reset-after-record`, `delay=MS`, ...; see
     /// `cj_sandbox::Faults`). A request's `X-Sandbox-Fault` header replaces them.
     #[arg(long, value_name = "SPEC", default_value_t)]
     faults: cj_sandbox::Faults,
+    /// Seconds before a live order, restate or cancel becomes a Commission Detail record.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    processing_delay: u64,
+    /// The share of live orders (0 to 1) that silently fail processing and never become
+    /// commission records (picked by seed 0: the same orders on every run).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    unprocessed_share: f64,
+    /// The most records one Commission Detail answer holds.
+    #[arg(long, value_name = "RECORDS", default_value_t = cj_sandbox::COMMISSION_PAGE_LIMIT)]
+    commission_page_limit: usize,
     /// The longest GraphQL document (`query`), in bytes.
     #[arg(long, value_name = "BYTES", help_heading = "Limits",
         default_value_t = Limits::default().max_query_bytes)]
@@ -82,6 +97,9 @@ pub async fn sandbox(args: SandboxArgs) -> u8 {
         .bind(args.bind)
         .port(args.port)
         .faults(args.faults)
+        .processing_delay(Duration::from_secs(args.processing_delay))
+        .unprocessed_share(args.unprocessed_share, 0)
+        .commission_page_limit(args.commission_page_limit)
         .max_query_bytes(args.max_query_bytes)
         .max_depth(args.max_depth)
         .max_complexity(args.max_complexity)
@@ -103,6 +121,9 @@ pub async fn sandbox(args: SandboxArgs) -> u8 {
     if !args.tokens.is_empty() {
         config = config.accepted_tokens(args.tokens.iter().cloned());
     }
+    if let Some(path) = &args.ledger {
+        config = config.ledger_path(path);
+    }
     let sandbox = match Sandbox::start_with(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -117,6 +138,7 @@ pub async fn sandbox(args: SandboxArgs) -> u8 {
         "  CJ_ADVERTISER_LOOKUP_URL={}",
         sandbox.advertiser_lookup_url()
     );
+    outln!("  CJ_COMMISSIONS_URL={}", sandbox.commissions_url());
     outln!("  ledger: {}/sandbox/ledger", sandbox.root_url());
     outln!("Ctrl-C stops it.");
     if let Err(e) = tokio::signal::ctrl_c().await {

@@ -7,6 +7,8 @@ mod input;
 mod orders;
 mod program_terms;
 mod queue;
+mod reconcile;
+mod relay;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,7 +64,10 @@ enum Command {
     },
     /// A durable queue of orders, sent in CJ's batches.
     Queue(queue::QueueArgs),
-    /// Run an offline CJ (Tracking, Program Terms, Advertiser Lookup) until Ctrl-C.
+    /// Which orders sent CJ recorded, and how: each order's verdict against Commission Detail.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Run an offline CJ (Tracking, Program Terms, Commission Detail, Advertiser Lookup) until
+    /// Ctrl-C.
     Sandbox(demo::SandboxArgs),
     /// Walk the whole product against an in-process sandbox, offline, and print a report.
     Demo,
@@ -155,6 +160,7 @@ fn main() -> ExitCode {
             Command::Advertisers { action } => advertisers::run(action).await,
             Command::Sandbox(args) => demo::sandbox(args).await,
             Command::Queue(args) => queue::run(args).await,
+            Command::Reconcile(args) => reconcile::run(args).await,
             Command::Demo => demo::demo().await,
             Command::Commission {
                 action: program_terms::CommissionAction::Estimate(args),

@@ -152,14 +152,30 @@ pub fn read_orders<I: Input>(
     path: &PathBuf,
     command: &str,
 ) -> Result<(Vec<I>, Vec<usize>), String> {
+    let mut orders = Vec::new();
+    let mut lines = Vec::new();
+    for_each_order(path, command, |order, line_no| {
+        orders.push(order);
+        lines.push(line_no);
+        Ok(())
+    })?;
+    Ok((orders, lines))
+}
+
+/// Reads JSON Lines one order at a time, giving `each` the order and its line number; an
+/// error of `each` stops the reading. Fails on a file without orders.
+pub fn for_each_order<I: Input>(
+    path: &PathBuf,
+    command: &str,
+    mut each: impl FnMut(I, usize) -> Result<(), String>,
+) -> Result<(), String> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Box::new(std::io::BufReader::new(file))
     };
-    let mut orders = Vec::new();
-    let mut lines = Vec::new();
+    let mut any = false;
     for (n, line) in reader.lines().enumerate() {
         let line_no = n + 1;
         let line = line.map_err(|e| format!("{}: line {line_no}: {e}", path.display()))?;
@@ -167,13 +183,13 @@ pub fn read_orders<I: Input>(
             continue;
         }
         let order = parse_line(&line, command).map_err(|why| format!("line {line_no}: {why}"))?;
-        orders.push(order);
-        lines.push(line_no);
+        each(order, line_no)?;
+        any = true;
     }
-    if orders.is_empty() {
+    if !any {
         return Err(format!("{}: no orders", path.display()));
     }
-    Ok((orders, lines))
+    Ok(())
 }
 
 /// One row of the readable table.

@@ -104,26 +104,7 @@ pub async fn run(args: QueueArgs) -> u8 {
     match args.action {
         Action::Enqueue { file, kind } => enqueue(&store, &file, kind).await,
         Action::Run(run) => send(store, run).await,
-        Action::Status { output } => match store.stats().await {
-            Ok(stats) if output == Output::Json => crate::print_json(&stats, false),
-            Ok(stats) => {
-                outln!(
-                    "waiting {} ({} bytes), in flight {}, accepted {}, dead letters {}",
-                    stats.waiting,
-                    stats.waiting_bytes,
-                    stats.in_flight,
-                    stats.accepted,
-                    stats.dead
-                );
-                if let Some(oldest) = stats.oldest_waiting_ms
-                    && let Ok(t) = cj::jiff::Timestamp::from_millisecond(oldest)
-                {
-                    outln!("oldest waiting since {t}");
-                }
-                exit::OK
-            }
-            Err(e) => store_failed(e),
-        },
+        Action::Status { output } => status(&store, output).await,
         Action::DeadLetters { output } => match store.dead_letters().await {
             Ok(dead) if output == Output::Json => crate::print_json(&dead, true),
             Ok(dead) => {
@@ -158,7 +139,63 @@ pub async fn run(args: QueueArgs) -> u8 {
     }
 }
 
-fn store_failed(e: impl std::fmt::Display) -> u8 {
+/// What the queue holds, and what `cj reconcile --store` last found of the accepted orders.
+async fn status(store: &SqliteStore, output: Output) -> u8 {
+    let (stats, reconciled) = match (store.stats().await, store.reconciliation().await) {
+        (Ok(stats), Ok(reconciled)) => (stats, reconciled),
+        (Err(e), _) | (_, Err(e)) => return store_failed(e),
+    };
+    if output == Output::Json {
+        // The counts, and `reconciliation`: verdicts per name, `confirmed` and `missing`.
+        let mut json = serde_json::to_value(&stats).unwrap_or_default();
+        if let (Some(object), Ok(mut verdicts)) =
+            (json.as_object_mut(), serde_json::to_value(&reconciled))
+        {
+            verdicts["confirmed"] = reconciled.confirmed().into();
+            verdicts["missing"] = reconciled.missing().into();
+            object.insert("reconciliation".into(), verdicts);
+        }
+        return crate::print_json(&json, false);
+    }
+    outln!(
+        "waiting {} ({} bytes), in flight {}, accepted {}, dead letters {}",
+        stats.waiting,
+        stats.waiting_bytes,
+        stats.in_flight,
+        stats.accepted,
+        stats.dead
+    );
+    if let Some(oldest) = stats.oldest_waiting_ms
+        && let Ok(t) = cj::jiff::Timestamp::from_millisecond(oldest)
+    {
+        outln!("oldest waiting since {t}");
+    }
+    match reconciled
+        .checked_at_ms
+        .and_then(|at| cj::jiff::Timestamp::from_millisecond(at).ok())
+    {
+        Some(at) => {
+            let others: Vec<String> = reconciled
+                .verdicts
+                .iter()
+                .map(|(verdict, n)| format!("{verdict} {n}"))
+                .collect();
+            outln!(
+                "reconciled with CJ ({at}): {} order(s) confirmed by CJ, {} missing ({})",
+                reconciled.confirmed(),
+                reconciled.missing(),
+                others.join(", ")
+            );
+        }
+        None if stats.accepted > 0 => {
+            outln!("not reconciled with CJ yet: `cj reconcile --store` checks the accepted orders")
+        }
+        None => {}
+    }
+    exit::OK
+}
+
+pub(crate) fn store_failed(e: impl std::fmt::Display) -> u8 {
     eprintln!("error: the queue's store failed: {e}");
     exit::TRANSPORT
 }

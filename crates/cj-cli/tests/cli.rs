@@ -628,23 +628,80 @@ fn http_get(url: &str) -> String {
         .unwrap_or_default()
 }
 
-#[test]
-fn the_lifecycle_through_the_binary_against_cj_sandbox() {
+/// `cj sandbox ARGS` on a free port, with the URLs it printed (`CJ_TRACKING_URL`, ...).
+fn cj_sandbox(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::collections::HashMap<String, String>,
+) {
     use std::io::BufRead;
     let mut sandbox = Command::new(env!("CARGO_BIN_EXE_cj"))
         .args(["sandbox", "--port", "0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("cj sandbox starts");
-    let mut lines = std::io::BufReader::new(sandbox.stdout.take().expect("stdout")).lines();
+    let lines = std::io::BufReader::new(sandbox.stdout.take().expect("stdout")).lines();
     let mut urls = std::collections::HashMap::new();
-    for line in lines.by_ref().take(6) {
+    for line in lines.take(6) {
         let line = line.expect("a line");
         if let Some((name, value)) = line.trim().split_once('=') {
             urls.insert(name.to_string(), value.to_string());
         }
     }
+    (sandbox, urls)
+}
+
+#[test]
+fn cj_sandbox_keeps_its_ledger_in_the_file_given() {
+    let dir = std::env::temp_dir().join(format!("cj-cli-ledger-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join("ledger.sqlite");
+    let _ = std::fs::remove_file(&path);
+    let ledger_arg = path.to_str().expect("a UTF-8 path");
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+    let (mut first, urls) = cj_sandbox(&["--ledger", ledger_arg]);
+    let tracking = urls.get("CJ_TRACKING_URL").cloned().expect("printed");
+    let out = cj(
+        &[
+            "orders",
+            "create",
+            "--live",
+            "--file",
+            &format!("{samples}/orders.jsonl"),
+        ],
+        "",
+        &[("CJ_TOKEN", TOKEN), ("CJ_TRACKING_URL", &tracking)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let _ = first.kill();
+    let _ = first.wait();
+
+    // A new sandbox on the same file still knows the orders.
+    let (mut second, urls) = cj_sandbox(&["--ledger", ledger_arg]);
+    let root = urls
+        .get("CJ_TRACKING_URL")
+        .expect("printed")
+        .trim_end_matches("/tracking")
+        .to_string();
+    let ledger: Value =
+        serde_json::from_str(&http_get(&format!("{root}/sandbox/ledger"))).expect("the ledger");
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let sent = std::fs::read_to_string(format!("{samples}/orders.jsonl")).expect("samples");
+    assert_eq!(
+        ledger["total"].as_u64(),
+        Some(sent.lines().filter(|l| !l.trim().is_empty()).count() as u64),
+        "{ledger}"
+    );
+}
+
+#[test]
+fn the_lifecycle_through_the_binary_against_cj_sandbox() {
+    let (mut sandbox, urls) = cj_sandbox(&[]);
     let url = |name: &str| {
         urls.get(name)
             .cloned()

@@ -5,6 +5,7 @@
 //!   applies to an order.
 //! - [`commissions`]: the Commission Detail API: every commission CJ recorded, with its
 //!   corrections, within CJ's call limits.
+//! - [`reconcile`]: which orders sent to the Tracking API CJ recorded, and how.
 //!
 //! # Design note: how the types are generated
 //!
@@ -35,6 +36,7 @@ pub mod commissions;
 pub mod fuzz;
 mod graphql;
 pub mod program_terms;
+pub mod reconcile;
 pub mod scalars;
 pub mod tracking;
 

@@ -354,3 +354,283 @@ fn sums_out_of_range_are_an_error_not_a_panic() {
     .expect_err("overflow");
     assert!(matches!(err, FoldError::Overflow { .. }), "{err}");
 }
+
+mod against_the_sandbox {
+    //! The client against the sandbox's Commission Detail API, with orders sent through the
+    //! sandbox's live Tracking endpoint by the SDK's own `Orders` client.
+
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use cj_graphql::commissions::{
+        AdvertiserCommission, CommissionRecord, CommissionsApi, CorrectionReason, Instant,
+        fold_action, fold_actions,
+    };
+    use cj_graphql::tracking::{
+        self, Mode, OrderCancelRequest, OrderCreateRequest, OrderRestateRequest, Orders,
+    };
+    use cj_graphql::transport::{Credentials, Error, RetryPolicy, Transport};
+    use cj_sandbox::{Sandbox, SandboxConfig};
+    use futures_util::TryStreamExt;
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::d;
+
+    const TOKEN: &str = "sandbox-commissions-token";
+
+    fn transport(token: &str) -> Transport {
+        Transport::builder()
+            .credentials(Credentials::token(token))
+            .timeout(Duration::from_secs(10))
+            .retry(RetryPolicy::none())
+            .build()
+            .expect("a transport")
+    }
+
+    fn orders(sandbox: &Sandbox) -> Orders {
+        Orders::new(transport(TOKEN), &sandbox.tracking_url(), Mode::Live).expect("orders")
+    }
+
+    fn commissions(sandbox: &Sandbox, token: &str) -> CommissionsApi {
+        CommissionsApi::new(transport(token), &sandbox.commissions_url()).expect("a client")
+    }
+
+    fn hours_before(t: Timestamp, hours: i64) -> Timestamp {
+        t.checked_sub(SignedDuration::from_hours(hours))
+            .expect("a time")
+    }
+
+    fn order(id: &str, event: Timestamp, amount: &str) -> OrderCreateRequest {
+        OrderCreateRequest::builder()
+            .enterprise_id("1234567")
+            .action_tracker_id(123456)
+            .order_id(id)
+            .event_time(event)
+            .cj_event("7166ddf3b35b11eb834200a10a1eb972")
+            .currency("USD")
+            .amount(amount.parse().expect("an amount"))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn the_stream_yields_every_record_once_across_windows_and_pages() {
+        let config = SandboxConfig::new().commission_page_limit(7);
+        let sandbox = Sandbox::start_with(config).await.expect("a sandbox");
+        let now = Timestamp::now();
+        // 50 orders, one every 38 hours: events over the last 78 days.
+        let batch: Vec<OrderCreateRequest> = (0..50)
+            .map(|i| {
+                order(
+                    &format!("WIN-{i:02}"),
+                    hours_before(now, i * 38 + 1),
+                    "10.00",
+                )
+            })
+            .collect();
+        let sent = orders(&sandbox).create(&batch).await.expect("sent");
+        assert!(sent.is_success(), "{:?}", sent.errors);
+
+        let api = commissions(&sandbox, TOKEN);
+        // 85 days: three windows of at most 31 days, each of more than one page of 7.
+        let since = Instant::from(hours_before(now, 85 * 24));
+        let first_window = api
+            .advertiser(["1234567"])
+            .since_event(since)
+            .before_event(Instant::from(hours_before(now, 54 * 24)))
+            .page()
+            .await
+            .expect("a page");
+        assert_eq!(
+            (first_window.count, first_window.payload_complete),
+            (7, false)
+        );
+
+        let records: Vec<AdvertiserCommission> = api
+            .advertiser(["1234567"])
+            .since_event(since)
+            .before_event(Instant::from(now))
+            .stream()
+            .try_collect()
+            .await
+            .expect("every record");
+        assert_eq!(records.len(), 50);
+        let ids: BTreeSet<&str> = records.iter().map(|r| r.commission_id.as_str()).collect();
+        assert_eq!(ids.len(), 50, "no record twice");
+        let order_ids: BTreeSet<&str> = records.iter().filter_map(|r| r.order_id()).collect();
+        let sent: BTreeSet<String> = (0..50).map(|i| format!("WIN-{i:02}")).collect();
+        assert_eq!(
+            order_ids,
+            sent.iter().map(String::as_str).collect::<BTreeSet<_>>()
+        );
+        assert!(
+            records
+                .iter()
+                .all(|r| r.pub_commission_amount_usd == d("1.00"))
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_cut_to_the_sandboxs_answer_limit_still_yield_every_record() {
+        // Every field the client selects: about 1.6 KB a record, as the sandbox counts it.
+        let config = SandboxConfig::new().max_answer_bytes(60_000);
+        let sandbox = Sandbox::start_with(config).await.expect("a sandbox");
+        let an_hour_ago = hours_before(Timestamp::now(), 1);
+        let batch: Vec<OrderCreateRequest> = (0..60)
+            .map(|i| order(&format!("BIG-{i:02}"), an_hour_ago, "10.00"))
+            .collect();
+        orders(&sandbox).create(&batch).await.expect("sent");
+        let api = commissions(&sandbox, TOKEN);
+        let page = api.advertiser(["1234567"]).page().await.expect("a page");
+        assert!(!page.payload_complete && page.count < 60, "{}", page.count);
+        let records: Vec<AdvertiserCommission> = api
+            .advertiser(["1234567"])
+            .stream()
+            .try_collect()
+            .await
+            .expect("every record");
+        assert_eq!(records.len(), 60);
+    }
+
+    #[tokio::test]
+    async fn a_restate_and_a_cancel_fold_into_the_current_state() {
+        let sandbox = Sandbox::start().await.expect("a sandbox");
+        let an_hour_ago = hours_before(Timestamp::now(), 1);
+        let client = orders(&sandbox);
+        client
+            .create(&[
+                order("ORD-R", an_hour_ago, "149.98"),
+                order("ORD-C", an_hour_ago, "80.00"),
+            ])
+            .await
+            .expect("created");
+        let restate = OrderRestateRequest::builder()
+            .enterprise_id("1234567")
+            .action_tracker_id(123456)
+            .order_id("ORD-R")
+            .update_time(Timestamp::now())
+            .amount("100.00".parse().expect("an amount"))
+            .correction_reason(tracking::CorrectionReason::ReturnedMerchandise)
+            .build();
+        client.restate(&[restate]).await.expect("restated");
+        let cancel = OrderCancelRequest::builder()
+            .enterprise_id("1234567")
+            .action_tracker_id(123456)
+            .order_id("ORD-C")
+            .update_time(Timestamp::now())
+            .correction_reason(tracking::CorrectionReason::InvalidCreditCard)
+            .build();
+        client.cancel(&[cancel]).await.expect("cancelled");
+
+        // No date: the last 24 hours by posting date.
+        let records: Vec<AdvertiserCommission> = commissions(&sandbox, TOKEN)
+            .advertiser(["1234567"])
+            .stream()
+            .try_collect()
+            .await
+            .expect("records");
+        assert_eq!(records.len(), 5);
+        let (originals, corrections): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.original);
+        let amounts: Vec<_> = corrections
+            .iter()
+            .map(|r| (r.sale_amount_usd, r.pub_commission_amount_usd))
+            .collect();
+        // The restatement as CJ shows it (a reversal to zero, then the new state), the cancel
+        // as one negative record.
+        assert_eq!(
+            amounts,
+            [
+                (Some(d("-149.98")), d("-15.00")),
+                (Some(d("100.00")), d("10.00")),
+                (Some(d("-80.00")), d("-8.00"))
+            ]
+        );
+        for correction in &corrections {
+            let original = originals
+                .iter()
+                .find(|o| o.order_id == correction.order_id)
+                .expect("the original of each correction");
+            assert_eq!(correction.original_action_id, original.commission_id);
+        }
+
+        let states = fold_actions(records.clone()).expect("folded");
+        let current: Vec<_> = states
+            .iter()
+            .map(|s| {
+                (
+                    s.order_id.as_deref(),
+                    s.sale_amount_usd,
+                    s.commission_usd,
+                    s.correction_reasons.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            current,
+            [
+                (
+                    Some("ORD-R"),
+                    Some(d("100.00")),
+                    d("10.00"),
+                    // One reason per correction record: the reversal's and the new state's.
+                    vec![
+                        CorrectionReason::ReturnedMerchandise,
+                        CorrectionReason::ReturnedMerchandise
+                    ]
+                ),
+                (
+                    Some("ORD-C"),
+                    Some(d("0.00")),
+                    d("0.00"),
+                    vec![CorrectionReason::InvalidCreditCard]
+                ),
+            ]
+        );
+        let restated = records
+            .into_iter()
+            .filter(|r| r.order_id() == Some("ORD-R"));
+        let state = fold_action(restated).expect("one action");
+        assert!(state.has_original && state.is_corrected());
+        assert_eq!(state.sale_amount_usd, Some(d("100.00")));
+    }
+
+    #[tokio::test]
+    async fn the_sandboxs_errors_surface_and_the_token_is_never_printed() {
+        let sandbox = Sandbox::start_with(SandboxConfig::new().accepted_tokens([TOKEN]))
+            .await
+            .expect("a sandbox");
+        let api = commissions(&sandbox, TOKEN);
+        // A 40-day range: the client refuses it before sending (the sandbox would answer a
+        // GraphQL error; its own tests check that one).
+        let since = hours_before(Timestamp::now(), 60 * 24);
+        let err = api
+            .advertiser(["1234567"])
+            .since_event(since)
+            .before_event(hours_before(Timestamp::now(), 20 * 24))
+            .page()
+            .await
+            .expect_err("too long");
+        assert!(err.to_string().contains("more than CJ's 31 days"), "{err}");
+        // A GraphQL error of the sandbox's, with its message.
+        let err = api
+            .advertiser(["1234567"])
+            .since_commission_id("not-an-id")
+            .page()
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, Error::GraphQL { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("sinceCommissionId must be a commission id (digits)"),
+            "{err}"
+        );
+        // A token the sandbox does not accept: CJ's `Invalid Token`, the token nowhere.
+        let secret = "wrong-s3cret-token";
+        let err = commissions(&sandbox, secret)
+            .publisher(["7654321"])
+            .page()
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("Invalid Token"), "{err}");
+        assert!(!format!("{err} {err:?}").contains(secret), "{err:?}");
+    }
+}

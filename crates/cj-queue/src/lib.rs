@@ -17,6 +17,7 @@
 //! when), [`PostgresStore`] (feature `postgres`: several application instances share it), and
 //! [`MemoryStore`] (not durable).
 
+pub mod relay;
 mod sqlite;
 mod store;
 
@@ -41,8 +42,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{
-    BatchLimits, Claim, DeadLetter, Entry, Kind, MemoryStore, NewEntry, Outcome, Stats, Store,
-    StoreError, Waiting,
+    AcceptedEntry, BatchLimits, Claim, DeadLetter, Entry, Kind, MemoryStore, NewEntry, Outcome,
+    Reconciliation, Stats, Store, StoreError, Waiting,
 };
 
 /// An order for the queue: a create, a restate or a cancel.
@@ -539,8 +540,8 @@ answered!(
     cj_graphql::tracking::OrderCancellation
 );
 
-/// What CJ deduplicates on, as the queue writes it: `enterprise|tracker|order`.
-fn order_key(enterprise_id: &str, action_tracker_id: u32, order_id: &str) -> String {
+/// What CJ deduplicates on, as the queue writes it (an entry's `key`): `enterprise|tracker|order`.
+pub fn order_key(enterprise_id: &str, action_tracker_id: u32, order_id: &str) -> String {
     format!("{enterprise_id}|{action_tracker_id}|{order_id}")
 }
 

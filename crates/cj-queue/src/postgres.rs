@@ -12,9 +12,11 @@
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
+use cj_graphql::reconcile::Verdict;
+
 use crate::store::{
-    BatchLimits, Claim, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError,
-    Waiting, pick_batch,
+    AcceptedEntry, BatchLimits, Claim, DeadLetter, Entry, Kind, NewEntry, Outcome, Reconciliation,
+    Stats, Store, StoreError, Waiting, pick_batch,
 };
 
 const WAITING: i16 = 0;
@@ -25,7 +27,7 @@ const DEAD: i16 = 3;
 /// A queue in a PostgreSQL table.
 #[derive(Debug)]
 pub struct PostgresStore {
-    client: Mutex<Client>,
+    pub(crate) client: Mutex<Client>,
     table: String,
     driver: tokio::task::JoinHandle<()>,
 }
@@ -38,7 +40,9 @@ impl Drop for PostgresStore {
 
 impl PostgresStore {
     /// Connects (`host=... user=... dbname=...` or a `postgresql://` URL) and creates the
-    /// queue's table, `cj_order_queue`, if it does not exist.
+    /// queue's table, `cj_order_queue`, if it does not exist (and its reconciliation verdicts'
+    /// table, `cj_order_queue_verdicts`; a table made by an earlier version gets the column
+    /// `accepted_at`).
     pub async fn connect(config: &str) -> Result<Self, StoreError> {
         PostgresStore::connect_to_table(config, "cj_order_queue").await
     }
@@ -83,9 +87,32 @@ impl PostgresStore {
              );
              CREATE INDEX IF NOT EXISTS {table}_state ON {table} (state, id);
              CREATE INDEX IF NOT EXISTS {table}_waiting ON {table} (state, enqueued_at, bytes);
-             CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key, id);"
+             CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key, id);
+             CREATE TABLE IF NOT EXISTS {table}_verdicts (
+                key TEXT PRIMARY KEY,
+                verdict TEXT NOT NULL,
+                checked_at BIGINT NOT NULL
+             );"
         ))
         .await?;
+        // A table made by an earlier version gains `accepted_at`. Checked first: `ALTER TABLE`
+        // locks the whole table, even with `IF NOT EXISTS`, and would wait on (and deadlock
+        // with) the instances at work.
+        let has_accepted_at: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = lower($1)
+                   AND column_name = 'accepted_at')",
+                &[&table],
+            )
+            .await?
+            .get(0);
+        if !has_accepted_at {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {table} ADD COLUMN accepted_at BIGINT"
+            ))
+            .await?;
+        }
         tx.commit().await?;
         Ok(PostgresStore {
             client: Mutex::new(client),
@@ -238,8 +265,11 @@ impl Store for PostgresStore {
             )
         };
         let accepted = tx
-            .prepare(&update("state = $5, submission_id = $6, error = NULL"))
+            .prepare(&update(
+                "state = $5, submission_id = $6, error = NULL, accepted_at = $7",
+            ))
             .await?;
+        let now_ms = jiff::Timestamp::now().as_millisecond();
         let rejected = tx
             .prepare(&update("state = $5, error = $6, error_fields = $7"))
             .await?;
@@ -259,7 +289,15 @@ impl Store for PostgresStore {
                 Outcome::Accepted { submission_id } => {
                     tx.execute(
                         &accepted,
-                        &[id, &IN_FLIGHT, &worker, &attempt, &ACCEPTED, submission_id],
+                        &[
+                            id,
+                            &IN_FLIGHT,
+                            &worker,
+                            &attempt,
+                            &ACCEPTED,
+                            submission_id,
+                            &now_ms,
+                        ],
                     )
                     .await?
                 }
@@ -363,5 +401,82 @@ impl Store for PostgresStore {
             }
         };
         Ok(n)
+    }
+
+    async fn accepted(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<AcceptedEntry>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT id, kind, key, payload, enqueued_at, COALESCE(accepted_at, enqueued_at), submission_id
+                     FROM {} WHERE state = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    self.table
+                ),
+                &[&ACCEPTED, &after_id, &limit],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(AcceptedEntry {
+                    id: row.get(0),
+                    kind: kind_of(row.get(1))?,
+                    key: row.get(2),
+                    payload: row.get(3),
+                    enqueued_at_ms: row.get(4),
+                    accepted_at_ms: row.get(5),
+                    submission_id: row.get(6),
+                })
+            })
+            .collect()
+    }
+
+    async fn record_verdicts(
+        &self,
+        verdicts: Vec<(String, Verdict)>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (keys, names): (Vec<String>, Vec<&str>) = verdicts
+            .into_iter()
+            .map(|(key, verdict)| (key, verdict.as_str()))
+            .unzip();
+        let client = self.client.lock().await;
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {}_verdicts (key, verdict, checked_at)
+                     SELECT key, verdict, $3 FROM unnest($1::TEXT[], $2::TEXT[]) AS v (key, verdict)
+                     ON CONFLICT (key) DO UPDATE SET verdict = excluded.verdict, checked_at = excluded.checked_at",
+                    self.table
+                ),
+                &[&keys, &names, &at_ms],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn reconciliation(&self) -> Result<Reconciliation, StoreError> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT verdict, COUNT(*), MAX(checked_at) FROM {}_verdicts GROUP BY verdict",
+                    self.table
+                ),
+                &[],
+            )
+            .await?;
+        let mut out = Reconciliation::default();
+        for row in rows {
+            let count: i64 = row.get(1);
+            out.verdicts
+                .insert(row.get(0), u64::try_from(count).unwrap_or(0));
+            out.checked_at_ms = out.checked_at_ms.max(row.get(2));
+        }
+        Ok(out)
     }
 }

@@ -17,9 +17,11 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, params};
 
+use cj_graphql::reconcile::Verdict;
+
 use crate::store::{
-    BatchLimits, Claim, DeadLetter, Entry, Kind, NewEntry, Outcome, Stats, Store, StoreError,
-    Waiting, pick_batch,
+    AcceptedEntry, BatchLimits, Claim, DeadLetter, Entry, Kind, NewEntry, Outcome, Reconciliation,
+    Stats, Store, StoreError, Waiting, pick_batch,
 };
 
 const WAITING: i64 = 0;
@@ -37,7 +39,7 @@ impl SqliteStore {
     /// Opens (or creates) the store at `path`, and puts back in the queue the orders a previous
     /// process left in flight.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -61,6 +63,7 @@ impl SqliteStore {
              CREATE INDEX IF NOT EXISTS queue_waiting ON queue (state, enqueued_at, bytes);
              CREATE INDEX IF NOT EXISTS queue_key ON queue (key, id);",
         )?;
+        migrate(&mut conn)?;
         // Single process: whatever was in flight when it died was not confirmed.
         conn.execute(
             "UPDATE queue SET state = ?1 WHERE state = ?2",
@@ -72,7 +75,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the connection in a blocking thread.
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -86,6 +89,31 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Other(format!("the SQLite worker failed: {e}")))?
     }
+}
+
+/// Adds what later versions keep to a store made by an earlier one: when CJ accepted each
+/// order (`accepted_at`, empty for orders accepted before), and each order's reconciliation
+/// verdict (table `verdicts`). Under a write lock, so that two processes opening one file at
+/// once do not both add the column.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let has_accepted_at: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('queue') WHERE name = 'accepted_at'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_accepted_at == 0 {
+        tx.execute_batch("ALTER TABLE queue ADD COLUMN accepted_at INTEGER")?;
+    }
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS verdicts (
+            key TEXT PRIMARY KEY,
+            verdict TEXT NOT NULL,
+            checked_at INTEGER NOT NULL
+         )",
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn kind_of(text: String) -> Result<Kind, rusqlite::Error> {
@@ -215,6 +243,7 @@ impl Store for SqliteStore {
         outcomes: Vec<(i64, Outcome)>,
     ) -> Result<u64, StoreError> {
         let claim = claim.clone();
+        let now_ms = jiff::Timestamp::now().as_millisecond();
         self.with(move |conn| {
             let tx = conn.transaction()?;
             let mut lost = 0;
@@ -226,9 +255,9 @@ impl Store for SqliteStore {
                 };
                 let updated = match outcome {
                     Outcome::Accepted { submission_id } => tx.execute(
-                        "UPDATE queue SET state = ?4, submission_id = ?5, error = NULL
+                        "UPDATE queue SET state = ?4, submission_id = ?5, error = NULL, accepted_at = ?6
                          WHERE id = ?1 AND state = ?2 AND attempts = ?3",
-                        params![id, IN_FLIGHT, attempt, ACCEPTED, submission_id],
+                        params![id, IN_FLIGHT, attempt, ACCEPTED, submission_id, now_ms],
                     )?,
                     Outcome::Rejected { message, fields } => tx.execute(
                         "UPDATE queue SET state = ?4, error = ?5, error_fields = ?6
@@ -322,6 +351,79 @@ impl Store for SqliteStore {
             };
             tx.commit()?;
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn accepted(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<AcceptedEntry>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT id, kind, key, payload, enqueued_at, COALESCE(accepted_at, enqueued_at), submission_id
+                 FROM queue WHERE state = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            )?;
+            let rows = q.query_map(params![ACCEPTED, after_id, limit], |r| {
+                Ok(AcceptedEntry {
+                    id: r.get(0)?,
+                    kind: kind_of(r.get(1)?)?,
+                    key: r.get(2)?,
+                    payload: r.get(3)?,
+                    enqueued_at_ms: r.get(4)?,
+                    accepted_at_ms: r.get(5)?,
+                    submission_id: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn record_verdicts(
+        &self,
+        verdicts: Vec<(String, Verdict)>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO verdicts (key, verdict, checked_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET verdict = excluded.verdict, checked_at = excluded.checked_at",
+                )?;
+                for (key, verdict) in &verdicts {
+                    upsert.execute(params![key, verdict.as_str(), at_ms])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reconciliation(&self) -> Result<Reconciliation, StoreError> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT verdict, COUNT(*), MAX(checked_at) FROM verdicts GROUP BY verdict",
+            )?;
+            let rows = q.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            let mut out = Reconciliation::default();
+            for row in rows {
+                let (verdict, count, at) = row?;
+                out.verdicts
+                    .insert(verdict, u64::try_from(count).unwrap_or(0));
+                out.checked_at_ms = out.checked_at_ms.max(Some(at));
+            }
+            Ok(out)
         })
         .await
     }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use cj_graphql::reconcile::Verdict;
 use serde::Serialize;
 
 /// Which mutation an order goes through.
@@ -189,6 +190,57 @@ pub struct Waiting {
     pub oldest_ms: Option<i64>,
 }
 
+/// An order CJ accepted, as [`Store::accepted`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedEntry {
+    /// Its position in the queue.
+    pub id: i64,
+    /// The mutation.
+    pub kind: Kind,
+    /// enterprise id, action tracker id and order id.
+    pub key: String,
+    /// The request, in CJ's JSON.
+    pub payload: String,
+    /// When it was enqueued.
+    pub enqueued_at_ms: i64,
+    /// When CJ's answer accepted it (milliseconds since the Unix epoch). A store written before
+    /// this was recorded gives the time it was enqueued.
+    pub accepted_at_ms: i64,
+    /// CJ's submission id, when CJ named it.
+    pub submission_id: Option<String>,
+}
+
+/// What reconciliation (`cj reconcile --store`) last found for the orders CJ accepted: how many
+/// orders have each [`Verdict`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciliation {
+    /// Orders per verdict, by the verdict's name (`recorded`, `missing`, ...).
+    pub verdicts: BTreeMap<String, u64>,
+    /// When the latest verdict was recorded (milliseconds since the Unix epoch).
+    pub checked_at_ms: Option<i64>,
+}
+
+impl Reconciliation {
+    /// Orders CJ has records of ([`Verdict::is_confirmed`]).
+    pub fn confirmed(&self) -> u64 {
+        self.count(Verdict::is_confirmed)
+    }
+
+    /// Orders CJ has no record of, past the grace period ([`Verdict::Missing`]).
+    pub fn missing(&self) -> u64 {
+        self.count(|v| v == Verdict::Missing)
+    }
+
+    fn count(&self, which: impl Fn(Verdict) -> bool) -> u64 {
+        self.verdicts
+            .iter()
+            .filter(|(name, _)| name.parse().is_ok_and(&which))
+            .map(|(_, n)| *n)
+            .sum()
+    }
+}
+
 /// Errors of a store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -259,6 +311,40 @@ pub trait Store: Send + Sync + 'static {
         &self,
         ids: Option<Vec<i64>>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// A page of the orders CJ accepted: those with an id after `after_id`, by id, at most
+    /// `limit`. Read page after page (from the last id of the page before) to stream them all in
+    /// bounded memory. The default answers [`StoreError::Other`]: a store of your own
+    /// reconciles once it implements it.
+    fn accepted(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AcceptedEntry>, StoreError>> + Send {
+        let _ = (after_id, limit);
+        async { Err(unsupported("reading accepted orders")) }
+    }
+
+    /// Records each order's verdict (by its key), replacing the one recorded before, as of
+    /// `at_ms`. The default answers [`StoreError::Other`].
+    fn record_verdicts(
+        &self,
+        verdicts: Vec<(String, Verdict)>,
+        at_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (verdicts, at_ms);
+        async { Err(unsupported("recording verdicts")) }
+    }
+
+    /// How many orders have each verdict recorded. The default answers an empty
+    /// [`Reconciliation`].
+    fn reconciliation(&self) -> impl Future<Output = Result<Reconciliation, StoreError>> + Send {
+        async { Ok(Reconciliation::default()) }
+    }
+}
+
+fn unsupported(what: &str) -> StoreError {
+    StoreError::Other(format!("this store does not support {what}"))
 }
 
 /// How big a batch may be.
@@ -350,6 +436,8 @@ struct MemoryRows {
     pending: std::collections::BTreeSet<i64>,
     waiting_count: u64,
     waiting_bytes: u64,
+    /// Each order's verdict and when it was recorded, by key.
+    verdicts: BTreeMap<String, (Verdict, i64)>,
 }
 
 impl MemoryRows {
@@ -391,6 +479,8 @@ struct Row {
     next_attempt_ms: i64,
     claimed_until_ms: i64,
     error: Option<(String, Vec<String>)>,
+    /// When CJ accepted it (milliseconds since the Unix epoch), and its submission id.
+    accepted: Option<(i64, Option<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,6 +527,7 @@ impl Store for MemoryStore {
                     next_attempt_ms: 0,
                     claimed_until_ms: 0,
                     error: None,
+                    accepted: None,
                 },
             );
             rows.set_state(id, State::Waiting);
@@ -534,7 +625,10 @@ impl Store for MemoryStore {
                 continue;
             };
             let state = match outcome {
-                Outcome::Accepted { .. } => State::Accepted,
+                Outcome::Accepted { submission_id } => {
+                    row.accepted = Some((jiff::Timestamp::now().as_millisecond(), submission_id));
+                    State::Accepted
+                }
                 Outcome::Rejected { message, fields } => {
                     row.error = Some((message, fields));
                     State::Dead
@@ -600,5 +694,57 @@ impl Store for MemoryStore {
             }
         }
         Ok(dead.len() as u64)
+    }
+
+    async fn accepted(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<AcceptedEntry>, StoreError> {
+        let rows = self.lock()?;
+        Ok(rows
+            .rows
+            .range(after_id.saturating_add(1)..)
+            .map(|(_, r)| r)
+            .filter(|r| r.state == State::Accepted)
+            .take(limit)
+            .map(|r| {
+                let (at, submission_id) =
+                    r.accepted.clone().unwrap_or((r.entry.enqueued_at_ms, None));
+                AcceptedEntry {
+                    id: r.entry.id,
+                    kind: r.entry.kind,
+                    key: r.entry.key.clone(),
+                    payload: r.entry.payload.clone(),
+                    enqueued_at_ms: r.entry.enqueued_at_ms,
+                    accepted_at_ms: at,
+                    submission_id,
+                }
+            })
+            .collect())
+    }
+
+    async fn record_verdicts(
+        &self,
+        verdicts: Vec<(String, Verdict)>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut rows = self.lock()?;
+        for (key, verdict) in verdicts {
+            rows.verdicts.insert(key, (verdict, at_ms));
+        }
+        Ok(())
+    }
+
+    async fn reconciliation(&self) -> Result<Reconciliation, StoreError> {
+        let rows = self.lock()?;
+        let mut out = Reconciliation::default();
+        for (verdict, at) in rows.verdicts.values() {
+            *out.verdicts
+                .entry(verdict.as_str().to_string())
+                .or_default() += 1;
+            out.checked_at_ms = out.checked_at_ms.max(Some(*at));
+        }
+        Ok(out)
     }
 }

@@ -164,3 +164,56 @@ async fn a_send_slower_than_the_lease_keeps_its_batch() {
     let other = connect(&url, "cj_queue_test_slow").await;
     common::a_slow_send_keeps_its_batch(sending, &other).await;
 }
+
+#[tokio::test]
+async fn accepted_orders_and_verdicts_for_reconciliation() {
+    let Some(url) = database() else { return };
+    let store = store(&url, "cj_queue_test_reconcile").await;
+    // The verdicts' table outlives the queue's TRUNCATE: start from none.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    client
+        .batch_execute("TRUNCATE cj_queue_test_reconcile_verdicts")
+        .await
+        .expect("truncated");
+    common::accepted_orders_and_verdicts(&store).await;
+}
+
+#[tokio::test]
+async fn a_table_of_an_earlier_version_gains_acceptance_times() {
+    let Some(url) = database() else { return };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    // The table as the first release made it, with one accepted order.
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS cj_queue_test_old; DROP TABLE IF EXISTS cj_queue_test_old_verdicts;
+             CREATE TABLE cj_queue_test_old (
+                id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL,
+                payload TEXT NOT NULL, bytes BIGINT NOT NULL, enqueued_at BIGINT NOT NULL,
+                state SMALLINT NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at BIGINT NOT NULL DEFAULT 0, claimed_by TEXT,
+                claimed_until BIGINT NOT NULL DEFAULT 0, submission_id TEXT, error TEXT,
+                error_fields TEXT);
+             INSERT INTO cj_queue_test_old (kind, key, payload, bytes, enqueued_at, state)
+             VALUES ('create', '1234567|123456|OLD-1', '{}', 2, 1700000000000, 2);",
+        )
+        .await
+        .expect("an old table");
+    for _ in 0..2 {
+        let store = connect(&url, "cj_queue_test_old").await;
+        let accepted = store.accepted(0, 10).await.expect("read");
+        assert_eq!(accepted.len(), 1, "{accepted:?}");
+        assert_eq!(accepted[0].accepted_at_ms, 1_700_000_000_000);
+        let verdicts = vec![(
+            accepted[0].key.clone(),
+            cj_graphql::reconcile::Verdict::Recorded,
+        )];
+        store.record_verdicts(verdicts, 7).await.expect("recorded");
+        assert_eq!(store.reconciliation().await.expect("read").confirmed(), 1);
+    }
+}

@@ -121,6 +121,16 @@ pub struct TrackingSeed {
     pub enterprises: Option<Vec<String>>,
 }
 
+/// Commission Detail records served besides those the live Tracking endpoint's orders
+/// become, each in CJ's shape (`commissionId` digits; `advertiserId`, `publisherId`,
+/// `actionStatus`, `actionType`, `postingDate`, `eventDate` and `lockingDate` required). One
+/// record serves both sides: the fields of either that it has.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CommissionsSeed {
+    /// The records.
+    pub records: Vec<serde_json::Value>,
+}
+
 /// All of the sandbox's data.
 #[derive(Debug, Clone)]
 pub struct SeedData {
@@ -130,16 +140,20 @@ pub struct SeedData {
     pub advertisers: AdvertisersSeed,
     /// Tracking settings.
     pub tracking: TrackingSeed,
+    /// Commission Detail records.
+    pub commissions: CommissionsSeed,
 }
 
 const DEFAULT_PROGRAM_TERMS: &str = include_str!("../seed/program_terms.json");
 const DEFAULT_ADVERTISERS: &str = include_str!("../seed/advertisers.json");
 const DEFAULT_TRACKING: &str = include_str!("../seed/tracking.json");
+const DEFAULT_COMMISSIONS: &str = include_str!("../seed/commissions.json");
 
 impl SeedData {
     /// The bundled seed: five contracts of four advertisers (every rate type, item lists,
     /// situations, promotional properties, incentives, an ended contract), six advertisers for
-    /// lookups, and one open-ended action tracker (`334455`).
+    /// lookups, one open-ended action tracker (`334455`), and five publisher commissions of
+    /// publisher `7654321` (originals, a negative correction, an odd `actionStatus`).
     pub fn bundled() -> Self {
         // The bundled files are checked by a test; they cannot fail to parse at run time.
         SeedData {
@@ -157,11 +171,12 @@ impl SeedData {
                 open_ended_action_trackers: Vec::new(),
                 enterprises: None,
             }),
+            commissions: parse("commissions.json", DEFAULT_COMMISSIONS).unwrap_or_default(),
         }
     }
 
-    /// The seed in `dir`: `program_terms.json`, `advertisers.json` and `tracking.json`, each
-    /// optional (the bundled one stands in for a missing file).
+    /// The seed in `dir`: `program_terms.json`, `advertisers.json`, `tracking.json` and
+    /// `commissions.json`, each optional (the bundled one stands in for a missing file).
     pub fn load(dir: &Path) -> Result<Self, SandboxError> {
         let mut data = SeedData::bundled();
         let read = |name: &str| -> Result<Option<String>, SandboxError> {
@@ -181,6 +196,9 @@ impl SeedData {
         if let Some(text) = read("tracking.json")? {
             data.tracking = parse("tracking.json", &text)?;
         }
+        if let Some(text) = read("commissions.json")? {
+            data.commissions = parse("commissions.json", &text)?;
+        }
         Ok(data)
     }
 }
@@ -198,8 +216,10 @@ mod tests {
         parse::<ProgramTermsSeed>("p", DEFAULT_PROGRAM_TERMS).expect("program terms");
         parse::<AdvertisersSeed>("a", DEFAULT_ADVERTISERS).expect("advertisers");
         parse::<TrackingSeed>("t", DEFAULT_TRACKING).expect("tracking");
+        parse::<CommissionsSeed>("c", DEFAULT_COMMISSIONS).expect("commissions");
         let data = SeedData::bundled();
         assert_eq!(data.program_terms.publishers["7654321"].len(), 5);
         assert_eq!(data.advertisers.advertisers.len(), 6);
+        assert_eq!(data.commissions.records.len(), 5);
     }
 }

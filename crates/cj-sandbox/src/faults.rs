@@ -114,7 +114,7 @@ pub(crate) fn request_error(argument: &str, index: usize, order_id: &str) -> Val
 
 /// A number in [0, 1) that depends only on the seed and the order id: FNV-1a, then
 /// splitmix64's finaliser to spread it (std's hashers may change between Rust versions).
-fn draw(seed: u64, order_id: &str) -> f64 {
+pub(crate) fn draw(seed: u64, order_id: &str) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in seed.to_le_bytes().iter().chain(order_id.as_bytes()) {
         h ^= u64::from(*b);

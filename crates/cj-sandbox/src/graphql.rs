@@ -31,7 +31,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use graphql_parser::schema as s;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::Limits;
@@ -137,6 +137,10 @@ pub(crate) fn build(
                     en = en.item(v.name.as_str());
                 }
                 inputs.leaves.insert(e.name.clone());
+                inputs.enums.insert(
+                    e.name.clone(),
+                    e.values.iter().map(|v| v.name.clone()).collect(),
+                );
                 builder = builder.register(en);
             }
             s::TypeDefinition::Scalar(sc) => {
@@ -146,6 +150,7 @@ pub(crate) fn build(
                 }
                 if let Some(check) = scalars.get(sc.name.as_str()) {
                     scalar = scalar.validator(*check);
+                    inputs.scalars.insert(sc.name.clone(), *check);
                 }
                 inputs.leaves.insert(sc.name.clone());
                 builder = builder.register(scalar);
@@ -167,6 +172,17 @@ pub(crate) fn build(
         max_complexity: limits.max_complexity,
         max_answer_bytes: limits.max_answer_bytes,
     })
+}
+
+impl Api {
+    /// Keeps the list variables of these input object types as their bytes in the request
+    /// body (see [`Stash`]): validated here item by item, never built into a tree.
+    pub(crate) fn stashing(mut self, types: &[&str]) -> Self {
+        self.inputs
+            .stashed
+            .extend(types.iter().map(|t| t.to_string()));
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,14 +211,72 @@ fn json_field(name: &str, ty: &s::Type<'_, String>, kinds: Arc<HashMap<String, K
     let name = name.to_string();
     let ty = Shape::of(ty);
     Arc::new(move |ctx: ResolverContext<'_>| {
-        let value = ctx
-            .parent_value
+        let parent = ctx.parent_value;
+        if let Some(lazy) = parent.downcast_ref::<LazyObject>() {
+            return FieldFuture::Value(match lazy.field(&name) {
+                Some(LazyField::Objects(objects)) => Some(FieldValue::list(
+                    objects.iter().map(|o| FieldValue::borrowed_any(o)),
+                )),
+                Some(LazyField::Text(text)) => {
+                    let value = serde_json::from_str(text.get()).unwrap_or_default();
+                    field_value(value, &ty, &kinds)
+                }
+                None => None,
+            });
+        }
+        let value = parent
             .downcast_ref::<serde_json::Value>()
             .and_then(|p| p.get(&name))
             .cloned()
             .unwrap_or(serde_json::Value::Null);
         FieldFuture::Value(field_value(value, &ty, &kinds))
     })
+}
+
+/// An answer object whose fields stay JSON text until they are selected: a large answer (a
+/// batch of orders) costs about its text, not a tree of values per item.
+pub(crate) struct LazyObject {
+    fields: Vec<(String, LazyField)>,
+}
+
+/// A field of a [`LazyObject`].
+pub(crate) enum LazyField {
+    /// Any JSON value, as text.
+    Text(Box<RawValue>),
+    /// A list of objects, each lazy in turn.
+    Objects(Vec<LazyObject>),
+}
+
+impl LazyObject {
+    /// An object of these fields.
+    pub(crate) fn new(fields: Vec<(String, LazyField)>) -> Self {
+        LazyObject { fields }
+    }
+
+    /// The fields of a JSON object, each as its text (anything else has none).
+    pub(crate) fn of_json(value: serde_json::Value) -> Self {
+        let serde_json::Value::Object(map) = value else {
+            return LazyObject { fields: Vec::new() };
+        };
+        let fields = map
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, LazyField::text(&v)?)))
+            .collect();
+        LazyObject { fields }
+    }
+
+    fn field(&self, name: &str) -> Option<&LazyField> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+impl LazyField {
+    /// A JSON value as text.
+    pub(crate) fn text(value: &serde_json::Value) -> Option<Self> {
+        serde_json::value::to_raw_value(value)
+            .ok()
+            .map(LazyField::Text)
+    }
 }
 
 /// A JSON value as the field value of a GraphQL type: objects stay JSON for their own fields
@@ -457,7 +531,10 @@ pub(crate) async fn run(
     }
     if let Some(raw) = pending.and_then(|p| p.variables) {
         match variables(&api.inputs, &mut request, &raw) {
-            Ok(variables) => request.variables = variables,
+            Ok((variables, stash)) => {
+                request.variables = variables;
+                request.data.insert(stash);
+            }
             Err(error) => return refused(error),
         }
     }
@@ -586,6 +663,12 @@ fn too_large(limit: usize) -> String {
 struct Inputs {
     /// Scalars and enums (besides the built-in scalars).
     leaves: HashSet<String>,
+    /// Each enum's values.
+    enums: HashMap<String, HashSet<String>>,
+    /// The custom scalars' checks.
+    scalars: HashMap<String, ScalarCheck>,
+    /// Input object types whose list variables are stashed (see [`Stash`]).
+    stashed: HashSet<String>,
     /// Input objects.
     objects: HashMap<String, InputFields>,
     /// The list types that arguments and input fields take, without their `!`s: no variable
@@ -626,6 +709,30 @@ impl Inputs {
         self.leaves.contains(name) || ["String", "Int", "Float", "Boolean", "ID"].contains(&name)
     }
 
+    /// Whether a leaf value (never null) fits leaf type `name`, as async-graphql checks it.
+    fn leaf_fits(&self, name: &str, value: &Value) -> bool {
+        match (name, value) {
+            ("String", Value::String(_)) | ("Boolean", Value::Boolean(_)) => true,
+            ("Int", Value::Number(n)) => n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+            ("Float", Value::Number(_)) => true,
+            ("ID", Value::String(_)) => true,
+            ("ID", Value::Number(n)) => n.is_i64() || n.is_u64(),
+            ("String" | "Int" | "Float" | "Boolean" | "ID", _) => false,
+            _ => {
+                if let Some(values) = self.enums.get(name) {
+                    matches!(value, Value::String(s) if values.contains(s))
+                } else {
+                    self.scalars.get(name).is_none_or(|check| check(value))
+                }
+            }
+        }
+    }
+
+    /// Whether variables of this type are stashed (see [`Stash`]).
+    fn stashes(&self, shape: &Shape) -> bool {
+        matches!(shape.nullable(), Shape::List(_)) && self.stashed.contains(shape.named())
+    }
+
     /// Whether a variable of this type could be used somewhere in a valid document.
     fn fits(&self, shape: &Shape) -> bool {
         let named = shape.named();
@@ -646,42 +753,47 @@ const MAX_LIST_ITEMS: usize = 10_000;
 fn variables(
     inputs: &Inputs,
     request: &mut async_graphql::Request,
-    raw: &[u8],
-) -> Result<Variables, ServerError> {
+    raw: &Bytes,
+) -> Result<(Variables, Stash), ServerError> {
     let name = request.operation_name.clone();
     let Ok(doc) = request.parsed_query() else {
         // async-graphql reports the syntax error.
-        return Ok(Variables::default());
+        return Ok(Default::default());
     };
     let Some(declared) = declared_variables(doc, name.as_deref(), inputs) else {
-        return Ok(Variables::default());
+        return Ok(Default::default());
     };
     let trace = RefCell::new(Trace::default());
+    let stash = RefCell::new(Stash::default());
     let seed = VariablesSeed {
         inputs,
         declared: &declared,
         trace: &trace,
+        raw,
+        stash: &stash,
     };
     let mut json = serde_json::Deserializer::from_slice(raw);
-    seed.deserialize(&mut json).map_err(|e| {
-        let trace = trace.take();
-        let path: Vec<String> = trace.path.into_iter().rev().collect();
-        let message = match trace.reason {
-            Some(reason) => format!(
-                "Invalid value for variable \"{}\", {reason}",
-                path.join(".")
-            ),
-            None => format!("Invalid JSON body: {e}"),
-        };
-        let error = async_graphql::Error::new(message);
-        if trace.oversize {
-            error
-                .extend_with(|_, x| x.set("code", crate::tracking::GATEWAY_TIMEOUT))
-                .into_server_error(Pos::default())
-        } else {
-            error.into_server_error(Pos::default())
-        }
-    })
+    seed.deserialize(&mut json)
+        .map(|v| (v, stash.take()))
+        .map_err(|e| {
+            let trace = trace.take();
+            let path: Vec<String> = trace.path.into_iter().rev().collect();
+            let message = match trace.reason {
+                Some(reason) => format!(
+                    "Invalid value for variable \"{}\", {reason}",
+                    path.join(".")
+                ),
+                None => format!("Invalid JSON body: {e}"),
+            };
+            let error = async_graphql::Error::new(message);
+            if trace.oversize {
+                error
+                    .extend_with(|_, x| x.set("code", crate::tracking::GATEWAY_TIMEOUT))
+                    .into_server_error(Pos::default())
+            } else {
+                error.into_server_error(Pos::default())
+            }
+        })
 }
 
 /// The variables of the operation that will run, with their types; `None` when no operation
@@ -726,6 +838,74 @@ struct VariablesSeed<'a> {
     inputs: &'a Inputs,
     declared: &'a HashMap<String, Shape>,
     trace: &'a RefCell<Trace>,
+    /// The variables' JSON, which [`Stash`] slices.
+    raw: &'a Bytes,
+    stash: &'a RefCell<Stash>,
+}
+
+/// The list variables of the stashed input types ([`Api::stashing`]): each item kept as its
+/// bytes in the request body (slices of it, not copies), after it was checked against its
+/// type as async-graphql would; async-graphql itself is given an empty list. A batch of
+/// orders then costs its body, not trees of values (which async-graphql would also copy
+/// into the arguments). Read with [`list_argument`].
+#[derive(Default)]
+pub(crate) struct Stash(HashMap<String, Vec<Bytes>>);
+
+/// The items of list argument `argument` of the field being resolved, each as JSON: parsed
+/// one at a time from the request body when stashed, else converted from the argument.
+pub(crate) enum ListArgument<'a> {
+    Stashed(&'a [Bytes]),
+    Inline(Vec<serde_json::Value>),
+}
+
+impl ListArgument<'_> {
+    /// How many items.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ListArgument::Stashed(items) => items.len(),
+            ListArgument::Inline(items) => items.len(),
+        }
+    }
+
+    /// Item `i` (null when there is none; a stashed item was checked, so it parses).
+    pub(crate) fn item(&self, i: usize) -> serde_json::Value {
+        match self {
+            ListArgument::Stashed(items) => items
+                .get(i)
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or_default(),
+            ListArgument::Inline(items) => items.get(i).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Argument `argument` of the field being resolved, a list (a single value is a list of one).
+pub(crate) fn list_argument<'a>(
+    ctx: &ResolverContext<'a>,
+    argument: &str,
+) -> Result<ListArgument<'a>, async_graphql::Error> {
+    let variable = ctx
+        .ctx
+        .item
+        .node
+        .get_argument(argument)
+        .and_then(|v| match &v.node {
+            async_graphql_value::Value::Variable(name) => Some(name.as_str()),
+            _ => None,
+        });
+    if let Some(items) = variable
+        .zip(ctx.data_opt::<Stash>())
+        .and_then(|(name, stash)| stash.0.get(name))
+    {
+        return Ok(ListArgument::Stashed(items));
+    }
+    Ok(ListArgument::Inline(
+        match to_json(ctx.args.try_get(argument)?.as_value()) {
+            serde_json::Value::Array(items) => items,
+            serde_json::Value::Null => Vec::new(),
+            single => vec![single],
+        },
+    ))
 }
 
 impl<'de> DeserializeSeed<'de> for VariablesSeed<'_> {
@@ -754,22 +934,103 @@ impl<'de> Visitor<'de> for VariablesSeed<'_> {
                 inputs: self.inputs,
                 shape,
                 trace: self.trace,
+                build: true,
             };
-            let value = map
-                .next_value_seed(expect)
-                .inspect_err(|_| self.trace.borrow_mut().path.push(format!("${name}")))?;
+            let on_error = |_: &A::Error| self.trace.borrow_mut().path.push(format!("${name}"));
+            let value = if self.inputs.stashes(shape) {
+                let text: &RawValue = map.next_value().inspect_err(on_error)?;
+                self.stash(&name, text, expect).inspect_err(on_error)?
+            } else {
+                map.next_value_seed(expect).inspect_err(on_error)?
+            };
             variables.insert(Name::new(name), value);
         }
         Ok(variables)
     }
 }
 
-/// One value of a variable, built as its type reads it.
+impl VariablesSeed<'_> {
+    /// Checks the items of a stashed list variable and keeps them (see [`Stash`]); what
+    /// async-graphql gets instead: an empty list, or null for null.
+    fn stash<E: de::Error>(
+        &self,
+        name: &str,
+        text: &RawValue,
+        expect: Expect<'_>,
+    ) -> Result<Value, E> {
+        let Shape::List(item) = expect.shape.nullable() else {
+            return Err(expect.expected());
+        };
+        let items = StashItems {
+            check: Expect {
+                build: false,
+                ..expect.with(item)
+            },
+            raw: self.raw,
+        };
+        let kept = match text.get().as_bytes().first() {
+            Some(b'n') => return Ok(Value::Null),
+            Some(b'[') => {
+                let mut json = serde_json::Deserializer::from_str(text.get());
+                (&mut json).deserialize_seq(items).map_err(E::custom)?
+            }
+            // A single value is coerced to a list of one.
+            _ => vec![items.keep::<E>(text)?],
+        };
+        self.stash.borrow_mut().0.insert(name.to_string(), kept);
+        Ok(Value::List(Vec::new()))
+    }
+}
+
+/// The items of a stashed list, each checked as it is read (the first that does not fit
+/// stops the reading) and kept as a slice of the body.
+struct StashItems<'a> {
+    check: Expect<'a>,
+    raw: &'a Bytes,
+}
+
+impl StashItems<'_> {
+    fn keep<E: de::Error>(&self, text: &RawValue) -> Result<Bytes, E> {
+        let mut json = serde_json::Deserializer::from_str(text.get());
+        self.check.deserialize(&mut json).map_err(E::custom)?;
+        slice_of(self.raw, text.get()).ok_or_else(|| E::custom("the body could not be read"))
+    }
+}
+
+impl<'de> Visitor<'de> for StashItems<'_> {
+    type Value = Vec<Bytes>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a list of {}", self.check.shape)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Bytes>, A::Error> {
+        let mut kept = Vec::new();
+        while let Some(text) = seq.next_element::<&RawValue>()? {
+            if kept.len() == MAX_LIST_ITEMS {
+                self.check.trace.borrow_mut().oversize = true;
+                return Err(self.check.refuse(format!(
+                    "a list of more than {MAX_LIST_ITEMS} items, CJ's largest batch"
+                )));
+            }
+            let item = self
+                .keep(text)
+                .inspect_err(self.check.at(kept.len().to_string()))?;
+            kept.push(item);
+        }
+        Ok(kept)
+    }
+}
+
+/// One value of a variable, built as its type reads it. With `build` false it is only
+/// checked, leaves and nulls included (async-graphql never sees it: see [`Stash`]), and
+/// nothing is built.
 #[derive(Clone, Copy)]
 struct Expect<'a> {
     inputs: &'a Inputs,
     shape: &'a Shape,
     trace: &'a RefCell<Trace>,
+    build: bool,
 }
 
 /// serde_json's own name for a number it hands over as text (with its
@@ -782,6 +1043,7 @@ impl Expect<'_> {
             inputs: self.inputs,
             shape,
             trace: self.trace,
+            build: self.build,
         }
     }
 
@@ -797,11 +1059,26 @@ impl Expect<'_> {
     /// A leaf value: it fits a scalar or enum (through any lists: a single value is coerced
     /// to a list of one).
     fn leaf<E: de::Error>(&self, value: Value) -> Result<Value, E> {
-        if self.inputs.is_leaf(self.shape.named()) {
-            Ok(value)
+        let named = self.shape.named();
+        if !self.inputs.is_leaf(named) {
+            return Err(self.expected());
+        }
+        if self.build {
+            return Ok(value);
+        }
+        if self.inputs.leaf_fits(named, &value) {
+            Ok(Value::Null)
         } else {
             Err(self.expected())
         }
+    }
+
+    /// A null: async-graphql says whether it is allowed, unless it never sees it.
+    fn null<E: de::Error>(&self) -> Result<Value, E> {
+        if !self.build && matches!(self.shape, Shape::NonNull(_)) {
+            return Err(self.refuse(format!("expected type \"{}\"", self.shape)));
+        }
+        Ok(Value::Null)
     }
 
     /// Adds a path segment to a refusal on its way out.
@@ -838,12 +1115,11 @@ impl<'de> Visitor<'de> for Expect<'_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        // Whether null is allowed is async-graphql's to say.
-        Ok(Value::Null)
+        self.null()
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+        self.null()
     }
 
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
@@ -886,7 +1162,9 @@ impl<'de> Visitor<'de> for Expect<'_> {
                     "a list of more than {MAX_LIST_ITEMS} items, CJ's largest batch"
                 )));
             }
-            items.push(value);
+            if self.build {
+                items.push(value);
+            }
         }
         Ok(Value::List(items))
     }
@@ -903,6 +1181,7 @@ impl<'de> Visitor<'de> for Expect<'_> {
             return Err(self.expected());
         };
         let mut object = async_graphql::indexmap::IndexMap::new();
+        let mut given = HashSet::new();
         let mut next = first;
         while let Some(key) = next {
             let Some((name, shape)) = input.fields.get(&key) else {
@@ -911,13 +1190,17 @@ impl<'de> Visitor<'de> for Expect<'_> {
             let value = map
                 .next_value_seed(self.with(shape))
                 .inspect_err(self.at(key))?;
-            object.insert(name.clone(), value);
+            // A required field given null is refused on its own (see `null`).
+            given.insert(name.clone());
+            if self.build {
+                object.insert(name.clone(), value);
+            }
             next = map.next_key::<String>()?;
         }
         if let Some((field, shape)) = input
             .required
             .iter()
-            .find(|(field, _)| !object.contains_key(field.as_str()))
+            .find(|(field, _)| !given.contains(field.as_str()))
         {
             return Err(self.refuse(format!(
                 "field \"{field}\" of type \"{shape}\" is required but not provided"

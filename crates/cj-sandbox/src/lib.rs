@@ -1,5 +1,5 @@
-//! An offline CJ: the Tracking, Program Terms and Advertiser Lookup APIs on one local port, for
-//! integration tests, CI and demos (what stripe-mock is to Stripe).
+//! An offline CJ: the Tracking, Program Terms, Advertiser Lookup and Commission Detail APIs on
+//! one local port, for integration tests, CI and demos (what stripe-mock is to Stripe).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), cj_sandbox::SandboxError> {
@@ -8,6 +8,7 @@
 //! //   tracking:          sandbox.tracking_url()          ({root}/tracking)
 //! //   program terms:     sandbox.program_terms_url()     ({root}/programs)
 //! //   advertiser lookup: sandbox.advertiser_lookup_url() ({root}/advertiser-lookup)
+//! //   commission detail: sandbox.commissions_url()       ({root}/commissions)
 //! // and read what the live endpoint recorded with `sandbox.ledger()` or
 //! // `GET {root}/sandbox/ledger`. It stops when dropped.
 //! # Ok(()) }
@@ -16,7 +17,13 @@
 //! The GraphQL APIs are served from the same `schema/*.graphql` files the SDK is generated
 //! from, by a real GraphQL engine (async-graphql): any document is parsed and validated, with
 //! variables, fragments, aliases and introspection. Errors come back in CJ's shapes.
+//!
+//! Commission Detail records are built from the ledger: each order, restate and cancel the
+//! live Tracking endpoint records becomes a record (a correction for a restate or cancel) once
+//! it is processed, after [`SandboxConfig::processing_delay`]; some orders silently never do
+//! ([`SandboxConfig::unprocessed_share`]), as on CJ.
 
+mod commissions;
 mod data;
 mod faults;
 mod graphql;
@@ -39,9 +46,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 
+pub use commissions::{COMMISSION_PAGE_LIMIT, CommissionRules, SANDBOX_PUBLISHER_ID};
 pub use data::{
-    ActionSeed, AdvertiserSeed, AdvertisersSeed, CategorySeed, CommissionSeed, ItemListSeed,
-    ProgramTermsSeed, SeedData, TrackingSeed,
+    ActionSeed, AdvertiserSeed, AdvertisersSeed, CategorySeed, CommissionSeed, CommissionsSeed,
+    ItemListSeed, ProgramTermsSeed, SeedData, TrackingSeed,
 };
 pub use faults::{FAULT_HEADER, FaultSpecError, Faults};
 pub use limits::Limits;
@@ -54,6 +62,8 @@ pub use tracking::{
 pub const TRACKING_SDL: &str = include_str!("../../../schema/tracking.graphql");
 /// The Program Terms SDL the SDK is generated from.
 pub const PROGRAM_TERMS_SDL: &str = include_str!("../../../schema/program_terms.graphql");
+/// The Commission Detail SDL the SDK is generated from.
+pub const COMMISSION_DETAIL_SDL: &str = include_str!("../../../schema/commission_detail.graphql");
 
 /// Why the sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +111,8 @@ pub struct SandboxConfig {
     pub ledger_path: Option<PathBuf>,
     /// The faults the Tracking endpoints play (default none; see [`Faults`]).
     pub faults: Faults,
+    /// How live orders become Commission Detail records (see [`CommissionRules`]).
+    pub commissions: CommissionRules,
 }
 
 impl Default for SandboxConfig {
@@ -115,6 +127,7 @@ impl Default for SandboxConfig {
             limits: Limits::default(),
             ledger_path: None,
             faults: Faults::default(),
+            commissions: CommissionRules::default(),
         }
     }
 }
@@ -185,6 +198,7 @@ impl SandboxConfig {
 struct App {
     tracking: graphql::Api,
     programs: graphql::Api,
+    commissions: graphql::Api,
     ledger: Arc<Ledger>,
     advertisers: data::AdvertisersSeed,
     lookup_limit: lookup::CallLimit,
@@ -232,11 +246,12 @@ impl Sandbox {
         });
         let tracking = graphql::build(
             TRACKING_SDL,
-            &tracking::resolvers(ledger.clone(), rules),
+            &tracking::resolvers(ledger.clone(), rules.clone()),
             &tracking::scalar_checks(),
             &config.limits,
         )
-        .map_err(SandboxError::Schema)?;
+        .map_err(SandboxError::Schema)?
+        .stashing(&tracking::ORDER_INPUTS);
         let mut program_scalars: HashMap<&'static str, graphql::ScalarCheck> = HashMap::new();
         program_scalars.insert(
             "ISODateTime",
@@ -249,9 +264,17 @@ impl Sandbox {
             &config.limits,
         )
         .map_err(SandboxError::Schema)?;
+        let commissions = graphql::build(
+            COMMISSION_DETAIL_SDL,
+            &commissions::resolvers(ledger.clone(), rules, &config, COMMISSION_DETAIL_SDL)?,
+            &HashMap::new(),
+            &config.limits,
+        )
+        .map_err(SandboxError::Schema)?;
         let app = Arc::new(App {
             tracking,
             programs,
+            commissions,
             ledger: ledger.clone(),
             advertisers: config.data.advertisers.clone(),
             lookup_limit: lookup::CallLimit::new(
@@ -305,6 +328,12 @@ impl Sandbox {
         format!("{}/advertiser-lookup", self.root_url())
     }
 
+    /// The Commission Detail API's base URL (`/query` below it, as `CommissionsApi::new`
+    /// appends it).
+    pub fn commissions_url(&self) -> String {
+        format!("{}/commissions", self.root_url())
+    }
+
     /// What the live Tracking endpoint recorded.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
@@ -345,6 +374,10 @@ fn router(app: Arc<App>, body_limit: usize) -> Router {
         .route(
             "/programs/query",
             post(programs).fallback(method_not_allowed),
+        )
+        .route(
+            "/commissions/query",
+            post(commissions).fallback(method_not_allowed),
         )
         .route(
             "/advertiser-lookup/v2/advertiser-lookup",
@@ -441,8 +474,26 @@ async fn programs(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match authorized_request(&app, &headers, body) {
-        Ok(request) => graphql::run(&app.programs, request).await.1,
+    query_answer(&app, &app.programs, &headers, body).await
+}
+
+async fn commissions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    query_answer(&app, &app.commissions, &headers, body).await
+}
+
+/// Answers a request to a query API, once its token is accepted.
+async fn query_answer(
+    app: &App,
+    api: &graphql::Api,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match authorized_request(app, headers, body) {
+        Ok(request) => graphql::run(api, request).await.1,
         Err((status, message)) => graphql::error_response(status, &message),
     }
 }

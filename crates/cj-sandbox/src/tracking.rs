@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params, params_from_iter};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::graphql::{Resolver, to_json};
+use crate::graphql::{LazyField, LazyObject, Resolver, list_argument};
 
 /// CJ's limits.
 const MAX_ORDERS: usize = 10_000;
@@ -38,6 +38,13 @@ pub(crate) struct TrackingRules {
     pub open_ended: HashSet<String>,
     pub enterprises: Option<HashSet<String>>,
 }
+
+/// The input types of the three mutations' orders, kept as their bytes (`graphql::Stash`).
+pub(crate) const ORDER_INPUTS: [&str; 3] = [
+    "OrderCreateRequest",
+    "OrderRestateRequest",
+    "OrderCancelRequest",
+];
 
 /// The three mutations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,7 +405,8 @@ impl Ledger {
     }
 
     /// Records the orders a live request accepted, each with the answer it got, in one
-    /// transaction.
+    /// transaction (the live endpoint records as it answers: see `submit`).
+    #[cfg(test)]
     pub(crate) fn record(
         &self,
         kind: Kind,
@@ -414,7 +422,7 @@ impl Ledger {
         Ok(())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock rolled its transaction back: the database is whole.
         self.db.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -680,14 +688,12 @@ fn submit(
     ledger: &Ledger,
     rules: &TrackingRules,
     refusals: Option<&crate::faults::Refusals>,
-) -> Result<Value, Error> {
+) -> Result<LazyObject, Error> {
     let live = ctx.data::<Live>().map(|l| l.0).unwrap_or(false);
     let kind = Kind::of(argument);
-    let orders = match to_json(ctx.args.try_get(argument)?.as_value()) {
-        Value::Array(orders) => orders,
-        single @ Value::Object(_) => vec![single],
-        _ => Vec::new(),
-    };
+    // One order at a time, parsed from the request body when it is a variable (see
+    // `graphql::Stash`): a batch costs its text and its answers' text, not trees of values.
+    let orders = list_argument(ctx, argument)?;
     if orders.len() > MAX_ORDERS {
         return Err(Error::new(
             "Gateway Timeout: reduce the batch to 10,000 records or fewer and resubmit",
@@ -695,59 +701,74 @@ fn submit(
         .extend_with(|_, e| e.set("code", GATEWAY_TIMEOUT)));
     }
     let now = jiff::Timestamp::now();
-    for order in &orders {
-        if order
-            .get("items")
-            .and_then(Value::as_array)
-            .is_some_and(|i| i.len() > MAX_ITEMS)
-        {
-            return Err(Error::new("Order may not have more than 100 items"));
-        }
-        for field in ["eventTime", "updateTime"] {
-            if let Some(t) = order.get(field).and_then(Value::as_str)
-                && parse_time(t).is_some_and(|t| t > now)
-            {
-                return Err(Error::new(
-                    "Order may not have a eventTime/updateTime in the future",
-                ));
-            }
-        }
-        if let Some(allowed) = &rules.enterprises
-            && !allowed.contains(&key(order).0)
-        {
-            return Err(Error::new("Unauthorized"));
-        }
+    // First every order is checked: a refused request records nothing.
+    for i in 0..orders.len() {
+        check(&orders.item(i), now, rules)?;
     }
     let batch = format!("sbx-batch-{}", now.as_millisecond());
     let received = now.to_string();
-    // Each accepted order with its answer.
-    let mut accepted = Vec::with_capacity(orders.len());
+    let unavailable = |e: rusqlite::Error| {
+        tracing::error!(error = %e, "the ledger cannot record");
+        Error::new("the ledger is unavailable")
+    };
+    // A live request is recorded in one transaction.
+    let mut db = live.then(|| ledger.lock());
+    let tx = match db.as_mut() {
+        Some(db) => Some(db.transaction().map_err(unavailable)?),
+        None => None,
+    };
+    let mut answered = Vec::with_capacity(orders.len());
     let mut refused = Vec::new();
-    for (i, order) in orders.iter().enumerate() {
+    for i in 0..orders.len() {
+        let order = orders.item(i);
         // A fault (`request-error`) refuses this order: a partial success, it is not recorded.
-        let order_id = key(order).2;
+        let order_id = key(&order).2;
         if refusals.is_some_and(|r| r.refuses(&order_id)) {
             refused.push(crate::faults::request_error(argument, i, &order_id));
             continue;
         }
-        let answer = answer(
-            kind,
-            order,
-            &ledger.next_submission(),
-            &batch,
-            &received,
-            rules,
-        );
-        accepted.push((order, answer));
+        let submission = ledger.next_submission();
+        let answer = answer(kind, &order, &submission, &batch, &received, rules);
+        if let Some(tx) = &tx {
+            record_step(tx, kind, &order, &answer, &received).map_err(unavailable)?;
+        }
+        answered.push(LazyObject::of_json(answer));
     }
-    if live {
-        ledger.record(kind, &accepted, &received).map_err(|e| {
-            tracing::error!(error = %e, "the ledger cannot record");
-            Error::new("the ledger is unavailable")
-        })?;
+    if let Some(tx) = tx {
+        tx.commit().map_err(unavailable)?;
     }
-    let answered: Vec<Value> = accepted.into_iter().map(|(_, answer)| answer).collect();
-    Ok(json!({"orders": answered, "errors": refused}))
+    let errors = LazyField::text(&Value::Array(refused))
+        .ok_or_else(|| Error::new("the errors could not be written"))?;
+    Ok(LazyObject::new(vec![
+        ("orders".into(), LazyField::Objects(answered)),
+        ("errors".into(), errors),
+    ]))
+}
+
+/// CJ's refusals of a whole request because of one order.
+fn check(order: &Value, now: jiff::Timestamp, rules: &TrackingRules) -> Result<(), Error> {
+    if order
+        .get("items")
+        .and_then(Value::as_array)
+        .is_some_and(|i| i.len() > MAX_ITEMS)
+    {
+        return Err(Error::new("Order may not have more than 100 items"));
+    }
+    for field in ["eventTime", "updateTime"] {
+        if let Some(t) = order.get(field).and_then(Value::as_str)
+            && parse_time(t).is_some_and(|t| t > now)
+        {
+            return Err(Error::new(
+                "Order may not have a eventTime/updateTime in the future",
+            ));
+        }
+    }
+    if let Some(allowed) = &rules.enterprises
+        && !allowed.contains(&key(order).0)
+    {
+        return Err(Error::new("Unauthorized"));
+    }
+    Ok(())
 }
 
 /// The `Order` (create, restate) or `OrderCancellation` CJ answers for one order.

@@ -398,6 +398,88 @@ async fn variables_are_built_only_as_far_as_they_fit_their_types() {
     assert_healthy(&sandbox).await;
 }
 
+/// Orders in variables are read one at a time from the body, never built into a tree that
+/// async-graphql would check: the sandbox checks each value as async-graphql would.
+#[tokio::test]
+async fn orders_in_variables_are_checked_value_by_value() {
+    let sandbox = Sandbox::start().await.expect("starts");
+    let tracking = tracking_test(&sandbox);
+    let refused = [
+        (
+            "amount",
+            json!("abc"),
+            "$o.0.amount",
+            "NonNegativeDecimalNumber",
+        ),
+        (
+            "amount",
+            json!("-1.00"),
+            "$o.0.amount",
+            "NonNegativeDecimalNumber",
+        ),
+        (
+            "actionTrackerId",
+            json!(-5),
+            "$o.0.actionTrackerId",
+            "NonNegativeInt",
+        ),
+        (
+            "actionTrackerId",
+            json!("123456"),
+            "$o.0.actionTrackerId",
+            "NonNegativeInt",
+        ),
+        ("eventTime", json!("yesterday"), "$o.0.eventTime", "Instant"),
+        ("orderId", json!(42), "$o.0.orderId", "String"),
+        ("orderId", Value::Null, "$o.0.orderId", "String!"),
+        (
+            "items",
+            json!([{"sku": "A", "quantity": 1.5, "unitPrice": "1"}]),
+            "$o.0.items.0.quantity",
+            "NonNegativeInt",
+        ),
+    ];
+    for (field, value, path, ty) in refused {
+        let mut order = an_order();
+        order[field] = value.clone();
+        let answer = post_json(
+            &tracking,
+            &json!({"query": CREATE, "variables": {"o": [order]}}),
+        )
+        .await;
+        assert_refused(
+            &answer,
+            &format!("Invalid value for variable \"{path}\", expected type \"{ty}\""),
+        );
+    }
+    const RESTATE: &str = "mutation($o: [OrderRestateRequest!]!) { restateOrders(restatedOrders: $o) { orders { orderId status } } }";
+    let restate = json!({"enterpriseId": "1234567", "actionTrackerId": 123456, "orderId": "ORD-1",
+        "updateTime": "2024-01-16T00:00:00Z", "amount": "5.00", "status": "Approved"});
+    let answer = post_json(
+        &tracking,
+        &json!({"query": RESTATE, "variables": {"o": [restate]}}),
+    )
+    .await;
+    assert_refused(
+        &answer,
+        "Invalid value for variable \"$o.0.status\", expected type \"OrderStatus\"",
+    );
+
+    // What GraphQL allows: an integer ID, and a single order where a list belongs.
+    let mut order = an_order();
+    order["enterpriseId"] = json!(1234567);
+    let (status, body, _) = post_json(
+        &tracking,
+        &json!({"query": CREATE, "variables": {"o": order}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["createOrders"]["orders"][0]["orderId"], "ORD-1",
+        "{body}"
+    );
+}
+
 /// Reads until the sandbox closes the connection; how long that took.
 async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
     let started = Instant::now();

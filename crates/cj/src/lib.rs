@@ -82,6 +82,13 @@ pub mod program_terms {
     pub use futures_util::{Stream, StreamExt, TryStreamExt};
 }
 
+/// Reconciling the orders sent with what CJ recorded in Commission Detail (feature
+/// `commissions`).
+#[cfg(feature = "commissions")]
+pub mod reconcile {
+    pub use cj_graphql::reconcile::*;
+}
+
 /// The GraphQL Commission Detail API: commissions and their corrections (feature
 /// `commissions`).
 #[cfg(feature = "commissions")]
@@ -99,7 +106,8 @@ pub mod advertiser_lookup {
     pub use futures_util::{Stream, StreamExt, TryStreamExt};
 }
 
-/// A durable order queue that sends in CJ's batches (feature `queue`).
+/// A durable order queue that sends in CJ's batches, and ([`queue::relay`]) a durable relay of
+/// a publisher's commissions to a partner's postback URL (feature `queue`).
 #[cfg(feature = "queue")]
 pub mod queue {
     pub use cj_queue::*;

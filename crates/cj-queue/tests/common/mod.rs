@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cj_graphql::tracking::{Mode, OrderCreateRequest, Orders};
-use cj_queue::{BatchLimits, Claim, Entry, Outcome, QueueConfig, QueuedOrder, Sender, Store};
+use cj_queue::{BatchLimits, Claim, Entry, Kind, Outcome, QueueConfig, QueuedOrder, Sender, Store};
 use cj_sandbox::Sandbox;
 use cj_transport::{Credentials, RetryPolicy, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -276,4 +276,107 @@ pub async fn a_slow_send_keeps_its_batch<S: Store>(store: Arc<S>, other: &S) {
             "sent once: {e}"
         );
     }
+}
+
+/// Reconciliation's reads and writes on the empty store `store`: the accepted orders page by
+/// id (creates, restates and cancels, not refused or waiting ones) with when CJ accepted them;
+/// verdicts are recorded per order key, a later one replacing the earlier, and counted.
+pub async fn accepted_orders_and_verdicts<S: Store>(store: &S) {
+    use cj_graphql::reconcile::Verdict;
+
+    let ids = fill(store, "REC", 4).await;
+    let restate = cj_graphql::tracking::OrderRestateRequest::builder()
+        .enterprise_id("1234567")
+        .action_tracker_id(123456)
+        .order_id(ids[0].as_str())
+        .update_time(cj_graphql::tracking::Instant::now())
+        .amount("8.00".parse().expect("decimal"))
+        .build();
+    let entry = QueuedOrder::from(restate)
+        .to_entry(jiff::Timestamp::now().as_millisecond())
+        .expect("entry");
+    store.append(vec![entry]).await.expect("stored");
+    let before = jiff::Timestamp::now().as_millisecond();
+    // The creates, then the restate (held back until its create is settled). REC-3 is refused.
+    for _ in 0..2 {
+        let batch = store.claim("w", limits(60_000), 0).await.expect("claimed");
+        let outcomes = batch
+            .iter()
+            .map(|e| {
+                let outcome = if e.key.ends_with("REC-3") {
+                    refused("refused by CJ")
+                } else {
+                    Outcome::Accepted {
+                        submission_id: Some(format!("S-{}", e.id)),
+                    }
+                };
+                (e.id, outcome)
+            })
+            .collect();
+        let lost = store
+            .finish(&Claim::new("w", &batch), outcomes)
+            .await
+            .expect("finished");
+        assert_eq!(lost, 0);
+    }
+    let after = jiff::Timestamp::now().as_millisecond();
+    let mut read = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = store.accepted(from, 2).await.expect("a page");
+        assert!(page.len() <= 2, "{page:?}");
+        let Some(last) = page.last() else { break };
+        from = last.id;
+        read.extend(page);
+    }
+    let got: Vec<(Kind, &str)> = read.iter().map(|e| (e.kind, e.key.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Kind::Create, "1234567|123456|REC-0"),
+            (Kind::Create, "1234567|123456|REC-1"),
+            (Kind::Create, "1234567|123456|REC-2"),
+            (Kind::Restate, "1234567|123456|REC-0"),
+        ]
+    );
+    for e in &read {
+        assert!(
+            (before..=after).contains(&e.accepted_at_ms),
+            "accepted between {before} and {after}: {e:?}"
+        );
+        assert_eq!(e.submission_id, Some(format!("S-{}", e.id)));
+        assert!(e.payload.contains("\"orderId\""), "{}", e.payload);
+    }
+
+    assert_eq!(
+        store.reconciliation().await.expect("read"),
+        Default::default()
+    );
+    let key = |i: usize| format!("1234567|123456|REC-{i}");
+    let verdicts = vec![(key(0), Verdict::Corrected), (key(1), Verdict::Missing)];
+    store
+        .record_verdicts(verdicts, 1_000)
+        .await
+        .expect("recorded");
+    let verdicts = vec![
+        (key(1), Verdict::Recorded),
+        (key(2), Verdict::AmountDiffers),
+    ];
+    store
+        .record_verdicts(verdicts, 2_000)
+        .await
+        .expect("recorded");
+    let reconciled = store.reconciliation().await.expect("read");
+    let counts: Vec<(&str, u64)> = reconciled
+        .verdicts
+        .iter()
+        .map(|(v, n)| (v.as_str(), *n))
+        .collect();
+    assert_eq!(
+        counts,
+        [("amount-differs", 1), ("corrected", 1), ("recorded", 1)],
+        "one verdict per order, the latest"
+    );
+    assert_eq!((reconciled.confirmed(), reconciled.missing()), (3, 0));
+    assert_eq!(reconciled.checked_at_ms, Some(2_000));
 }

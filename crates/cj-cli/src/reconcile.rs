@@ -1,0 +1,534 @@
+//! `cj reconcile`: which orders sent CJ recorded, and how (Commission Detail API).
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+
+use cj::commissions::StreamExt;
+use cj::jiff::{SignedDuration, Timestamp};
+use cj::queue::{AcceptedEntry, Kind, NewEntry, SqliteStore, Store, order_key};
+use cj::reconcile::{ReconcileError, Reconciled, Reconciler, SentOrder, Verdict};
+use cj::tracking::{OrderCancelRequest, OrderCreateRequest, OrderRestateRequest};
+use clap::Args;
+
+use crate::commissions::Format;
+use crate::input::Input;
+use crate::orders::for_each_order;
+use crate::queue::store_failed;
+use crate::{Connection, exit, outln, report_error};
+
+/// Accepted orders read from the store at a time, and verdicts or resent orders written at a
+/// time.
+const PAGE: usize = 1000;
+
+/// How many unexpected records the table lists (JSON lists them all).
+const TABLE_UNEXPECTED: usize = 100;
+
+/// `cj reconcile`: the orders sent, against what CJ recorded.
+#[derive(Args)]
+#[command(
+    after_help = "Exit status: 0 when no order is missing or recorded with another \
+                        amount; 1 when some are (or CJ refused the query); 2 usage or \
+                        unreadable input; 3 Commission Detail could not be read (no verdict \
+                        is given then)."
+)]
+pub struct ReconcileArgs {
+    /// The advertiser whose commissions are read (CID; repeatable).
+    #[arg(long = "advertiser-id", value_name = "CID", required = true)]
+    advertiser_ids: Vec<String>,
+    /// Orders sent with createOrders: JSON Lines as for `cj orders create` (repeatable). Each
+    /// was sent at its `eventTime`.
+    #[arg(long, value_name = "FILE")]
+    created: Vec<PathBuf>,
+    /// Orders sent with restateOrders, as for `cj orders restate` (repeatable). Each was sent
+    /// at its `updateTime`.
+    #[arg(long, value_name = "FILE")]
+    restated: Vec<PathBuf>,
+    /// Orders sent with cancelOrders, as for `cj orders cancel` (repeatable). Each was sent at
+    /// its `updateTime`.
+    #[arg(long, value_name = "FILE")]
+    cancelled: Vec<PathBuf>,
+    /// The queue's SQLite file: reconcile the orders it recorded as accepted (with their
+    /// restates and cancels, each sent when CJ accepted it), and record each order's verdict
+    /// there (see `cj queue status`).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["created", "restated", "cancelled"])]
+    store: Option<PathBuf>,
+    /// How long after it was sent an order is not yet expected in CJ (`2h`, `90m`).
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = grace)]
+    grace: SignedDuration,
+    /// Output format: `table` the counts per verdict and the orders needing attention; `json`
+    /// one array, `jsonl` one object a line: each order (and each record of an order not
+    /// sent) with `orderId`, `actionTrackerId`, `verdict`, `sentAmount`, `recordedAmount`,
+    /// `commissionIds`, ...
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+    /// Send missing orders again (CJ deduplicates): with --store, put back in the queue (`cj
+    /// queue run` sends them); else their creates are written to --resend-file.
+    #[arg(long)]
+    resend_missing: bool,
+    /// With --resend-missing and files: where the missing orders' creates are written, as JSON
+    /// Lines for `cj orders create --file` or `cj queue enqueue --file`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "resend_missing",
+        conflicts_with = "store"
+    )]
+    resend_file: Option<PathBuf>,
+    /// Commission Detail base URL.
+    #[arg(
+        long,
+        env = "CJ_COMMISSIONS_URL",
+        default_value = cj::commissions::DEFAULT_BASE_URL
+    )]
+    commissions_url: String,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// A grace period: `2h`, `90m`, `1h 30m`, or ISO 8601 (`PT2H`); not negative.
+fn grace(text: &str) -> Result<SignedDuration, String> {
+    let grace: SignedDuration = text
+        .parse()
+        .map_err(|e| format!("{e} (write it like `2h` or `90m`)"))?;
+    if grace.is_negative() {
+        return Err("a grace period cannot be negative".into());
+    }
+    Ok(grace)
+}
+
+pub async fn run(args: ReconcileArgs) -> u8 {
+    if args.store.is_none()
+        && args.created.is_empty()
+        && args.restated.is_empty()
+        && args.cancelled.is_empty()
+    {
+        eprintln!(
+            "error: nothing to reconcile: give --store, or --created, --restated or --cancelled files"
+        );
+        return exit::USAGE;
+    }
+    if args.resend_missing && args.store.is_none() && args.resend_file.is_none() {
+        eprintln!(
+            "error: --resend-missing without --store needs --resend-file FILE for the missing \
+             orders' creates"
+        );
+        return exit::USAGE;
+    }
+    let client = match args
+        .connection
+        .client(|b| b.commissions_url(&args.commissions_url))
+    {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut reconciler = Reconciler::new().grace(args.grace);
+    let store = match &args.store {
+        // Opening would create it: a mistyped path is said, not reconciled as empty.
+        Some(path) if !path.exists() => {
+            eprintln!("error: {}: no such queue store", path.display());
+            return exit::USAGE;
+        }
+        Some(path) => match SqliteStore::open(path) {
+            Ok(store) => {
+                if let Err(code) = load_store(&store, &mut reconciler).await {
+                    return code;
+                }
+                Some(store)
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return exit::USAGE;
+            }
+        },
+        None => {
+            if let Err(message) = load_files(&args, &mut reconciler) {
+                eprintln!("error: {message}");
+                return exit::USAGE;
+            }
+            None
+        }
+    };
+    if reconciler.is_empty() {
+        eprintln!("note: the store holds no order CJ accepted: nothing to reconcile");
+        return exit::OK;
+    }
+    let without_create = reconciler.without_create();
+    if without_create > 0 {
+        eprintln!(
+            "note: {without_create} order(s) restated or cancelled without their create: they are \
+             looked for from their updateTime, but CJ records an order on its event date; give \
+             the creates too (--created)"
+        );
+    }
+    if let Some((since, before)) = reconciler.window() {
+        eprintln!("reading Commission Detail for events from {since} to {before}");
+    }
+
+    let mut report = Report::new(args.output);
+    let mut verdicts: Vec<(String, Verdict)> = Vec::new();
+    // The queue's keys of the missing orders.
+    let mut missing: HashSet<String> = HashSet::new();
+    let mut code = exit::OK;
+    let lines = reconciler.reconcile(client.commissions(), args.advertiser_ids.iter().cloned());
+    let mut lines = std::pin::pin!(lines);
+    while let Some(line) = lines.next().await {
+        let line = match line {
+            Ok(line) => line,
+            Err(ReconcileError::Commissions(e)) => {
+                // Nothing more is printed: JSON stays unclosed (a partial answer never parses
+                // as a whole one), and no table is printed.
+                eprintln!("no verdict was given: every record is needed to tell what is missing");
+                return report_error(&e, &[]);
+            }
+            Err(e) => {
+                eprintln!("error: {}", crate::error_chain(&e));
+                code = exit::CJ_ERRORS;
+                continue;
+            }
+        };
+        if line.verdict.is_failure() {
+            code = exit::CJ_ERRORS;
+        }
+        if line.verdict == Verdict::Missing {
+            missing.insert(queue_key(&line));
+        }
+        if let Some(store) = &store
+            && line.verdict != Verdict::Unexpected
+        {
+            verdicts.push((queue_key(&line), line.verdict));
+            if verdicts.len() >= PAGE
+                && let Err(e) = record(store, std::mem::take(&mut verdicts)).await
+            {
+                return store_failed(e);
+            }
+        }
+        if let Err(e) = report.line(&line) {
+            eprintln!("error: cannot print a line as JSON: {e}");
+            return exit::TRANSPORT;
+        }
+    }
+    report.end();
+    if let Some(store) = &store
+        && let Err(e) = record(store, verdicts).await
+    {
+        return store_failed(e);
+    }
+    if args.resend_missing && !missing.is_empty() {
+        let resent = match (&store, &args.resend_file) {
+            (Some(store), _) => resend_to_store(store, &missing).await,
+            (None, Some(file)) => resend_to_file(&args.created, file, &missing),
+            (None, None) => Ok(()),
+        };
+        if let Err(message) = resent {
+            eprintln!("error: {message}");
+            return exit::TRANSPORT;
+        }
+    }
+    code
+}
+
+/// The queue's key of an order's line (its enterprise, action tracker and order ids).
+fn queue_key(line: &Reconciled) -> String {
+    let tracker = line.action_tracker_id.parse().unwrap_or_default();
+    order_key(&line.enterprise_id, tracker, &line.order_id)
+}
+
+async fn record(store: &SqliteStore, verdicts: Vec<(String, Verdict)>) -> Result<(), String> {
+    if verdicts.is_empty() {
+        return Ok(());
+    }
+    let now = Timestamp::now().as_millisecond();
+    store
+        .record_verdicts(verdicts, now)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Each page of the orders the store recorded as accepted, in order, until `each` says stop.
+async fn each_accepted(
+    store: &SqliteStore,
+    mut each: impl FnMut(AcceptedEntry) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut after = 0;
+    loop {
+        let page = store
+            .accepted(after, PAGE)
+            .await
+            .map_err(|e| format!("the queue's store failed: {e}"))?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.id;
+        for entry in page {
+            each(entry)?;
+        }
+    }
+}
+
+/// Adds the orders the store recorded as accepted, each sent when CJ accepted it.
+async fn load_store(store: &SqliteStore, reconciler: &mut Reconciler) -> Result<(), u8> {
+    each_accepted(store, |entry| {
+        let sent_at = Timestamp::from_millisecond(entry.accepted_at_ms).map_err(|e| {
+            format!(
+                "queue entry {} ({}): acceptance time: {e}",
+                entry.id, entry.key
+            )
+        })?;
+        let unreadable = |e: serde_json::Error| {
+            format!(
+                "queue entry {} ({}): cannot read the order: {e}",
+                entry.id, entry.key
+            )
+        };
+        let sent = match entry.kind {
+            Kind::Create => serde_json::from_str::<OrderCreateRequest>(&entry.payload)
+                .map(|o| SentOrder::create(&o, sent_at)),
+            Kind::Restate => serde_json::from_str::<OrderRestateRequest>(&entry.payload)
+                .map(|o| SentOrder::restate(&o, sent_at)),
+            Kind::Cancel => serde_json::from_str::<OrderCancelRequest>(&entry.payload)
+                .map(|o| SentOrder::cancel(&o, sent_at)),
+        }
+        .map_err(unreadable)?;
+        reconciler.add(sent);
+        Ok(())
+    })
+    .await
+    .map_err(|message| {
+        eprintln!("error: {message}");
+        exit::TRANSPORT
+    })
+}
+
+/// Adds the orders of the files, each sent at its `eventTime` (creates) or `updateTime`.
+fn load_files(args: &ReconcileArgs, reconciler: &mut Reconciler) -> Result<(), String> {
+    for path in &args.created {
+        read(
+            path,
+            "--created",
+            |o: OrderCreateRequest| {
+                let sent_at = o
+                    .event_time
+                    .ok_or("no eventTime: the time it was sent is needed")?;
+                Ok(SentOrder::create(&o, sent_at))
+            },
+            reconciler,
+        )?;
+    }
+    for path in &args.restated {
+        read(
+            path,
+            "--restated",
+            |o: OrderRestateRequest| Ok(SentOrder::restate(&o, o.update_time)),
+            reconciler,
+        )?;
+    }
+    for path in &args.cancelled {
+        read(
+            path,
+            "--cancelled",
+            |o: OrderCancelRequest| Ok(SentOrder::cancel(&o, o.update_time)),
+            reconciler,
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds the orders of one file, one line at a time.
+fn read<I: Input>(
+    path: &PathBuf,
+    option: &str,
+    sent: impl Fn(I) -> Result<SentOrder, &'static str>,
+    reconciler: &mut Reconciler,
+) -> Result<(), String> {
+    for_each_order(path, "cj orders ", |order: I, line| {
+        let order = sent(order).map_err(|why| format!("line {line}: {why}"))?;
+        reconciler.add(order);
+        Ok(())
+    })
+    .map_err(|e| {
+        let file = path.display().to_string();
+        if e.starts_with(&file) {
+            format!("{option} {e}")
+        } else {
+            format!("{option} {file}: {e}")
+        }
+    })
+}
+
+/// Puts every accepted request of the missing orders (create, restates, cancels, in their
+/// order) back in the queue.
+async fn resend_to_store(store: &SqliteStore, missing: &HashSet<String>) -> Result<(), String> {
+    let now = Timestamp::now().as_millisecond();
+    let mut batch = Vec::new();
+    let mut queued = 0usize;
+    let mut pages = Vec::new();
+    each_accepted(store, |entry| {
+        if missing.contains(&entry.key) {
+            batch.push(NewEntry {
+                kind: entry.kind,
+                key: entry.key,
+                payload: entry.payload,
+                enqueued_at_ms: now,
+            });
+            if batch.len() >= PAGE {
+                pages.push(std::mem::take(&mut batch));
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    pages.push(batch);
+    for page in pages {
+        queued += page.len();
+        store
+            .append(page)
+            .await
+            .map_err(|e| format!("the queue's store failed: {e}"))?;
+    }
+    eprintln!(
+        "{queued} request(s) of {} missing order(s) put back in the queue: `cj queue run` sends \
+         them (CJ deduplicates)",
+        missing.len()
+    );
+    Ok(())
+}
+
+/// Writes the creates of the missing orders, as read, one a line.
+fn resend_to_file(
+    created: &[PathBuf],
+    file: &PathBuf,
+    missing: &HashSet<String>,
+) -> Result<(), String> {
+    let out = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut out = std::io::BufWriter::new(out);
+    let mut written = 0usize;
+    for path in created {
+        for_each_order(path, "cj orders ", |o: OrderCreateRequest, _| {
+            let key = order_key(o.enterprise_id.as_str(), o.action_tracker_id, &o.order_id);
+            if !missing.contains(&key) {
+                return Ok(());
+            }
+            let json = serde_json::to_string(&o).map_err(|e| e.to_string())?;
+            writeln!(out, "{json}").map_err(|e| format!("{}: {e}", file.display()))?;
+            written += 1;
+            Ok(())
+        })?;
+    }
+    out.flush()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    eprintln!(
+        "{written} create(s) of {} missing order(s) written to {}: send them with `cj orders \
+         create --file {}` (CJ deduplicates), then their restates or cancels, if any",
+        missing.len(),
+        file.display(),
+        file.display()
+    );
+    Ok(())
+}
+
+/// The output as lines arrive: JSON at once, the table at the end.
+struct Report {
+    format: Format,
+    count: usize,
+    counts: BTreeMap<Verdict, usize>,
+    /// The table's rows of the orders needing attention, and of the first unexpected records.
+    rows: Vec<[String; 6]>,
+    unexpected: usize,
+}
+
+impl Report {
+    fn new(format: Format) -> Self {
+        if format == Format::Json {
+            outln!("[");
+        }
+        Report {
+            format,
+            count: 0,
+            counts: BTreeMap::new(),
+            rows: Vec::new(),
+            unexpected: 0,
+        }
+    }
+
+    fn line(&mut self, line: &Reconciled) -> Result<(), serde_json::Error> {
+        *self.counts.entry(line.verdict).or_default() += 1;
+        match self.format {
+            Format::Json | Format::Jsonl => {
+                let json = serde_json::to_string(line)?;
+                let comma = if self.format == Format::Json && self.count > 0 {
+                    ","
+                } else {
+                    ""
+                };
+                outln!("{comma}{json}");
+            }
+            Format::Table if line.verdict == Verdict::Unexpected => {
+                self.unexpected += 1;
+                if self.unexpected <= TABLE_UNEXPECTED {
+                    self.rows.push(row(line));
+                }
+            }
+            Format::Table if line.verdict.needs_attention() => self.rows.push(row(line)),
+            Format::Table => {}
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    fn end(&self) {
+        match self.format {
+            Format::Json => outln!("]"),
+            Format::Jsonl => {}
+            Format::Table => {
+                let header = ["VERDICT", "COUNT"].map(String::from);
+                let counts: Vec<[String; 2]> = Verdict::ALL
+                    .iter()
+                    .map(|v| {
+                        let n = self.counts.get(v).copied().unwrap_or(0);
+                        [v.to_string(), n.to_string()]
+                    })
+                    .collect();
+                crate::print_table(&header, &counts);
+                if self.rows.is_empty() {
+                    outln!("no order needs attention");
+                    return;
+                }
+                outln!("");
+                let header = [
+                    "ACTION TRACKER",
+                    "ORDER ID",
+                    "VERDICT",
+                    "SENT",
+                    "RECORDED",
+                    "COMMISSION IDS",
+                ]
+                .map(String::from);
+                crate::print_table(&header, &self.rows);
+                if self.unexpected > TABLE_UNEXPECTED {
+                    outln!(
+                        "... and {} more unexpected record(s) (--output jsonl lists them all)",
+                        self.unexpected - TABLE_UNEXPECTED
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn row(line: &Reconciled) -> [String; 6] {
+    let amount = |a: Option<cj::rust_decimal::Decimal>| a.map_or("-".into(), |a| a.to_string());
+    let ids = if line.commission_ids.is_empty() {
+        "-".to_string()
+    } else {
+        line.commission_ids.join(" ")
+    };
+    [
+        line.action_tracker_id.clone(),
+        line.order_id.clone(),
+        line.verdict.to_string(),
+        amount(line.sent_amount),
+        amount(line.recorded_amount),
+        ids,
+    ]
+}

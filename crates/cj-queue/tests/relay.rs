@@ -1,0 +1,642 @@
+//! The postback relay against a Commission Detail mock and a loopback partner: every record
+//! once and in commission id order, GET templates and POST bodies as a partner sees them,
+//! retries while the partner is down, dead letters, the CJ token kept from the partner, and a
+//! `kill -9` in the middle of delivering.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cj_queue::SqliteStore;
+use cj_queue::relay::{PostbackMethod, PostbackTemplate, Relay, RelayConfig, RelayReport};
+use httpmock::MockServer;
+use serde_json::{Value, json};
+
+mod common;
+mod relay_support;
+use relay_support::*;
+
+fn relay(
+    path: &std::path::Path,
+    cj: &MockServer,
+    template: &str,
+    config: RelayConfig,
+) -> Relay<SqliteStore> {
+    let store = Arc::new(SqliteStore::open(path).expect("store"));
+    let template = PostbackTemplate::parse(template).expect("template");
+    Relay::new(
+        store,
+        commissions(&cj.base_url(), TOKEN),
+        "7654321",
+        template,
+        config,
+    )
+    .expect("relay")
+}
+
+/// Rounds until the line is empty (or 10 s pass).
+async fn until_settled(relay: &Relay<SqliteStore>) -> Vec<RelayReport> {
+    let mut reports = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let report = relay.run_once().await.expect("a round");
+        let waiting = report.next_attempt.is_some();
+        reports.push(report);
+        let stats = relay.stats().await.expect("stats");
+        if !waiting && stats.pending == 0 && stats.in_flight == 0 {
+            return reports;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not settled: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Five records over two pages: originals with awkward shopper ids, and a correction of 101.
+fn five_records() -> Vec<Value> {
+    vec![
+        record(101, json!({"shopperId": "aspire click/1 & more"})),
+        record(
+            102,
+            json!({"shopperId": "ñandú+1=2?#frag", "saleAmountPubCurrency": "20.00", "pubCommissionAmountPubCurrency": "2.00"}),
+        ),
+        record(103, json!({"shopperId": null, "orderId": "ORD 103;x"})),
+        record(
+            104,
+            json!({
+                "original": false, "originalActionId": "101", "orderId": "ORD-101",
+                "shopperId": "aspire click/1 & more",
+                "correctionReason": "RETURNED_MERCHANDISE", "actionStatus": "extended",
+                "saleAmountPubCurrency": "-74.99", "saleAmountUsd": "-74.99",
+                "pubCommissionAmountPubCurrency": "-7.50", "pubCommissionAmountUsd": "-7.50",
+                "postingDate": "2026-01-07T09:30:00.5Z"
+            }),
+        ),
+        record(105, json!({"actionStatus": "locked"})),
+    ]
+}
+
+#[tokio::test]
+async fn every_record_is_delivered_once_in_commission_id_order() {
+    let (cj, ledger, queries) = cj(five_records(), 3).await;
+    let (partner, calls) = accepting_partner().await;
+    let config = config(PostbackMethod::Get);
+    let since = config
+        .since_posting
+        .expect("set")
+        .timestamp()
+        .as_millisecond();
+    let since = jiff::Timestamp::from_millisecond(since)
+        .expect("time")
+        .to_string();
+    let relay = relay(&sqlite_path("order"), &cj, &get_template(&partner), config);
+
+    let report = relay.run_once().await.expect("a round");
+    assert!(report.fetch_error.is_none(), "{:?}", report.fetch_error);
+    assert_eq!(
+        (report.pages, report.fetched, report.new, report.delivered),
+        (2, 5, 5, 5)
+    );
+    assert_eq!(delivered(&calls), ids(101..106));
+    let uris: Vec<String> = calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|c| format!("{} {}", c.method, c.uri))
+        .collect();
+    insta::assert_snapshot!(uris.join("\n"));
+
+    // First from the start time, then CJ's watermark.
+    let vars = queries.lock().expect("lock").clone();
+    assert_eq!(vars.len(), 2);
+    assert_eq!(vars[0]["forPublishers"], json!(["7654321"]));
+    assert_eq!(vars[0]["sincePostingDate"], since);
+    assert!(vars[0]["sinceCommissionId"].is_null(), "{}", vars[0]);
+    assert_eq!(vars[1]["sinceCommissionId"], "103");
+
+    // Nothing twice: the next round asks after 105 and delivers only what CJ posted since.
+    ledger.lock().expect("lock").push(record(106, json!({})));
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!((report.new, report.delivered), (1, 1));
+    assert_eq!(delivered(&calls), ids(101..107));
+    let vars = queries.lock().expect("lock").clone();
+    assert_eq!(vars[2]["sinceCommissionId"], "105");
+    assert_eq!(
+        vars[2]["sincePostingDate"], since,
+        "the start stays within the lookback"
+    );
+
+    // Another process on the same store carries on from the stored cursor.
+    drop(relay);
+    let again = self::relay(
+        &std::env::temp_dir()
+            .join(format!("cj-relay-{}", std::process::id()))
+            .join("order.sqlite"),
+        &cj,
+        &get_template(&partner),
+        self::config(PostbackMethod::Get),
+    );
+    let report = again.run_once().await.expect("a round");
+    assert_eq!((report.new, report.delivered), (0, 0));
+    assert_eq!(
+        queries.lock().expect("lock").last().expect("a query")["sinceCommissionId"],
+        "106"
+    );
+    let stats = again.stats().await.expect("stats");
+    assert_eq!((stats.pending, stats.delivered, stats.dead), (0, 6, 0));
+}
+
+#[tokio::test]
+async fn post_sends_each_record_as_json_with_cj_field_names() {
+    let (cj, _, _) = cj(five_records(), 10).await;
+    let (partner, calls) = accepting_partner().await;
+    let relay = relay(
+        &sqlite_path("post"),
+        &cj,
+        &format!("{}/cj/{{publisherId}}", partner.base_url()),
+        config(PostbackMethod::Post),
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!(report.delivered, 5);
+    let calls = calls.lock().expect("lock").clone();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.method == "POST" && c.uri == "/cj/7654321")
+    );
+    assert!(calls.iter().all(|c| {
+        c.headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v == "application/json")
+    }));
+    // The correction, as the partner reads it: CJ's names, exact negative amounts.
+    let correction: Value = serde_json::from_str(&calls[3].body).expect("JSON");
+    insta::assert_json_snapshot!(correction);
+}
+
+#[tokio::test]
+async fn a_partner_down_for_a_while_gets_everything_after_it_recovers() {
+    let (cj, _, _) = cj(five_records(), 3).await;
+    // Down for the first four postbacks: three 503s and a 429.
+    let (partner, calls) = partner(Duration::ZERO, |_, n| match n {
+        0..3 => json_response(503, "down for maintenance"),
+        3 => json_response(429, "slow down"),
+        _ => json_response(200, "ok"),
+    })
+    .await;
+    let relay = relay(
+        &sqlite_path("recovers"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let reports = until_settled(&relay).await;
+    assert_eq!(delivered(&calls), ids(101..106), "each once, in order");
+    let tried: Vec<String> = calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(
+        &tried[..5],
+        ["101"; 5],
+        "later records wait behind the first"
+    );
+    assert_eq!(reports.iter().map(|r| r.retrying).sum::<u64>(), 4);
+    assert!(relay.dead_letters().await.expect("dead letters").is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
+    let (cj, _, _) = cj(five_records(), 10).await;
+    let (elsewhere, moved) = accepting_partner().await;
+    let target = elsewhere.url("/moved");
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fixed_now = fixed.clone();
+    let (partner, calls) = partner(Duration::ZERO, move |id, _| {
+        if fixed_now.load(std::sync::atomic::Ordering::SeqCst) {
+            return json_response(200, "ok");
+        }
+        match id {
+            "102" => json_response(
+                404,
+                "unknown click. Authorization: Bearer partner-secret-key-123 was not accepted",
+            ),
+            "104" => httpmock::HttpMockResponse::builder()
+                .status(302)
+                .header("location", target.as_str())
+                .build(),
+            _ => json_response(200, "ok"),
+        }
+    })
+    .await;
+    let relay = relay(
+        &sqlite_path("dead"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!((report.delivered, report.dead, report.retrying), (3, 2, 0));
+    assert_eq!(delivered(&calls), ["101", "103", "105"]);
+
+    let dead = relay.dead_letters().await.expect("dead letters");
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(
+        (dead[0].commission_id.as_str(), dead[0].status),
+        ("102", Some(404))
+    );
+    assert!(dead[0].reason.contains("HTTP 404"), "{}", dead[0].reason);
+    let body = dead[0].body.as_deref().expect("the start of the answer");
+    assert!(body.starts_with("unknown click."), "{body}");
+    assert!(!body.contains("partner-secret-key-123"), "redacted: {body}");
+    assert_eq!(
+        dead[0].record["shopperId"], "ñandú+1=2?#frag",
+        "the whole record"
+    );
+    assert_eq!(
+        (dead[1].commission_id.as_str(), dead[1].status),
+        ("104", Some(302))
+    );
+    assert!(
+        dead[1].reason.contains("redirects are not followed"),
+        "{}",
+        dead[1].reason
+    );
+    assert!(dead[1].reason.contains("/moved"), "{}", dead[1].reason);
+    assert!(
+        moved.lock().expect("lock").is_empty(),
+        "the redirect was not followed"
+    );
+    assert_eq!(calls.lock().expect("lock").len(), 5);
+
+    // The partner fixed its side: retry one, then the rest.
+    fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        relay
+            .retry_dead_letters(Some(vec!["104".into()]))
+            .await
+            .expect("retried"),
+        1
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(relay.retry_dead_letters(None).await.expect("retried"), 1);
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(delivered(&calls), ["101", "103", "105", "104", "102"]);
+    assert!(relay.dead_letters().await.expect("dead letters").is_empty());
+}
+
+#[tokio::test]
+async fn timeouts_refused_connections_and_5xx_are_retried_a_bounded_number_of_times() {
+    let (cj, _, _) = cj(records(1, 1), 10).await;
+    // A refused connection: the discard port, where nobody listens (a port freed by this test
+    // could be taken by another test's server meanwhile).
+    let mut c = config(PostbackMethod::Get);
+    c.max_attempts = 2;
+    let relay = relay(
+        &sqlite_path("refused"),
+        &cj,
+        "http://127.0.0.1:9/cb?tx={commissionId}",
+        c,
+    );
+    let first = relay.run_once().await.expect("a round");
+    assert_eq!((first.retrying, first.dead), (1, 0));
+    assert!(first.next_attempt.is_some());
+    let reports = until_settled(&relay).await;
+    assert_eq!(reports.iter().map(|r| r.dead).sum::<u64>(), 1);
+    let dead = relay.dead_letters().await.expect("dead letters");
+    assert_eq!(dead[0].attempts, 2);
+    assert!(
+        dead[0]
+            .reason
+            .starts_with("gave up after 2 attempts: could not connect"),
+        "{}",
+        dead[0].reason
+    );
+    assert!(
+        !dead[0].reason.contains("127.0.0.1"),
+        "no URL: {}",
+        dead[0].reason
+    );
+
+    // A partner slower than the timeout: retried.
+    let slow = MockServer::start_async().await;
+    slow.mock_async(|_, then| {
+        then.status(200).delay(Duration::from_millis(800));
+    })
+    .await;
+    let mut c = config(PostbackMethod::Get);
+    c.timeout = Duration::from_millis(200);
+    let relay = self::relay(
+        &sqlite_path("slow"),
+        &cj,
+        &format!("{}/cb?tx={{commissionId}}", slow.base_url()),
+        c,
+    );
+    let first = relay.run_once().await.expect("a round");
+    assert_eq!((first.retrying, first.dead), (1, 0), "a timeout is retried");
+
+    // A partner answering 500: retried, then a dead letter with the status.
+    let (failing, calls) = partner(Duration::ZERO, |_, _| json_response(500, "boom")).await;
+    let mut c = config(PostbackMethod::Get);
+    c.max_attempts = 3;
+    let relay = self::relay(
+        &sqlite_path("failing"),
+        &cj,
+        &format!("{}/cb?tx={{commissionId}}", failing.base_url()),
+        c,
+    );
+    until_settled(&relay).await;
+    let dead = relay.dead_letters().await.expect("dead letters");
+    assert_eq!((dead[0].status, dead[0].attempts), (Some(500), 3));
+    assert!(
+        dead[0].reason.contains("gave up after 3 attempts"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(dead[0].body.as_deref(), Some("boom"));
+    assert_eq!(calls.lock().expect("lock").len(), 3);
+}
+
+#[tokio::test]
+async fn the_cj_token_never_reaches_the_partner() {
+    // CJ echoes the token in a record: the transport scrubs it before anything reads it.
+    let canary = TOKEN;
+    let echo = record(
+        1,
+        json!({"clickReferringURL": format!("https://x.example/?t={canary}"), "shopperId": canary}),
+    );
+    let (cj, _, queries) = cj(vec![echo, record(2, json!({}))], 10).await;
+    let (partner, calls) = partner(Duration::ZERO, |id, _| match id {
+        "2" => json_response(400, "bad"),
+        _ => json_response(200, "ok"),
+    })
+    .await;
+    let path = sqlite_path("token");
+    for (name, method, template) in [
+        (
+            "get",
+            PostbackMethod::Get,
+            format!(
+                "{}/cb?tx={{commissionId}}&click={{shopperId}}&ref={{clickReferringURL}}",
+                partner.base_url()
+            ),
+        ),
+        (
+            "post",
+            PostbackMethod::Post,
+            format!("{}/cb", partner.base_url()),
+        ),
+    ] {
+        let mut c = config(method);
+        c.name = Some(name.into());
+        let relay = relay(&path, &cj, &template, c);
+        let report = relay.run_once().await.expect("a round");
+        assert_eq!((report.delivered, report.dead), (1, 1));
+    }
+    assert_eq!(
+        queries.lock().expect("lock").len(),
+        2,
+        "CJ was asked with the token"
+    );
+    let calls = calls.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 4);
+    for call in &calls {
+        let everything = format!(
+            "{} {} {:?} {}",
+            call.method, call.uri, call.headers, call.body
+        );
+        assert!(!everything.contains(canary), "{everything}");
+        assert!(
+            !call
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization")),
+            "{everything}"
+        );
+    }
+    assert!(calls[0].uri.contains("%5BREDACTED%5D"), "{}", calls[0].uri);
+    // Nor is it in the store.
+    for suffix in ["", "-wal"] {
+        let bytes = std::fs::read(format!("{}{suffix}", path.display())).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains(canary));
+    }
+}
+
+#[test]
+fn an_unknown_placeholder_is_refused_before_anything_runs() {
+    let err = "https://partner.example/cb?tx={transactionId}&sale={saleAmountPubCurrency}"
+        .parse::<PostbackTemplate>()
+        .expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "unknown placeholder {transactionId}: not a field of CJ's publisher commission record"
+    );
+}
+
+/// The child of the crash test: relays until killed.
+#[tokio::test]
+#[ignore = "run by crash_test_kill_9_redelivers_at_most_the_record_in_flight"]
+async fn relay_crash_child() {
+    let (Ok(path), Ok(cj), Ok(partner)) = (
+        std::env::var("CJ_RELAY_CHILD_STORE"),
+        std::env::var("CJ_RELAY_CHILD_CJ"),
+        std::env::var("CJ_RELAY_CHILD_PARTNER"),
+    ) else {
+        return;
+    };
+    let store = Arc::new(SqliteStore::open(std::path::Path::new(&path)).expect("store"));
+    let template =
+        PostbackTemplate::parse(&format!("{partner}/cb?tx={{commissionId}}")).expect("template");
+    let relay = Relay::new(
+        store,
+        commissions(&cj, TOKEN),
+        "7654321",
+        template,
+        config(PostbackMethod::Get),
+    )
+    .expect("relay");
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "STARTED");
+    let _ = out.flush();
+    // A guard in case the parent dies without killing this child.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(60),
+        relay.run(Duration::from_millis(20), |_| {}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn crash_test_kill_9_redelivers_at_most_the_record_in_flight() {
+    const RECORDS: u64 = 60;
+    let (cj, _, _) = cj(records(1, RECORDS), 20).await;
+    // A partner that takes a while to answer, so that kills land mid-delivery.
+    let (partner, calls) =
+        partner(Duration::from_millis(15), |_, _| json_response(200, "ok")).await;
+    let path = sqlite_path("crash");
+    let kills = 3;
+    for life in 0..kills {
+        let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "relay_crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CJ_RELAY_CHILD_STORE", &path)
+            .env("CJ_RELAY_CHILD_CJ", cj.base_url())
+            .env("CJ_RELAY_CHILD_PARTNER", partner.base_url())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the child starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let started = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("STARTED"));
+        assert!(started, "the child did not start");
+        let target = 12 + life * 15;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while calls.lock().expect("lock").len() < target {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child delivers nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+    }
+    // Restart: deliver everything left.
+    let relay = relay(
+        &path,
+        &cj,
+        &format!("{}/cb?tx={{commissionId}}", partner.base_url()),
+        config(PostbackMethod::Get),
+    );
+    until_settled(&relay).await;
+    let received: Vec<String> = calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    for id in ids(1..RECORDS + 1) {
+        assert!(received.contains(&id), "record {id} was never delivered");
+    }
+    let duplicates = received.len() as u64 - RECORDS;
+    assert!(
+        duplicates <= kills as u64,
+        "{duplicates} duplicates for {kills} kills: {received:?}"
+    );
+    eprintln!("{duplicates} duplicate(s) after {kills} kills");
+}
+
+#[tokio::test]
+async fn relay_against_the_sandbox_delivers_its_seeded_and_live_commissions_once_in_order() {
+    use cj_graphql::commissions::PublisherCommission;
+    use cj_sandbox::{SANDBOX_PUBLISHER_ID, Sandbox};
+    use futures_util::TryStreamExt;
+
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    // Live orders become records after the seeded ones.
+    let orders = common::orders(&sandbox.tracking_url());
+    let sent = orders
+        .create(&[common::create("RELAY-1"), common::create("RELAY-2")])
+        .await
+        .expect("sent");
+    assert!(sent.is_success(), "{sent:?}");
+    // A partner that is down for its first two postbacks.
+    let (partner, calls) = partner(Duration::ZERO, |_, n| match n {
+        0..2 => json_response(503, "starting up"),
+        _ => json_response(200, "ok"),
+    })
+    .await;
+    let api = commissions(&sandbox.commissions_url(), TOKEN);
+    let mut c = config(PostbackMethod::Get);
+    let since: cj_graphql::commissions::Instant = "2026-03-01".parse().expect("date");
+    c.since_posting = Some(since);
+    let template = PostbackTemplate::parse(&get_template(&partner)).expect("template");
+    let relay = Relay::new(
+        Arc::new(SqliteStore::open(&sqlite_path("sandbox")).expect("store")),
+        api.clone(),
+        SANDBOX_PUBLISHER_ID,
+        template,
+        c,
+    )
+    .expect("relay");
+    until_settled(&relay).await;
+
+    // What the sandbox holds for the publisher, read with the SDK's own stream.
+    let held: Vec<PublisherCommission> = api
+        .publisher([SANDBOX_PUBLISHER_ID])
+        .since_posting(since)
+        .before_posting(cj_graphql::commissions::Instant::now())
+        .stream()
+        .try_collect()
+        .await
+        .expect("the sandbox's records");
+    let mut expected: Vec<u64> = held
+        .iter()
+        .map(|r| r.commission_id.parse().expect("digits"))
+        .collect();
+    expected.sort_unstable();
+    assert!(expected.len() >= 6, "seeded and live records: {expected:?}");
+    let expected: Vec<String> = expected.iter().map(u64::to_string).collect();
+    assert_eq!(
+        delivered(&calls),
+        expected,
+        "each once, in commission id order"
+    );
+    let seeded_correction = held
+        .iter()
+        .find(|r| !r.original && r.order_id.as_deref() == Some("ACME-2026-0001"))
+        .expect("the seed's correction");
+    let uri = |id: &str| {
+        calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .rev()
+            .find(|c| c.id == id)
+            .map(|c| c.uri.clone())
+            .unwrap_or_default()
+    };
+    let correction_uri = uri(&seeded_correction.commission_id);
+    assert!(
+        correction_uri.contains("&sale=-74.99&") && correction_uri.contains("&original=false&"),
+        "{correction_uri}"
+    );
+
+    // A restate CJ processes later is corrections of its own (as CJ shows a restatement: a
+    // reversal to zero, then the new state): the next round relays them alone.
+    let restate = cj_graphql::tracking::OrderRestateRequest::builder()
+        .enterprise_id("1234567")
+        .action_tracker_id(123456)
+        .order_id("RELAY-1")
+        .update_time(cj_graphql::tracking::Instant::now())
+        .amount("4.00".parse().expect("amount"))
+        .build();
+    assert!(orders.restate(&[restate]).await.expect("sent").is_success());
+    let before = delivered(&calls).len();
+    until_settled(&relay).await;
+    let now = delivered(&calls);
+    assert_eq!(now.len(), before + 2, "only the new corrections: {now:?}");
+    for (id, sale) in now[before..].iter().zip(["-10.00", "4.00"]) {
+        let correction = uri(id);
+        assert!(
+            correction.contains("order=RELAY-1")
+                && correction.contains(&format!("&sale={sale}&"))
+                && correction.contains("&original=false&"),
+            "{correction}"
+        );
+    }
+}
