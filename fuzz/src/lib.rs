@@ -20,6 +20,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("scalars", cj_graphql::fuzz::scalars),
     ("order_input", cj_graphql::fuzz::order_input),
     ("redaction", cj_graphql::fuzz::redaction),
+    ("commission_answer", cj_graphql::fuzz::commission_answer),
 ];
 
 /// An Advertiser Lookup page, as CJ's XML.

@@ -1,6 +1,12 @@
 //! Shared helpers for the end-to-end tests: a canary token, clients pointed at loopback, sample
 //! orders, a scripted HTTP server and a log capture. Nothing here reaches the network.
 
+/// The README's Rust snippets, as doc-tests (`cargo test -p cj-tests --doc`): each builds with
+/// the dependency lines the README gives it, and those that need CJ itself are `no_run`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeSnippets;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

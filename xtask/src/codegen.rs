@@ -60,7 +60,8 @@ pub fn generate(api: &Api) -> Result<String> {
     let schema_text = fs::read_to_string(&schema_path)?;
     let schema = s::parse_schema::<String>(&schema_text)
         .map_err(|e| format!("{}: {e}", schema_path.display()))?;
-    let schema_info = SchemaInfo::new(&schema);
+    let mut schema_info = SchemaInfo::new(&schema);
+    apply_docs_overlay(&mut schema_info, api)?;
 
     let queries_dir = root.join(format!("queries/{}", api.name));
     let fragments = read_fragments(&queries_dir.join("fragments.graphql"))?;
@@ -121,6 +122,8 @@ pub fn generate(api: &Api) -> Result<String> {
         items,
     };
     resolve_aliases(&mut file);
+    box_large_fields(&mut file);
+    serialize_large_inputs_in_one_pass(&mut file);
     add_scalar_readers(&mut file, api.scalars)?;
     ScalarAliases(api.scalars).visit_file_mut(&mut file);
 
@@ -295,6 +298,63 @@ impl SchemaInfo {
         }
         SchemaInfo { types }
     }
+}
+
+/// `schema/<api>.docs.json`: docs for input fields that CJ's SDL leaves undescribed.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocsOverlay {
+    /// For the reader of the file: what it is.
+    #[serde(rename = "about")]
+    _about: Vec<String>,
+    /// For the reader of the file: where the texts come from.
+    #[serde(rename = "sources")]
+    _sources: Vec<String>,
+    /// Input type, then field (CJ's names), then its doc.
+    inputs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn docs_overlay_path(api: &Api) -> PathBuf {
+    workspace_root().join(format!("schema/{}.docs.json", api.name))
+}
+
+/// Gives the SDL's undescribed input fields the docs of the API's overlay, if it has one. An
+/// entry for a type or field the SDL does not have, or for a field the SDL now describes, is an
+/// error: the overlay never hides or outlives CJ's own docs.
+fn apply_docs_overlay(schema: &mut SchemaInfo, api: &Api) -> Result<()> {
+    let path = docs_overlay_path(api);
+    if !path.exists() {
+        return Ok(());
+    }
+    let overlay: DocsOverlay = serde_json::from_str(&fs::read_to_string(&path)?)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    merge_docs_overlay(schema, overlay).map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
+fn merge_docs_overlay(
+    schema: &mut SchemaInfo,
+    overlay: DocsOverlay,
+) -> std::result::Result<(), String> {
+    for (type_name, fields) in overlay.inputs {
+        let info = schema
+            .types
+            .get_mut(&type_name)
+            .filter(|t| t.kind == "input")
+            .ok_or_else(|| format!("`{type_name}` is not an input type of the schema"))?;
+        for (field, doc) in fields {
+            let (_, description) = info
+                .fields
+                .get_mut(&field)
+                .ok_or_else(|| format!("`{type_name}.{field}` is not in the schema"))?;
+            if description.as_deref().is_some_and(|d| !d.trim().is_empty()) {
+                return Err(format!(
+                    "`{type_name}.{field}` has a description in the schema now: drop it here"
+                ));
+            }
+            *description = Some(doc);
+        }
+    }
+    Ok(())
 }
 
 /// Docs from the schema, `#[non_exhaustive]`, and for inputs a builder and strict parsing.
@@ -477,6 +537,125 @@ fn add_scalar_readers(file: &mut syn::File, scalars: &'static [Scalar]) -> Resul
     }
 }
 
+/// Structs with more fields than this are boxed where another struct holds them.
+const BOX_ABOVE_FIELDS: usize = 32;
+
+/// Boxes every field (`T` or `Option<T>`) whose type is a generated struct of more than
+/// [`BOX_ABOVE_FIELDS`] fields: an order without vertical parameters then carries one null
+/// pointer instead of 115 empty `Option<String>`s (2.8 KB). A boxed field of an input takes
+/// its value unboxed in the builder (`#[builder(into)]`: `Box<T>: From<T>`).
+fn box_large_fields(file: &mut syn::File) {
+    fn structs(items: &[syn::Item], out: &mut BTreeSet<String>) {
+        for item in items {
+            match item {
+                syn::Item::Struct(s) if s.fields.len() > BOX_ABOVE_FIELDS => {
+                    out.insert(s.ident.to_string());
+                }
+                syn::Item::Mod(m) => structs(m.content.as_ref().map_or(&[], |c| &c.1), out),
+                _ => {}
+            }
+        }
+    }
+    struct Boxer(BTreeSet<String>);
+    impl Boxer {
+        fn is_large(&self, ty: &syn::Type) -> bool {
+            matches!(ty, syn::Type::Path(tp) if tp.qself.is_none()
+                && tp.path.get_ident().is_some_and(|i| self.0.contains(&i.to_string())))
+        }
+    }
+    impl VisitMut for Boxer {
+        fn visit_item_struct_mut(&mut self, st: &mut syn::ItemStruct) {
+            let builder = st
+                .attrs
+                .iter()
+                .any(|a| quote::quote!(#a).to_string().contains("bon :: Builder"));
+            for field in st.fields.iter_mut() {
+                let inner = match option_inner(&field.ty) {
+                    Some(inner) => inner.clone(),
+                    None => field.ty.clone(),
+                };
+                if !self.is_large(&inner) {
+                    continue;
+                }
+                let boxed: syn::Type = syn::parse_quote!(Box<#inner>);
+                field.ty = if option_inner(&field.ty).is_some() {
+                    syn::parse_quote!(Option<#boxed>)
+                } else {
+                    boxed
+                };
+                if builder {
+                    field.attrs.push(syn::parse_quote!(#[builder(into)]));
+                }
+            }
+        }
+    }
+    let mut large = BTreeSet::new();
+    structs(&file.items, &mut large);
+    Boxer(large).visit_file_mut(file);
+}
+
+/// Gives each input struct of more than [`BOX_ABOVE_FIELDS`] fields a `Serialize` of one
+/// pass over its fields, in place of the derived one, which counts the fields set before
+/// writing them (twice 115 checks for `VerticalParametersInput`, on every order encoded). The
+/// JSON is the same: the fields set, in order.
+fn serialize_large_inputs_in_one_pass(file: &mut syn::File) {
+    let mut impls = Vec::new();
+    for item in &mut file.items {
+        let syn::Item::Struct(st) = item else {
+            continue;
+        };
+        let input = st
+            .attrs
+            .iter()
+            .any(|a| quote::quote!(#a).to_string().contains("bon :: Builder"));
+        if !input || st.fields.len() <= BOX_ABOVE_FIELDS {
+            continue;
+        }
+        let mut derived = false;
+        for attr in &mut st.attrs {
+            if !attr.path().is_ident("derive") {
+                continue;
+            }
+            let Ok(paths) = attr.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            ) else {
+                continue;
+            };
+            let kept: Vec<&syn::Path> = paths.iter().filter(|p| !p.is_ident("Serialize")).collect();
+            derived |= kept.len() < paths.len();
+            *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+        }
+        if !derived {
+            continue;
+        }
+        let entries = st.fields.iter().filter_map(|f| {
+            let ident = f.ident.as_ref()?;
+            let name = graphql_field_name(f);
+            Some(if option_inner(&f.ty).is_some() {
+                quote::quote! {
+                    if let Some(value) = &self.#ident {
+                        map.serialize_entry(#name, value)?;
+                    }
+                }
+            } else {
+                quote::quote! { map.serialize_entry(#name, &self.#ident)?; }
+            })
+        });
+        let name = &st.ident;
+        impls.push(syn::parse_quote! {
+            impl ::serde::Serialize for #name {
+                fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                    use ::serde::ser::SerializeMap;
+                    let mut map = serializer.serialize_map(None)?;
+                    #(#entries)*
+                    map.end()
+                }
+            }
+        });
+    }
+    file.items.extend(impls);
+}
+
 /// `T` of `Option<T>`.
 fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
     let syn::Type::Path(tp) = ty else {
@@ -573,6 +752,41 @@ mod tests {
     }
 
     #[test]
+    fn fields_of_large_structs_are_boxed_and_inputs_take_them_unboxed() {
+        let fields: Vec<syn::Field> = (0..=BOX_ABOVE_FIELDS)
+            .map(|i| {
+                let name = format_ident!("f{i}");
+                syn::parse_quote!(pub #name: Option<String>)
+            })
+            .collect();
+        let large: syn::ItemStruct = syn::parse_quote!(pub struct Large { #(#fields),* });
+        let mut file: syn::File = syn::parse_quote! {
+            #large
+            #[derive(bon::Builder)]
+            pub struct Input { pub a: Option<Large>, pub b: Large, pub c: Option<String> }
+            pub struct Output { pub a: Option<Large> }
+            mod op { pub struct Small { pub s: String } }
+        };
+        box_large_fields(&mut file);
+        let text = quote::quote!(#file).to_string();
+        assert!(
+            text.contains(
+                "pub struct Input { # [builder (into)] pub a : Option < Box < Large > > , \
+                 # [builder (into)] pub b : Box < Large > , pub c : Option < String > }"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("pub struct Output { pub a : Option < Box < Large > > }"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pub struct Small { pub s : String }"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn fields_of_a_scalar_with_a_reader_read_with_it() {
         let mut file: syn::File = syn::parse_quote! {
             struct Shared { a: Long, b: Option<Long>, c: Plain, d: Option<Plain>, e: String }
@@ -601,6 +815,67 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "field `ranks: Vec < Option < Long > >`: Long has a reader for `T` and `Option<T>` only"
+        );
+    }
+
+    fn overlay(json: &str) -> DocsOverlay {
+        serde_json::from_str(json).expect("an overlay")
+    }
+
+    fn schema_info(sdl: &str) -> SchemaInfo {
+        SchemaInfo::new(&s::parse_schema::<String>(sdl).expect("SDL"))
+    }
+
+    #[test]
+    fn the_docs_overlay_describes_undescribed_input_fields_only() {
+        let sdl = "input Order {\n  orderId: String!\n  \"CJ's own\"\n  sku: String\n}\n\
+                   type Answer {\n  id: ID\n}\n";
+        let mut info = schema_info(sdl);
+        let docs = r#"{"about": [], "sources": [], "inputs": {"Order": {"orderId": "Yours."}}}"#;
+        merge_docs_overlay(&mut info, overlay(docs)).expect("merged");
+        assert_eq!(
+            info.types["Order"].fields["orderId"].1.as_deref(),
+            Some("Yours.")
+        );
+        assert_eq!(
+            info.types["Order"].fields["sku"].1.as_deref(),
+            Some("CJ's own")
+        );
+
+        for (inputs, error) in [
+            (
+                r#"{"Order": {"sku": "Mine."}}"#,
+                "`Order.sku` has a description in the schema now: drop it here",
+            ),
+            (
+                r#"{"Order": {"amount": "Gone."}}"#,
+                "`Order.amount` is not in the schema",
+            ),
+            (
+                r#"{"Answer": {"id": "Output."}}"#,
+                "`Answer` is not an input type of the schema",
+            ),
+        ] {
+            let docs = format!(r#"{{"about": [], "sources": [], "inputs": {inputs}}}"#);
+            let merged = merge_docs_overlay(&mut schema_info(sdl), overlay(&docs));
+            assert_eq!(merged, Err(error.to_string()));
+        }
+    }
+
+    #[test]
+    fn the_tracking_overlay_reaches_the_generated_docs() {
+        let api = APIS
+            .iter()
+            .find(|a| a.name == "tracking")
+            .expect("tracking");
+        let code = generate(api).expect("generates");
+        assert!(
+            code.contains("    /// Your identifier of the order: \"Alphanumeric, dashes, and underscores only\""),
+            "orderId's doc"
+        );
+        assert!(
+            code.contains("(`orderId: String!`)"),
+            "its signature follows"
         );
     }
 

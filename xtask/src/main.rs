@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask codegen [--check]`, `cargo xtask schemas ...`.
 
 mod apis;
+mod bench;
 mod codegen;
 mod schemas;
 
@@ -25,6 +26,19 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Benchmarks out of the test suite: `orders` measures `cj orders create` and `cj queue
+    /// enqueue` (CPU, peak memory) against a plain serde baseline, on a loopback server.
+    Bench {
+        /// What to measure.
+        #[arg(value_enum)]
+        what: BenchWhat,
+        /// How many orders to generate.
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        /// How the loopback server answers: `full` (every selected field, as CJ) or `keys`.
+        #[arg(long, default_value = "full", value_parser = ["full", "keys"])]
+        answer: String,
+    },
     /// Refresh schema/<api>.graphql from the API's GraphQL introspection (token: env CJ_TOKEN).
     Schemas {
         /// Only this API (default: every API).
@@ -39,6 +53,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchWhat {
+    /// Orders at scale: `cj orders create` and `cj queue enqueue`.
+    Orders,
+}
+
 /// The workspace's top directory.
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -51,6 +71,11 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Codegen { check } => codegen::run(check),
+        Command::Bench {
+            what: BenchWhat::Orders,
+            orders,
+            answer,
+        } => bench::orders(orders, &answer),
         Command::Schemas {
             api,
             from_file,

@@ -4,7 +4,7 @@ use cj::advertiser_lookup::Advertiser;
 use cj::advertiser_lookup::{AdvertiserIds, Keywords, LookupQuery, TryStreamExt};
 use clap::{Args, Subcommand};
 
-use crate::{Connection, Output, exit, outln, report_error};
+use crate::{Output, RestConnection, exit, outln, report_error};
 
 #[derive(Subcommand)]
 pub enum Action {
@@ -30,10 +30,11 @@ pub struct LookupArgs {
     #[arg(long, value_name = "true|false")]
     mobile_tracking_certified: Option<bool>,
     /// Records per page, 1 to 100.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     records_per_page: Option<u32>,
     /// The page to print, from 1.
-    #[arg(long, value_name = "N", conflicts_with = "all")]
+    #[arg(long, value_name = "N", conflicts_with = "all",
+        value_parser = crate::shell::at_least_one::<u32>)]
     page: Option<u32>,
     /// Every page.
     #[arg(long)]
@@ -42,6 +43,7 @@ pub struct LookupArgs {
     #[arg(
         long,
         env = "CJ_ADVERTISER_LOOKUP_URL",
+        hide_env_values = true,
         default_value = cj::advertiser_lookup::DEFAULT_BASE_URL
     )]
     advertiser_lookup_url: String,
@@ -49,7 +51,7 @@ pub struct LookupArgs {
     #[arg(long, value_enum, default_value_t)]
     output: Output,
     #[command(flatten)]
-    connection: Connection,
+    connection: RestConnection,
 }
 
 impl LookupArgs {

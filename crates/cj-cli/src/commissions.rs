@@ -10,6 +10,31 @@ use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 
 use crate::{Connection, exit, outln, report_error};
 
+/// Where Commission Detail is, and the token: what `cj commissions`, its relay and
+/// `cj reconcile` connect with.
+#[derive(Args, Debug, Clone)]
+pub struct CommissionDetail {
+    /// Commission Detail base URL.
+    #[arg(
+        long,
+        env = "CJ_COMMISSIONS_URL",
+        hide_env_values = true,
+        default_value = cj::commissions::DEFAULT_BASE_URL
+    )]
+    commissions_url: String,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+impl CommissionDetail {
+    /// A client for Commission Detail; on failure the error is printed and the exit status
+    /// returned.
+    pub fn client(&self) -> Result<cj::Client, u8> {
+        self.connection
+            .client(|b| b.commissions_url(&self.commissions_url))
+    }
+}
+
 /// How records are printed.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
@@ -60,19 +85,12 @@ pub struct CommissionsArgs {
     /// and the records kept here).
     #[arg(long = "order-id", value_name = "ID")]
     order_ids: Vec<String>,
-    /// Commission Detail base URL.
-    #[arg(
-        long,
-        env = "CJ_COMMISSIONS_URL",
-        default_value = cj::commissions::DEFAULT_BASE_URL
-    )]
-    commissions_url: String,
     /// Output format: `json` a JSON array, `jsonl` one record a line, both with CJ's field
     /// names.
     #[arg(long, value_enum, default_value_t)]
     output: Format,
     #[command(flatten)]
-    connection: Connection,
+    commission_detail: CommissionDetail,
 }
 
 /// `cj commissions <command>`.
@@ -154,10 +172,7 @@ pub async fn run(args: CommissionsArgs) -> u8 {
     if let Some(CommissionsCommand::Relay(relay)) = args.command {
         return crate::relay::run(*relay).await;
     }
-    let client = match args
-        .connection
-        .client(|b| b.commissions_url(&args.commissions_url))
-    {
+    let client = match args.commission_detail.client() {
         Ok(c) => c,
         Err(code) => return code,
     };

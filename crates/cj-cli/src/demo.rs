@@ -46,50 +46,66 @@ pub struct SandboxArgs {
     processing_delay: u64,
     /// The share of live orders (0 to 1) that silently fail processing and never become
     /// commission records (picked by seed 0: the same orders on every run).
-    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0, value_parser = share)]
     unprocessed_share: f64,
     /// The most records one Commission Detail answer holds.
-    #[arg(long, value_name = "RECORDS", default_value_t = cj_sandbox::COMMISSION_PAGE_LIMIT)]
+    #[arg(long, value_name = "RECORDS", default_value_t = cj_sandbox::COMMISSION_PAGE_LIMIT,
+        value_parser = crate::shell::at_least_one::<usize>)]
     commission_page_limit: usize,
     /// The longest GraphQL document (`query`), in bytes.
     #[arg(long, value_name = "BYTES", help_heading = "Limits",
-        default_value_t = Limits::default().max_query_bytes)]
+        default_value_t = Limits::default().max_query_bytes,
+        value_parser = crate::shell::at_least_one::<usize>)]
     max_query_bytes: usize,
     /// The deepest selection a GraphQL document may make.
     #[arg(long, value_name = "LEVELS", help_heading = "Limits",
-        default_value_t = Limits::default().max_depth)]
+        default_value_t = Limits::default().max_depth,
+        value_parser = crate::shell::at_least_one::<usize>)]
     max_depth: usize,
     /// The most fields a GraphQL document may select, fragments counted where spread.
     #[arg(long, value_name = "FIELDS", help_heading = "Limits",
-        default_value_t = Limits::default().max_complexity)]
+        default_value_t = Limits::default().max_complexity,
+        value_parser = crate::shell::at_least_one::<usize>)]
     max_complexity: usize,
     /// The most directives on one field of a GraphQL document.
     #[arg(long, value_name = "N", help_heading = "Limits",
-        default_value_t = Limits::default().max_directives)]
+        default_value_t = Limits::default().max_directives,
+        value_parser = crate::shell::at_least_one::<usize>)]
     max_directives: usize,
     /// The largest GraphQL answer, in bytes, on top of twice its request's body.
     #[arg(long, value_name = "BYTES", help_heading = "Limits",
-        default_value_t = Limits::default().max_answer_bytes)]
+        default_value_t = Limits::default().max_answer_bytes,
+        value_parser = crate::shell::at_least_one::<usize>)]
     max_answer_bytes: usize,
     /// The most connections open at once (a new one closes the one idle the longest).
     #[arg(long, value_name = "N", help_heading = "Limits",
-        default_value_t = Limits::default().max_connections)]
+        default_value_t = Limits::default().max_connections,
+        value_parser = crate::shell::at_least_one::<usize>)]
     max_connections: usize,
     /// Seconds a request's headers may take to arrive, from their first byte.
     #[arg(long, value_name = "SECONDS", help_heading = "Limits",
         default_value_t = Limits::default().header_read_timeout.as_secs(),
-        value_parser = clap::value_parser!(u64).range(1..))]
+        value_parser = crate::shell::at_least_one::<u64>)]
     header_read_timeout: u64,
     /// Seconds a connection may stay open without a request.
     #[arg(long, value_name = "SECONDS", help_heading = "Limits",
         default_value_t = Limits::default().idle_timeout.as_secs(),
-        value_parser = clap::value_parser!(u64).range(1..))]
+        value_parser = crate::shell::at_least_one::<u64>)]
     idle_timeout: u64,
     /// Seconds a request may take from the end of its headers to the end of its answer.
     #[arg(long, value_name = "SECONDS", help_heading = "Limits",
         default_value_t = Limits::default().request_timeout.as_secs(),
-        value_parser = clap::value_parser!(u64).range(1..))]
+        value_parser = crate::shell::at_least_one::<u64>)]
     request_timeout: u64,
+}
+
+/// A share from 0 to 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        Ok(_) => Err("a share is from 0 to 1".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub async fn sandbox(args: SandboxArgs) -> u8 {

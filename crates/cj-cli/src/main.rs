@@ -1,6 +1,7 @@
 //! `cj`: CJ Affiliate from the shell.
 
 mod advertisers;
+mod checked;
 mod commissions;
 mod demo;
 mod input;
@@ -9,6 +10,7 @@ mod program_terms;
 mod queue;
 mod reconcile;
 mod relay;
+mod shell;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,6 +43,9 @@ pub mod exit {
                   (safe to send again: CJ deduplicates orders)."
 )]
 struct Cli {
+    /// Print what the SDK does on standard error (`-vv`: more); `RUST_LOG` also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,6 +76,14 @@ enum Command {
     Sandbox(demo::SandboxArgs),
     /// Walk the whole product against an in-process sandbox, offline, and print a report.
     Demo,
+    /// Print a completion script for a shell (e.g. `cj completions bash >
+    /// ~/.local/share/bash-completion/completions/cj`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output (e.g. `cj man > ~/.local/share/man/man1/cj.1`).
+    Man,
     /// The old spelling of `cj program-terms estimate`.
     #[command(hide = true)]
     Commission {
@@ -79,17 +92,16 @@ enum Command {
     },
 }
 
-/// Connection settings shared by every command.
+/// Connection settings shared by every command: a personal access token, the only
+/// credentials CJ's GraphQL APIs take (see [`RestConnection`] for a developer key).
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
     /// Personal access token.
     #[arg(long, env = "CJ_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// A legacy developer key, for the REST APIs, instead of a token.
-    #[arg(long, env = "CJ_DEVELOPER_KEY", hide_env_values = true)]
-    pub developer_key: Option<String>,
     /// Seconds one attempt may take.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 120,
+        value_parser = crate::shell::at_least_one::<u64>)]
     pub timeout: u64,
     /// Retries after a failed attempt (0 turns retrying off).
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -103,19 +115,15 @@ impl Connection {
         &self,
         configure: impl FnOnce(cj::ClientBuilder) -> cj::ClientBuilder,
     ) -> Result<cj::Client, u8> {
-        self.builder()
-            .and_then(|b| configure(b).build().map_err(|e| e.to_string()))
-            .map_err(|message| {
-                eprintln!("error: {message}");
-                exit::USAGE
-            })
+        build_client(self.builder_or(None), configure)
     }
 
-    /// A client builder with these settings.
-    pub fn builder(&self) -> Result<cj::ClientBuilder, String> {
-        let credentials = match (&self.token, &self.developer_key) {
+    /// A client builder with these settings, authenticating with `developer_key` when no
+    /// token is given.
+    fn builder_or(&self, developer_key: Option<&str>) -> Result<cj::ClientBuilder, String> {
+        let credentials = match (&self.token, developer_key) {
             (Some(token), _) => cj::Credentials::token(token.as_str()),
-            (None, Some(key)) => cj::Credentials::developer_key(key.as_str()),
+            (None, Some(key)) => cj::Credentials::developer_key(key),
             (None, None) => return Err("no access token: pass --token or set CJ_TOKEN".into()),
         };
         let retry = cj::RetryPolicy::new(
@@ -130,6 +138,41 @@ impl Connection {
     }
 }
 
+/// [`Connection`] for CJ's REST APIs, which also take a legacy developer key.
+#[derive(Args, Debug, Clone)]
+pub struct RestConnection {
+    #[command(flatten)]
+    connection: Connection,
+    /// A legacy developer key, instead of a token.
+    #[arg(long, env = "CJ_DEVELOPER_KEY", hide_env_values = true)]
+    developer_key: Option<String>,
+}
+
+impl RestConnection {
+    /// As [`Connection::client`], with the developer key when no token is given.
+    pub fn client(
+        &self,
+        configure: impl FnOnce(cj::ClientBuilder) -> cj::ClientBuilder,
+    ) -> Result<cj::Client, u8> {
+        let builder = self.connection.builder_or(self.developer_key.as_deref());
+        build_client(builder, configure)
+    }
+}
+
+/// The client `configure` makes of `builder`; on failure the error is printed and the exit
+/// status returned.
+fn build_client(
+    builder: Result<cj::ClientBuilder, String>,
+    configure: impl FnOnce(cj::ClientBuilder) -> cj::ClientBuilder,
+) -> Result<cj::Client, u8> {
+    builder
+        .and_then(|b| configure(b).build().map_err(|e| e.to_string()))
+        .map_err(|message| {
+            eprintln!("error: {message}");
+            exit::USAGE
+        })
+}
+
 /// How results are printed.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Output {
@@ -142,6 +185,7 @@ pub enum Output {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    shell::init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -162,6 +206,8 @@ fn main() -> ExitCode {
             Command::Queue(args) => queue::run(args).await,
             Command::Reconcile(args) => reconcile::run(args).await,
             Command::Demo => demo::demo().await,
+            Command::Completions { shell } => shell::completions(shell),
+            Command::Man => shell::man(),
             Command::Commission {
                 action: program_terms::CommissionAction::Estimate(args),
             } => program_terms::estimate_command(args),
@@ -263,12 +309,27 @@ pub mod stdout {
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| out.flush());
         if let Err(e) = written {
-            if e.kind() == ErrorKind::BrokenPipe {
-                STATE.store(CLOSED, Ordering::Relaxed);
-            } else {
-                STATE.store(FAILED, Ordering::Relaxed);
-                eprintln!("error: cannot write to standard output: {e}");
-            }
+            lost(e);
+        }
+    }
+
+    /// Writes `bytes` as they are (whole lines, many at once), unless an earlier write failed.
+    pub fn bytes(bytes: &[u8]) {
+        if bytes.is_empty() || STATE.load(Ordering::Relaxed) != OPEN {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+            lost(e);
+        }
+    }
+
+    fn lost(e: std::io::Error) {
+        if e.kind() == ErrorKind::BrokenPipe {
+            STATE.store(CLOSED, Ordering::Relaxed);
+        } else {
+            STATE.store(FAILED, Ordering::Relaxed);
+            eprintln!("error: cannot write to standard output: {e}");
         }
     }
 

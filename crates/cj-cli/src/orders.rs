@@ -1,23 +1,41 @@
-//! `cj orders create|restate|cancel`.
+//! `cj orders create|restate|cancel`: the whole file checked in a first pass, then sent as a
+//! stream of requests, each answer printed as it arrives.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
-use cj::Error;
-use cj::tracking::{Mode, Order, OrderCancellation, Orders, SubmitError, TrackingResponse};
-use clap::{Args, Subcommand};
+use cj::tracking::{
+    EncodedOrder, Mode, Order, OrderCancellation, OrderError, OrderStream, StreamAnswer,
+    StreamError, StreamExt, StreamOrder, UnconfirmedOrder, stream,
+};
+use cj::{Error, GraphQLError};
+use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::checked::{Checked, LineMap, Refused, check_in_background};
 use crate::input::{Input, parse_line};
-use crate::{Connection, Output, exit, outln, report_error};
+use crate::{Connection, exit, outln, report_error};
+
+/// What `--help` says of how orders are sent.
+const GUARANTEE: &str = "Nothing half-sent: the whole file is read and every order checked \
+    against CJ's rules first (required fields, formats, times, no order twice), and nothing is \
+    sent unless all of them pass; standard input is kept in a temporary file for that. Then the \
+    orders go in requests of 10,000, one after another (the next one encoded while the current \
+    one is sent), in constant memory, and each answer is printed as it arrives. If a request \
+    fails, the earlier requests' answers stand and the message names the lines that were \
+    answered and those that were not (safe to send again: CJ deduplicates orders). Ctrl-C \
+    stops sending: the request in flight finishes, what was answered is printed, exit 130.";
 
 #[derive(Subcommand)]
 pub enum Action {
     /// Send new orders (createOrders).
+    #[command(after_help = GUARANTEE)]
     Create(OrdersArgs),
     /// Restate orders: each line replaces the whole order (restateOrders).
+    #[command(after_help = GUARANTEE)]
     Restate(OrdersArgs),
     /// Cancel orders (cancelOrders).
+    #[command(after_help = GUARANTEE)]
     Cancel(OrdersArgs),
 }
 
@@ -30,6 +48,7 @@ pub struct OrdersArgs {
     #[arg(
         long,
         env = "CJ_TRACKING_URL",
+        hide_env_values = true,
         default_value = cj::tracking::DEFAULT_BASE_URL
     )]
     tracking_url: String,
@@ -42,58 +61,48 @@ pub struct OrdersArgs {
     dry_run: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
-    output: Output,
+    output: OrdersOutput,
+    /// No progress bar and no summary on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Orders per request, from 1 to CJ's maximum (10,000, the default).
+    #[arg(long, value_name = "N", default_value_t = cj::tracking::MAX_ORDERS_PER_REQUEST,
+        value_parser = crate::shell::count(1..=cj::tracking::MAX_ORDERS_PER_REQUEST as u64))]
+    max_orders_per_request: usize,
     #[command(flatten)]
     connection: Connection,
 }
 
+/// How `cj orders` prints CJ's answers.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OrdersOutput {
+    /// A readable table, rows printed as answers arrive.
+    #[default]
+    Table,
+    /// One JSON document: `{"orders": [...], "errors": [...], "unconfirmed": [...]}`.
+    Json,
+    /// One JSON object a line, for each accepted order, refusal and unconfirmed order, as
+    /// answers arrive.
+    Jsonl,
+}
+
+/// The exit status after Ctrl-C.
+const INTERRUPTED: u8 = 130;
+
 pub async fn run(action: Action) -> u8 {
     match action {
-        Action::Create(args) => {
-            submit(
-                &args,
-                |o: Orders, v: Vec<_>| async move { o.create(&v).await },
-                Orders::encode_create,
-            )
-            .await
-        }
-        Action::Restate(args) => {
-            submit(
-                &args,
-                |o: Orders, v: Vec<_>| async move { o.restate(&v).await },
-                Orders::encode_restate,
-            )
-            .await
-        }
-        Action::Cancel(args) => {
-            submit(
-                &args,
-                |o: Orders, v: Vec<_>| async move { o.cancel(&v).await },
-                Orders::encode_cancel,
-            )
-            .await
-        }
+        Action::Create(args) => submit::<cj::tracking::OrderCreateRequest>(&args).await,
+        Action::Restate(args) => submit::<cj::tracking::OrderRestateRequest>(&args).await,
+        Action::Cancel(args) => submit::<cj::tracking::OrderCancelRequest>(&args).await,
     }
 }
 
-async fn submit<I, T, F, Fut>(
-    args: &OrdersArgs,
-    send: F,
-    encode: fn(&Orders, &[I]) -> Result<Vec<bytes::Bytes>, Error>,
-) -> u8
+async fn submit<I>(args: &OrdersArgs) -> u8
 where
-    I: Input,
-    T: Serialize + Row,
-    F: FnOnce(Orders, Vec<I>) -> Fut,
-    Fut: std::future::Future<Output = Result<TrackingResponse<T>, SubmitError<T>>>,
+    I: Input + 'static,
+    I::Output: Serialize + Row,
+    EncodedOrder<I>: StreamOrder<Output = I::Output>,
 {
-    let (orders, lines) = match read_orders::<I>(&args.file, "cj orders ") {
-        Ok(v) => v,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
-    };
     let mode = if args.live { Mode::Live } else { Mode::Test };
     let mut connection = args.connection.clone();
     if args.dry_run && connection.token.is_none() {
@@ -104,62 +113,535 @@ where
         Ok(c) => c,
         Err(code) => return code,
     };
+    let progress = Progress::new(args.quiet);
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let checked = check_in_background::<I>(
+        args.file.clone(),
+        "cj orders ",
+        progress.clone(),
+        ctrl_c.as_mut(),
+    )
+    .await;
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(refused) => {
+            progress.clear();
+            return report_refused(refused);
+        }
+    };
     if args.dry_run {
-        return match encode(client.orders(), &orders) {
-            Ok(bodies) => {
-                for body in bodies {
-                    outln!("{}", String::from_utf8_lossy(&body));
-                }
-                eprintln!(
-                    "dry run: {} order(s) valid for {}; nothing was sent",
-                    orders.len(),
-                    client.orders().endpoint()
-                );
-                exit::OK
+        progress.clear();
+        let sender = client
+            .orders()
+            .clone()
+            .with_max_orders_per_request(args.max_orders_per_request);
+        return dry_run::<I>(&sender, &checked);
+    }
+    let orders = checked.orders::<I>();
+    let mut failed_read = None;
+    let input = orders.map_while(|r| r.map_err(|e| failed_read = Some(e)).ok());
+    let sender = client
+        .orders()
+        .clone()
+        .with_max_orders_per_request(args.max_orders_per_request);
+    let mut stream = sender.stream(stream::iter(input));
+    let mut printer = Printer::new(args.output, checked.lines.clone());
+    progress.sending(checked.count, client.orders().endpoint().as_str());
+    let mut interrupted = false;
+    let mut failure = None;
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                stream.stop();
+                progress.say("stopping: the request in flight finishes, nothing more is sent");
+                continue;
             }
-            Err(e) => report_error(&e, &lines),
+        };
+        match item {
+            None => break,
+            Some(Ok(answer)) => {
+                printer.answer(&answer);
+                progress.answered(&printer.totals, &stream);
+            }
+            Some(Err(e)) => {
+                printer.failed(&e);
+                failure = Some(e);
+            }
+        }
+    }
+    drop(stream);
+    printer.finish();
+    let totals = printer.totals;
+    progress.clear();
+    progress.summary(&totals, checked.count);
+    if !args.quiet {
+        crate::shell::endpoint_notice(client.orders());
+    }
+    let answered = totals.status();
+    if let Some(e) = failed_read {
+        eprintln!(
+            "error: {e}; orders after line {} were not sent",
+            totals.answered
+        );
+        return exit::TRANSPORT;
+    }
+    if let Some(e) = failure {
+        let lines = &checked.lines;
+        if e.answered > 0 {
+            eprintln!(
+                "the first {} of {} orders were answered (up to line {}); the rest were not \
+                 (from line {})",
+                e.answered,
+                checked.count,
+                lines.line(e.answered - 1),
+                lines.line(e.answered)
+            );
+        }
+        let failed = report_error(&e.error, &[]);
+        // Orders left to resend outrank refusals: resending shows the refusals again.
+        return if answered == exit::TRANSPORT {
+            answered
+        } else {
+            failed
         };
     }
-    let count = orders.len();
-    match send(client.orders().clone(), orders).await {
-        Ok(response) => {
-            print_response(&response, args.output, &lines);
-            outcome_status(&response)
+    if interrupted {
+        if totals.answered < checked.count {
+            eprintln!(
+                "interrupted: {} of {} orders answered; from line {} on nothing was sent",
+                totals.answered,
+                checked.count,
+                checked.lines.line(totals.answered)
+            );
         }
-        Err(e) => {
-            if e.answered_orders > 0 {
-                print_response(&e.answered, args.output, &lines);
-                eprintln!(
-                    "the first {} of {count} orders were answered; the rest were not",
-                    e.answered_orders
-                );
+        return INTERRUPTED;
+    }
+    answered
+}
+
+/// Prints why the first pass refused the input; the exit status.
+pub fn report_refused(refused: Refused) -> u8 {
+    match refused {
+        Refused::Unreadable(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+        Refused::Interrupted => {
+            eprintln!("interrupted while checking the orders: nothing was sent");
+            INTERRUPTED
+        }
+        Refused::Invalid {
+            problems,
+            more,
+            lines,
+        } => {
+            let (invalid, lines) = lines.for_report(problems);
+            let code = report_error(&Error::Invalid(invalid), &lines);
+            if more > 0 {
+                eprintln!("  ... and {more} more problem(s)");
             }
-            let answered = outcome_status(&e.answered);
-            let failed = report_error(&e.error, &lines);
-            // Orders left to resend outrank refusals: resending shows the refusals again.
-            if answered == exit::TRANSPORT {
-                answered
-            } else {
-                failed
-            }
+            code
         }
     }
 }
 
-/// Reads JSON Lines; returns the orders and the line number of each. `command` is how a person
-/// picks another kind of order, completed by its name (`"cj orders "`).
-pub fn read_orders<I: Input>(
-    path: &PathBuf,
-    command: &str,
-) -> Result<(Vec<I>, Vec<usize>), String> {
-    let mut orders = Vec::new();
-    let mut lines = Vec::new();
-    for_each_order(path, command, |order, line_no| {
-        orders.push(order);
-        lines.push(line_no);
-        Ok(())
-    })?;
-    Ok((orders, lines))
+/// Prints the request bodies, one a line; sends nothing.
+fn dry_run<I>(sender: &cj::tracking::Orders, checked: &Checked) -> u8
+where
+    I: Input,
+    EncodedOrder<I>: StreamOrder,
+{
+    let count = checked.count;
+    let mut failed_read = None;
+    let orders = checked
+        .orders::<I>()
+        .map_while(|r| r.map_err(|e| failed_read = Some(e)).ok());
+    for body in sender.encode_iter(orders) {
+        match body {
+            Ok(body) => outln!("{}", String::from_utf8_lossy(&body)),
+            Err(e) => return report_error(&e.error, &[]),
+        }
+    }
+    if let Some(e) = failed_read {
+        eprintln!("error: {e}");
+        return exit::TRANSPORT;
+    }
+    eprintln!(
+        "dry run: {count} order(s) valid for {}; nothing was sent",
+        sender.endpoint()
+    );
+    exit::OK
+}
+
+/// What the answers held, over the whole submission.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    /// Orders in answered requests.
+    pub answered: usize,
+    pub accepted: usize,
+    pub refused: usize,
+    pub unconfirmed: usize,
+    pub graphql_errors: usize,
+    pub requests: usize,
+}
+
+impl Totals {
+    /// The exit status for the answers: unconfirmed orders (outcome unknown, to resend) first,
+    /// then refusals, else success.
+    fn status(&self) -> u8 {
+        if self.unconfirmed > 0 {
+            eprintln!(
+                "{} order(s) were neither accepted nor refused in CJ's answer: outcome unknown, \
+                 safe to resend (CJ deduplicates)",
+                self.unconfirmed
+            );
+            exit::TRANSPORT
+        } else if self.refused > 0 || self.graphql_errors > 0 {
+            exit::CJ_ERRORS
+        } else {
+            exit::OK
+        }
+    }
+}
+
+/// Prints each answer as it arrives, in the chosen format.
+struct Printer {
+    output: OrdersOutput,
+    lines: LineMap,
+    totals: Totals,
+    /// The table's column widths, set by the first answer.
+    widths: Option<[usize; 4]>,
+    /// For `json`: what follows the orders in the document.
+    errors: Vec<OrderError>,
+    unconfirmed: Vec<UnconfirmedOrder>,
+    graphql_errors: Vec<GraphQLError>,
+    /// For `json`: accepted orders printed so far.
+    printed: usize,
+    buf: Vec<u8>,
+}
+
+/// A line of `jsonl`: the outcome, the input line, and what it is about.
+#[derive(Serialize)]
+struct Line<T> {
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(flatten)]
+    what: T,
+}
+
+#[derive(Serialize)]
+struct Accepted<'a, T> {
+    order: &'a T,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Unconfirmed<'a> {
+    order_id: &'a str,
+}
+
+impl Printer {
+    fn new(output: OrdersOutput, lines: LineMap) -> Self {
+        Printer {
+            output,
+            lines,
+            totals: Totals::default(),
+            widths: None,
+            errors: Vec::new(),
+            unconfirmed: Vec::new(),
+            graphql_errors: Vec::new(),
+            printed: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn line(&self, index: Option<usize>) -> Option<usize> {
+        index.map(|i| self.lines.line(i))
+    }
+
+    /// Writes one JSON object and a newline to the buffer.
+    fn jsonl<T: Serialize>(&mut self, outcome: &'static str, line: Option<usize>, what: T) {
+        let line = Line {
+            outcome,
+            line,
+            what,
+        };
+        if serde_json::to_writer(&mut self.buf, &line).is_ok() {
+            self.buf.push(b'\n');
+        }
+        self.flush_full();
+    }
+
+    fn answer<T>(&mut self, answer: &StreamAnswer<T>)
+    where
+        T: serde::de::DeserializeOwned + Serialize + Row,
+    {
+        let t = &mut self.totals;
+        t.answered = answer.orders.end;
+        t.accepted += answer.accepted_count();
+        t.refused += answer.errors.len();
+        t.unconfirmed += answer.unconfirmed.len();
+        t.graphql_errors += answer.graphql_errors.len();
+        t.requests += 1;
+        match self.output {
+            OrdersOutput::Jsonl => {
+                for (index, order) in answer.accepted() {
+                    let line = self.line(index);
+                    self.jsonl("accepted", line, Accepted { order: &order });
+                }
+                for e in &answer.errors {
+                    let line = self.line(e.index);
+                    self.jsonl("refused", line, e);
+                }
+                for u in &answer.unconfirmed {
+                    let line = self.line(Some(u.index));
+                    let what = Unconfirmed {
+                        order_id: &u.order_id,
+                    };
+                    self.jsonl("unconfirmed", line, what);
+                }
+                for e in &answer.graphql_errors {
+                    self.jsonl("error", None, e);
+                }
+            }
+            OrdersOutput::Json => {
+                for (_, order) in answer.accepted() {
+                    let before: &[u8] = if self.printed > 0 {
+                        b","
+                    } else {
+                        b"{\"orders\":["
+                    };
+                    self.buf.extend_from_slice(before);
+                    if serde_json::to_writer(&mut self.buf, &order).is_err() {
+                        self.buf.extend_from_slice(b"null");
+                    }
+                    self.printed += 1;
+                    self.flush_full();
+                }
+                self.errors.extend(answer.errors.iter().cloned());
+                self.unconfirmed.extend(answer.unconfirmed.iter().cloned());
+                self.graphql_errors
+                    .extend(answer.graphql_errors.iter().cloned());
+            }
+            OrdersOutput::Table => {
+                let rows: Vec<[String; 4]> = answer.accepted().map(|(_, o)| o.row()).collect();
+                let widths = *self.widths.get_or_insert_with(|| {
+                    let mut w = HEADER.map(str::len);
+                    for r in &rows {
+                        for (w, cell) in w.iter_mut().zip(r) {
+                            *w = (*w).max(cell.chars().count());
+                        }
+                    }
+                    self.buf
+                        .extend_from_slice(table_row(&HEADER.map(String::from), &w).as_bytes());
+                    w
+                });
+                for r in &rows {
+                    self.buf.extend_from_slice(table_row(r, &widths).as_bytes());
+                    self.flush_full();
+                }
+                for e in &answer.errors {
+                    let at = self.input_line(e.index, e.order_id.as_deref());
+                    let text = if e.fields.is_empty() {
+                        format!("error: {at}: {}\n", e.message)
+                    } else {
+                        format!(
+                            "error: {at}: {} (fields: {})\n",
+                            e.message,
+                            e.fields.join(", ")
+                        )
+                    };
+                    self.buf.extend_from_slice(text.as_bytes());
+                }
+                for e in &answer.graphql_errors {
+                    self.buf
+                        .extend_from_slice(format!("error: {}\n", e.message).as_bytes());
+                }
+                for u in &answer.unconfirmed {
+                    let at = self.input_line(Some(u.index), Some(&u.order_id));
+                    let text = format!("unconfirmed: {at}: not in CJ's answer; safe to resend\n");
+                    self.buf.extend_from_slice(text.as_bytes());
+                }
+            }
+        }
+        self.flush();
+    }
+
+    /// A request that failed: said on standard error by the caller; a line for `jsonl`.
+    fn failed(&mut self, e: &StreamError) {
+        if self.output == OrdersOutput::Jsonl && !e.orders.is_empty() {
+            let what = serde_json::json!({
+                "fromLine": self.lines.line(e.orders.start),
+                "toLine": self.lines.line(e.orders.end - 1),
+                "message": crate::error_chain(&e.error),
+            });
+            self.jsonl("failed", None, what);
+            self.flush();
+        }
+    }
+
+    /// Closes the output: the rest of the `json` document, the table's summary.
+    fn finish(&mut self) {
+        match self.output {
+            OrdersOutput::Jsonl => {}
+            OrdersOutput::Json => {
+                if self.printed == 0 {
+                    self.buf.extend_from_slice(b"{\"orders\":[");
+                }
+                // Writing to a `Vec` fails only for values JSON cannot hold: none here.
+                self.buf.extend_from_slice(b"],\"errors\":");
+                let _ = serde_json::to_writer(&mut self.buf, &self.errors);
+                self.buf.extend_from_slice(b",\"unconfirmed\":");
+                let _ = serde_json::to_writer(&mut self.buf, &self.unconfirmed);
+                if !self.graphql_errors.is_empty() {
+                    self.buf.extend_from_slice(b",\"graphqlErrors\":");
+                    let _ = serde_json::to_writer(&mut self.buf, &self.graphql_errors);
+                }
+                self.buf.extend_from_slice(b"}\n");
+            }
+            OrdersOutput::Table => {
+                if self.widths.is_none() {
+                    let w = HEADER.map(str::len);
+                    self.buf
+                        .extend_from_slice(table_row(&HEADER.map(String::from), &w).as_bytes());
+                }
+                let t = self.totals;
+                let text = format!(
+                    "{} accepted, {} error(s), {} unconfirmed\n",
+                    t.accepted,
+                    t.refused + t.graphql_errors,
+                    t.unconfirmed
+                );
+                self.buf.extend_from_slice(text.as_bytes());
+            }
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        crate::stdout::bytes(&self.buf);
+        self.buf.clear();
+    }
+
+    /// Writes the buffer out once it holds [`OUTPUT_BUFFER`] bytes: an answer of 10,000 orders
+    /// is printed as it is read, never held twice.
+    fn flush_full(&mut self) {
+        if self.buf.len() >= OUTPUT_BUFFER {
+            self.flush();
+        }
+    }
+
+    /// Where an input order came from: `line 12 (orderId "A-1")`.
+    fn input_line(&self, index: Option<usize>, order_id: Option<&str>) -> String {
+        let mut out = match index {
+            Some(i) => format!("line {}", self.lines.line(i)),
+            None => "no order named".to_string(),
+        };
+        if let Some(id) = order_id {
+            out.push_str(&format!(" (orderId {id:?})"));
+        }
+        out
+    }
+}
+
+const HEADER: [&str; 4] = ["ORDER ID", "SUBMISSION ID", "STATUS", "TIME"];
+
+/// Bytes of output gathered before they are written.
+const OUTPUT_BUFFER: usize = 1 << 16;
+
+/// One row of the table, in columns of `widths`, and a newline.
+fn table_row(cells: &[String; 4], widths: &[usize; 4]) -> String {
+    let cells: Vec<String> = cells
+        .iter()
+        .zip(widths)
+        .map(|(c, w)| format!("{c:<w$}"))
+        .collect();
+    format!("{}\n", cells.join("  ").trim_end())
+}
+
+/// The progress bar on standard error, shown only when it is a terminal (and not `--quiet`).
+#[derive(Clone)]
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message("checking orders");
+            bar
+        });
+        Progress { bar, quiet }
+    }
+
+    /// During the first pass: `n` orders checked.
+    pub fn checked(&self, n: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("checked {n} order(s)"));
+            bar.tick();
+        }
+    }
+
+    /// The second pass starts: `total` orders to send.
+    fn sending(&self, total: usize, endpoint: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(0);
+            let style =
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} answered {msg}");
+            if let Ok(style) = style {
+                bar.set_style(style);
+            }
+            bar.set_message(format!("(sending to {endpoint})"));
+        }
+    }
+
+    fn answered<S, O: StreamOrder>(&self, t: &Totals, stream: &OrderStream<S, O>) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(t.answered as u64);
+            let total = bar.length().unwrap_or_default() as usize;
+            bar.set_message(format!(
+                "sent {}, accepted {}, refused {}, requests {} of {}",
+                stream.sent(),
+                t.accepted,
+                t.refused,
+                t.requests,
+                total
+                    .div_ceil(cj::tracking::MAX_ORDERS_PER_REQUEST)
+                    .max(stream.requests())
+            ));
+        }
+    }
+
+    fn say(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None if !self.quiet => eprintln!("{text}"),
+            None => {}
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// The final summary on standard error (unless `--quiet`).
+    fn summary(&self, t: &Totals, total: usize) {
+        if !self.quiet {
+            eprintln!(
+                "{} of {total} order(s) answered in {} request(s): {} accepted, {} refused, {} \
+                 unconfirmed",
+                t.answered, t.requests, t.accepted, t.refused, t.unconfirmed
+            );
+        }
+    }
 }
 
 /// Reads JSON Lines one order at a time, giving `each` the order and its line number; an
@@ -217,76 +699,5 @@ impl Row for OrderCancellation {
             self.status.as_ref().map_or("-".into(), |s| s.to_string()),
             self.update_time.to_string(),
         ]
-    }
-}
-
-/// The exit status for an answer: unconfirmed orders (outcome unknown, to resend) first, then
-/// refusals, else success.
-fn outcome_status<T>(response: &TrackingResponse<T>) -> u8 {
-    if !response.unconfirmed.is_empty() {
-        eprintln!(
-            "{} order(s) were neither accepted nor refused in CJ's answer: outcome unknown, \
-             safe to resend (CJ deduplicates)",
-            response.unconfirmed.len()
-        );
-        exit::TRANSPORT
-    } else if response.is_success() {
-        exit::OK
-    } else {
-        exit::CJ_ERRORS
-    }
-}
-
-/// Where an input order came from: `line 12 (orderId "A-1")`.
-fn input_line(lines: &[usize], index: Option<usize>, order_id: Option<&str>) -> String {
-    let mut out = match index.and_then(|i| lines.get(i)) {
-        Some(line) => format!("line {line}"),
-        None => "no order named".to_string(),
-    };
-    if let Some(id) = order_id {
-        out.push_str(&format!(" (orderId {id:?})"));
-    }
-    out
-}
-
-fn print_response<T: Serialize + Row>(
-    response: &TrackingResponse<T>,
-    output: Output,
-    lines: &[usize],
-) {
-    match output {
-        Output::Json => {
-            crate::print_json(response, false);
-        }
-        Output::Table => {
-            let header = ["ORDER ID", "SUBMISSION ID", "STATUS", "TIME"].map(String::from);
-            let rows: Vec<[String; 4]> = response.orders.iter().map(Row::row).collect();
-            crate::print_table(&header, &rows);
-            outln!(
-                "{} accepted, {} error(s), {} unconfirmed",
-                response.orders.len(),
-                response.errors.len() + response.graphql_errors.len(),
-                response.unconfirmed.len()
-            );
-            for e in &response.errors {
-                let at = input_line(lines, e.index, e.order_id.as_deref());
-                if e.fields.is_empty() {
-                    outln!("error: {at}: {}", e.message)
-                } else {
-                    outln!(
-                        "error: {at}: {} (fields: {})",
-                        e.message,
-                        e.fields.join(", ")
-                    )
-                }
-            }
-            for e in &response.graphql_errors {
-                outln!("error: {}", e.message);
-            }
-            for u in &response.unconfirmed {
-                let at = input_line(lines, Some(u.index), Some(&u.order_id));
-                outln!("unconfirmed: {at}: not in CJ's answer; safe to resend");
-            }
-        }
     }
 }

@@ -51,6 +51,7 @@ pub struct ListArgs {
     #[arg(
         long,
         env = "CJ_PROGRAM_TERMS_URL",
+        hide_env_values = true,
         default_value = cj::program_terms::DEFAULT_BASE_URL
     )]
     program_terms_url: String,

@@ -1,19 +1,17 @@
 //! `cj queue`: a durable queue of orders in a SQLite file, and its sender.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cj::queue::{QueueConfig, QueuedOrder, Sender, SqliteStore, Store};
-use cj::tracking::{
-    Mode, OrderCancelRequest, OrderCreateRequest, OrderRestateRequest, validate_cancel,
-    validate_create, validate_restate,
-};
+use cj::queue::{Kind, NewEntry, QueueConfig, Sender, SqliteStore, Store, order_key};
+use cj::tracking::{Mode, OrderCancelRequest, OrderCreateRequest, OrderKey, OrderRestateRequest};
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::checked::check_in_background;
 use crate::input::Input;
-use crate::orders::read_orders;
-use crate::{Connection, Output, exit, outln, report_error};
+use crate::orders::{Progress, report_refused};
+use crate::{Connection, Output, exit, outln};
 
 #[derive(Args)]
 pub struct QueueArgs {
@@ -22,6 +20,7 @@ pub struct QueueArgs {
         long,
         global = true,
         env = "CJ_QUEUE_STORE",
+        hide_env_values = true,
         default_value = "cj-queue.sqlite"
     )]
     store: PathBuf,
@@ -31,7 +30,9 @@ pub struct QueueArgs {
 
 #[derive(Subcommand)]
 enum Action {
-    /// Store orders (JSON Lines, as for `cj orders`); returns once they are on disk.
+    /// Store orders (JSON Lines, as for `cj orders`); returns once they are on disk. The whole
+    /// file is checked first and nothing is stored unless every order is valid; then the
+    /// orders are stored in transactions of 10,000, in constant memory.
     Enqueue {
         /// JSON Lines file, one order per line (`-` for stdin).
         #[arg(long, short)]
@@ -75,19 +76,21 @@ struct RunArgs {
     #[arg(long)]
     until_empty: bool,
     /// Tracking API base URL.
-    #[arg(long, env = "CJ_TRACKING_URL", default_value = cj::tracking::DEFAULT_BASE_URL)]
+    #[arg(long, env = "CJ_TRACKING_URL", hide_env_values = true,
+        default_value = cj::tracking::DEFAULT_BASE_URL)]
     tracking_url: String,
     /// Send to the live endpoint (/graphql). Without it, to the test endpoint (/graphqltest).
     #[arg(long)]
     live: bool,
     /// Send when this many orders wait (CJ's connector: 10,000).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = crate::shell::at_least_one::<usize>)]
     max_orders: usize,
     /// Send when the oldest order has waited this many seconds (CJ's connector: 600).
     #[arg(long, default_value_t = 600)]
     max_age: u64,
     /// Send when the waiting orders reach this many bytes (CJ's connector: 100 MB).
-    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    #[arg(long, default_value_t = 100 * 1024 * 1024,
+        value_parser = crate::shell::at_least_one::<u64>)]
     max_bytes: u64,
     #[command(flatten)]
     connection: Connection,
@@ -200,54 +203,76 @@ pub(crate) fn store_failed(e: impl std::fmt::Display) -> u8 {
     exit::TRANSPORT
 }
 
-/// Reads and validates orders of one kind; on failure, the exit status (the error printed).
-fn load<I>(
-    file: &PathBuf,
-    validate: fn(&[I], cj::tracking::Instant) -> Result<(), cj::InvalidInput>,
-) -> Result<Vec<QueuedOrder>, u8>
-where
-    I: Input,
-    QueuedOrder: From<I>,
-{
-    let (orders, lines) =
-        read_orders::<I>(file, "cj queue enqueue --kind ").map_err(|message| {
-            eprintln!("error: {message}");
-            exit::USAGE
-        })?;
-    if let Err(invalid) = validate(&orders, cj::tracking::Instant::now()) {
-        return Err(report_error(&cj::Error::Invalid(invalid), &lines));
+/// Orders stored per transaction: a group commit, not one per order nor one for the file.
+const GROUP: usize = 10_000;
+
+async fn enqueue(store: &SqliteStore, file: &Path, kind: KindArg) -> u8 {
+    match kind {
+        KindArg::Create => enqueue_kind::<OrderCreateRequest>(store, file, Kind::Create).await,
+        KindArg::Restate => enqueue_kind::<OrderRestateRequest>(store, file, Kind::Restate).await,
+        KindArg::Cancel => enqueue_kind::<OrderCancelRequest>(store, file, Kind::Cancel).await,
     }
-    Ok(orders.into_iter().map(QueuedOrder::from).collect())
 }
 
-async fn enqueue(store: &SqliteStore, file: &PathBuf, kind: KindArg) -> u8 {
-    let loaded = match kind {
-        KindArg::Create => load::<OrderCreateRequest>(file, validate_create),
-        KindArg::Restate => load::<OrderRestateRequest>(file, validate_restate),
-        KindArg::Cancel => load::<OrderCancelRequest>(file, validate_cancel),
-    };
-    let orders = match loaded {
-        Ok(orders) => orders,
-        Err(code) => return code,
+/// Checks the whole file first (nothing is stored unless every order is valid), then stores
+/// the orders in groups of [`GROUP`], each group one transaction.
+async fn enqueue_kind<I: Input + 'static>(store: &SqliteStore, file: &Path, kind: Kind) -> u8 {
+    let progress = Progress::new(true);
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let checked = check_in_background::<I>(
+        file.to_path_buf(),
+        "cj queue enqueue --kind ",
+        progress,
+        ctrl_c.as_mut(),
+    )
+    .await;
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(refused) => return report_refused(refused),
     };
     let at = cj::jiff::Timestamp::now().as_millisecond();
-    let entries: Result<Vec<_>, _> = orders.iter().map(|o| o.to_entry(at)).collect();
-    let entries = match entries {
-        Ok(e) => e,
-        Err(e) => return store_failed(e),
-    };
-    match store.append(entries).await {
-        Ok(ids) => {
-            outln!(
-                "stored {} order(s) on disk (ids {}..={})",
-                ids.len(),
-                ids.first().copied().unwrap_or_default(),
-                ids.last().copied().unwrap_or_default()
-            );
-            exit::OK
+    let (mut first, mut last, mut stored) = (None, None, 0);
+    let mut orders = checked.orders::<I>().peekable();
+    while orders.peek().is_some() {
+        let mut group = Vec::with_capacity(GROUP);
+        for order in orders.by_ref().take(GROUP) {
+            let order = match order {
+                Ok(order) => order,
+                Err(e) => return store_failed(e),
+            };
+            let (enterprise, tracker, order_id) = order.order_key();
+            group.push(NewEntry {
+                kind,
+                key: order_key(enterprise, tracker, order_id),
+                payload: order.json().to_string(),
+                enqueued_at_ms: at,
+            });
         }
-        Err(e) => store_failed(e),
+        match store.append(group).await {
+            Ok(ids) => {
+                stored += ids.len();
+                first = first.or(ids.first().copied());
+                last = ids.last().copied().or(last);
+            }
+            Err(e) => {
+                if stored > 0 {
+                    eprintln!(
+                        "the first {stored} of {} order(s) were stored (up to line {}); the \
+                         rest were not",
+                        checked.count,
+                        checked.lines.line(stored - 1)
+                    );
+                }
+                return store_failed(e);
+            }
+        }
     }
+    outln!(
+        "stored {stored} order(s) on disk (ids {}..={})",
+        first.unwrap_or_default(),
+        last.unwrap_or_default()
+    );
+    exit::OK
 }
 
 async fn send(store: SqliteStore, args: RunArgs) -> u8 {
@@ -259,6 +284,7 @@ async fn send(store: SqliteStore, args: RunArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    crate::shell::endpoint_notice(client.orders());
     let mut config = QueueConfig::default();
     config.max_orders = args.max_orders;
     config.max_age = Duration::from_secs(args.max_age);

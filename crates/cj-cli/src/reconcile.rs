@@ -11,11 +11,12 @@ use cj::reconcile::{ReconcileError, Reconciled, Reconciler, SentOrder, Verdict};
 use cj::tracking::{OrderCancelRequest, OrderCreateRequest, OrderRestateRequest};
 use clap::Args;
 
+use crate::commissions::CommissionDetail;
 use crate::commissions::Format;
 use crate::input::Input;
 use crate::orders::for_each_order;
 use crate::queue::store_failed;
-use crate::{Connection, exit, outln, report_error};
+use crate::{exit, outln, report_error};
 
 /// Accepted orders read from the store at a time, and verdicts or resent orders written at a
 /// time.
@@ -75,15 +76,8 @@ pub struct ReconcileArgs {
         conflicts_with = "store"
     )]
     resend_file: Option<PathBuf>,
-    /// Commission Detail base URL.
-    #[arg(
-        long,
-        env = "CJ_COMMISSIONS_URL",
-        default_value = cj::commissions::DEFAULT_BASE_URL
-    )]
-    commissions_url: String,
     #[command(flatten)]
-    connection: Connection,
+    commission_detail: CommissionDetail,
 }
 
 /// A grace period: `2h`, `90m`, `1h 30m`, or ISO 8601 (`PT2H`); not negative.
@@ -115,10 +109,7 @@ pub async fn run(args: ReconcileArgs) -> u8 {
         );
         return exit::USAGE;
     }
-    let client = match args
-        .connection
-        .client(|b| b.commissions_url(&args.commissions_url))
-    {
+    let client = match args.commission_detail.client() {
         Ok(c) => c,
         Err(code) => return code,
     };

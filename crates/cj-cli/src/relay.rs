@@ -12,7 +12,8 @@ use cj::queue::relay::{
 };
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::{Connection, Output, exit, outln, report_error};
+use crate::commissions::CommissionDetail;
+use crate::{Output, exit, outln, report_error};
 
 /// `cj commissions relay`: runs the relay, or (subcommands) lists and retries its dead letters.
 #[derive(Args)]
@@ -63,7 +64,12 @@ enum Action {
 #[derive(Args)]
 struct Target {
     /// The relay's SQLite file (created when missing).
-    #[arg(long, env = "CJ_RELAY_STORE", default_value = "cj-relay.sqlite")]
+    #[arg(
+        long,
+        env = "CJ_RELAY_STORE",
+        hide_env_values = true,
+        default_value = "cj-relay.sqlite"
+    )]
     store: PathBuf,
     /// The publisher (CID) whose commissions are relayed.
     #[arg(
@@ -128,27 +134,23 @@ struct RunArgs {
     #[arg(long, conflicts_with = "interval")]
     once: bool,
     /// Seconds between rounds, until Ctrl-C.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+        value_parser = crate::shell::at_least_one::<u64>)]
     interval: u64,
     /// Deliveries tried before a record that keeps failing (5xx, 408, 429, timeout, no
     /// connection) becomes a dead letter.
-    #[arg(long, value_name = "N", default_value_t = 30)]
+    #[arg(long, value_name = "N", default_value_t = 30,
+        value_parser = crate::shell::at_least_one::<u32>)]
     max_attempts: u32,
     /// Seconds one postback may take.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+        value_parser = crate::shell::at_least_one::<u64>)]
     postback_timeout: u64,
-    /// Commission Detail base URL.
-    #[arg(
-        long,
-        env = "CJ_COMMISSIONS_URL",
-        default_value = cj::commissions::DEFAULT_BASE_URL
-    )]
-    commissions_url: String,
     /// How each round's report is printed.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
     #[command(flatten)]
-    connection: Connection,
+    commission_detail: CommissionDetail,
 }
 
 impl Action {
@@ -244,10 +246,7 @@ async fn relay(args: RunArgs) -> u8 {
         eprintln!("error: --publisher-id and --postback-url are needed to run the relay");
         return exit::USAGE;
     };
-    let client = match args
-        .connection
-        .client(|b| b.commissions_url(&args.commissions_url))
-    {
+    let client = match args.commission_detail.client() {
         Ok(c) => c,
         Err(code) => return code,
     };

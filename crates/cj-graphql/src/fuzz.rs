@@ -15,6 +15,7 @@ pub fn tracking_answer(data: &[u8]) {
 
 /// CJ's answer to the Program Terms `contracts` query, with a sample order estimated against
 /// every action term it holds.
+#[cfg(feature = "program-terms")]
 pub fn program_terms_answer(data: &[u8]) {
     crate::program_terms::fuzz_answer(data);
 }
@@ -65,4 +66,38 @@ pub fn redaction(data: &[u8]) {
     assert!(!redacted.contains(SECRET), "redact left the secret");
     let kept = redactor.redact_body(data);
     assert!(!kept.contains(SECRET), "redact_body left the secret");
+}
+
+/// A Commission Detail answer, read as either side's page: its records folded into their
+/// actions' current states, and the advertiser's reconciled against sent orders that some
+/// records match (`FUZZ-1` and `FUZZ-2` at action tracker 123456).
+#[cfg(feature = "reconcile")]
+pub fn commission_answer(data: &[u8]) {
+    use crate::commissions::{fold_actions, parse_advertiser_page, parse_publisher_page};
+    use crate::reconcile::{Reconciler, SentOrder};
+    if let Ok(page) = parse_advertiser_page(data) {
+        let sent_at = "2026-11-01T00:00:00Z"
+            .parse::<Instant>()
+            .unwrap_or_else(|_| Instant::now());
+        let mut reconciler = Reconciler::new();
+        for (id, amount) in [("FUZZ-1", "10.00"), ("FUZZ-2", "0.00")] {
+            let order = OrderCreateRequest::builder()
+                .enterprise_id("1234567")
+                .action_tracker_id(123456)
+                .order_id(id)
+                .event_time(sent_at)
+                .amount(amount.parse().unwrap_or_default())
+                .build();
+            reconciler.add(SentOrder::create(&order, sent_at));
+        }
+        for record in &page.records {
+            let _ = reconciler.push(record);
+        }
+        let verdicts = reconciler.finish().count();
+        assert_eq!(verdicts, 2, "one verdict per order sent");
+        let _ = fold_actions(page.records);
+    }
+    if let Ok(page) = parse_publisher_page(data) {
+        let _ = fold_actions(page.records);
+    }
 }

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// The GraphQL request body `{"query", "operationName", "variables": {name: value}}`, serialized
 /// straight from borrowed input (no copy of 10,000 orders into a generated `Variables`).
+#[cfg_attr(
+    not(feature = "tracking"),
+    allow(dead_code, reason = "Tracking's mutations use it")
+)]
 pub(crate) struct Body<'a, V: Serialize> {
     pub query: &'static str,
     pub operation_name: &'static str,
@@ -59,6 +63,19 @@ pub(crate) async fn post<D: DeserializeOwned>(
     operation: &'static str,
     body: Bytes,
 ) -> Result<Answer<D>, Error> {
+    let body = post_raw(transport, url, api, operation, body).await?;
+    decode(&body, transport.redactor())
+}
+
+/// Posts `body` to `url` and returns the body of a 2xx answer, for the caller to [`decode`];
+/// the errors of [`post`] for any other status.
+pub(crate) async fn post_raw(
+    transport: &Transport,
+    url: &Url,
+    api: &'static str,
+    operation: &'static str,
+    body: Bytes,
+) -> Result<Bytes, Error> {
     let response = transport
         .send(Request {
             method: Method::POST,
@@ -88,22 +105,33 @@ pub(crate) async fn post<D: DeserializeOwned>(
         }
         return Err(response.http_error(redactor));
     }
-    decode(&response.body, redactor)
+    Ok(response.body)
 }
 
 /// Reads the body of a 2xx answer: data with any GraphQL errors beside it, [`Error::GraphQL`]
 /// for errors without data, [`Error::Decode`] for anything else.
-pub(crate) fn decode<D: DeserializeOwned>(
-    body: &[u8],
+pub(crate) fn decode<'de, D: Deserialize<'de>>(
+    body: &'de [u8],
     redactor: &Redactor,
 ) -> Result<Answer<D>, Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
     let unreadable = |message: String| Error::Decode {
         message: redactor.redact(&message),
         body: redactor.redact_body(body),
     };
-    let envelope: Envelope<D> = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| unreadable(format!("at `{}`: {}", e.path(), e.inner())))?;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let envelope = match Envelope::<D>::deserialize(&mut de) {
+        Ok(envelope) => envelope,
+        // Read again, tracking the path, only to say where it failed: tracking costs on
+        // every field of a large answer.
+        Err(plain) => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let message = match serde_path_to_error::deserialize::<_, Envelope<D>>(&mut de) {
+                Err(e) => format!("at `{}`: {}", e.path(), e.inner()),
+                Ok(_) => plain.to_string(),
+            };
+            return Err(unreadable(message));
+        }
+    };
     // Text after the JSON value (a second document, garbage) means the answer is not what it
     // seems.
     de.end()

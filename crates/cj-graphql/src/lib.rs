@@ -6,6 +6,12 @@
 //! - [`commissions`]: the Commission Detail API: every commission CJ recorded, with its
 //!   corrections, within CJ's call limits.
 //! - [`reconcile`]: which orders sent to the Tracking API CJ recorded, and how.
+//! - [`raw`]: a GraphQL document of your own, sent through the same transport.
+//!
+//! Each API is a Cargo feature of the same name (`tracking`, `program-terms`, `commissions`,
+//! and `reconcile`, which needs the first and the last), all on by default: a dependent that
+//! turns the defaults off compiles only the generated code of the APIs it names.
+//! [`program_terms::estimate`] takes a Tracking order, so it also needs `tracking`.
 //!
 //! # Design note: how the types are generated
 //!
@@ -31,13 +37,37 @@
 //! variant, `Other`, clashes with `CorrectionReason::Other`). The custom scalars are in
 //! [`scalars`].
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Links to the APIs a build leaves out cannot resolve: the default build (and docs.rs, with
+// every feature) checks them.
+#![cfg_attr(
+    not(all(
+        feature = "tracking",
+        feature = "program-terms",
+        feature = "commissions",
+        feature = "reconcile"
+    )),
+    allow(rustdoc::broken_intra_doc_links)
+)]
+
+// One feature per API: a dependent compiles only the generated code of the APIs it uses.
+#[cfg(feature = "commissions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "commissions")))]
 pub mod commissions;
+#[cfg(feature = "tracking")]
 #[doc(hidden)]
 pub mod fuzz;
 mod graphql;
+#[cfg(feature = "program-terms")]
+#[cfg_attr(docsrs, doc(cfg(feature = "program-terms")))]
 pub mod program_terms;
+pub mod raw;
+#[cfg(feature = "reconcile")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reconcile")))]
 pub mod reconcile;
 pub mod scalars;
+#[cfg(feature = "tracking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracking")))]
 pub mod tracking;
 
 pub use cj_transport as transport;

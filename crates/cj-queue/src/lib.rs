@@ -17,6 +17,8 @@
 //! when), [`PostgresStore`] (feature `postgres`: several application instances share it), and
 //! [`MemoryStore`] (not durable).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod relay;
 mod sqlite;
 mod store;
@@ -39,6 +41,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{

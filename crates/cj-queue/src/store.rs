@@ -250,6 +250,7 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),
     /// Another failure (a worker thread, a corrupt record, ...).

@@ -8,12 +8,19 @@
 //!
 //! The API crates (`cj-graphql`, `cj-advertiser-lookup`) build requests and read responses;
 //! they never talk to `reqwest` themselves.
+//!
+//! TLS is a Cargo feature, named as reqwest names its own: `rustls-ring` (the default: rustls
+//! with the `ring` provider), `rustls-aws-lc` (rustls with aws-lc, a C build) or `native-tls`
+//! (the platform's library); see [`tls`].
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod enums;
 mod error;
 mod limit;
 mod redact;
 mod retry;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,10 +48,14 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
 pub const DEFAULT_USER_AGENT: &str = concat!("cj-rust-sdk/", env!("CARGO_PKG_VERSION"));
 
 /// An API's endpoint: `path` appended to `base_url` (a trailing `/` of the base is dropped).
-/// A URL that does not parse is [`Error::Config`], naming the API.
+/// A URL that does not parse is [`Error::Config`], naming the API, and so is an `https` URL in
+/// a build without TLS (see [`tls`]).
 pub fn endpoint(base_url: &str, path: &str, api: &str) -> Result<Url, Error> {
     let url = format!("{}{path}", base_url.trim_end_matches('/'));
-    Url::parse(&url).map_err(|e| Error::Config(format!("bad {api} URL {base_url:?}: {e}")))
+    let url =
+        Url::parse(&url).map_err(|e| Error::Config(format!("bad {api} URL {base_url:?}: {e}")))?;
+    tls::check_scheme(&url, api).map_err(Error::Config)?;
+    Ok(url)
 }
 
 /// How requests authenticate to CJ.
@@ -66,6 +77,13 @@ impl Credentials {
     /// A legacy developer key.
     pub fn developer_key(key: impl Into<String>) -> Self {
         Credentials::DeveloperKey(SecretString::from(key.into()))
+    }
+
+    /// Whether [`TransportBuilder::build`] will take these credentials: an error for an empty
+    /// secret or one with whitespace or control characters inside (its message never quotes
+    /// the secret).
+    pub fn check(&self) -> Result<(), Error> {
+        self.checked().map(|_| ())
     }
 
     fn secret(&self) -> &str {
@@ -194,7 +212,8 @@ impl TransportBuilder {
         let auth_header = credentials.header_value()?;
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::Config("the user agent is not a valid header value".into()))?;
-        let http = reqwest::Client::builder()
+        let http = tls::client_builder()
+            .map_err(Error::Config)?
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             // Never follow a redirect: a 301/302 turns a POST into a GET whose empty answer

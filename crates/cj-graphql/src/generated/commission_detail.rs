@@ -85,7 +85,7 @@ pub struct AdvertiserCommission {
     pub coupon: Option<String>,
     /// Advertiser-supplied vertical attributes (`verticalAttributes: AdvertiserVerticalAttributes`)
     #[serde(rename = "verticalAttributes")]
-    pub vertical_attributes: Option<AdvertiserVerticalAttributes>,
+    pub vertical_attributes: Option<Box<AdvertiserVerticalAttributes>>,
     /// Event date for the commission in UTC time zone (`eventDate: Instant!`)
     #[serde(rename = "eventDate")]
     pub event_date: Instant,
@@ -658,7 +658,7 @@ pub struct PublisherCommission {
     pub coupon: Option<String>,
     /// Advertiser-suppliec vertical attributes (`verticalAttributes: PublisherVerticalAttributes`)
     #[serde(rename = "verticalAttributes")]
-    pub vertical_attributes: Option<PublisherVerticalAttributes>,
+    pub vertical_attributes: Option<Box<PublisherVerticalAttributes>>,
     /// Event date for the commission in UTC time zone (`eventDate: Instant!`)
     #[serde(rename = "eventDate")]
     pub event_date: Instant,

@@ -47,7 +47,7 @@ pub struct BypassChannel {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BypassChannelInput {
-    /// `name: String!`
+    /// The channel's name. CJ's connector documentation lists `CJ`, `Direct`, `Affiliate_other`, `Display`, `Social`, `Search`, `Email` and `Other`. (`name: String!`)
     pub name: String,
     /// `timestamp: Instant!`
     pub timestamp: Instant,
@@ -75,7 +75,7 @@ pub struct CustomIds {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CustomIdsInput {
-    /// `universalTagCjUser: String`
+    /// The CJ user ID. (`universalTagCjUser: String`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "universalTagCjUser")]
     pub universal_tag_cj_user: Option<String>,
@@ -106,9 +106,9 @@ pub struct NameValuePair {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct NameValuePairInput {
-    /// `name: String!`
+    /// The parameter's name (`mkt_channel`). (`name: String!`)
     pub name: String,
-    /// `value: String!`
+    /// The parameter's value (`affiliate`); never null. (`value: String!`)
     pub value: String,
 }
 /// A record of an order (transaction aka view), potentially including items purchased and
@@ -158,7 +158,7 @@ pub struct Order {
     pub discount: Option<NonNegativeDecimalNumber>,
     /// `verticalParameters: VerticalParameters`
     #[serde(rename = "verticalParameters")]
-    pub vertical_parameters: Option<VerticalParameters>,
+    pub vertical_parameters: Option<Box<VerticalParameters>>,
     /// `customParameters: [NameValuePair]!`
     #[serde(rename = "customParameters")]
     pub custom_parameters: Vec<Option<NameValuePair>>,
@@ -187,23 +187,23 @@ pub struct Order {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OrderCancelRequest {
-    /// `enterpriseId: ID!`
+    /// The advertiser's CJ enterprise ID of the order to cancel. (`enterpriseId: ID!`)
     #[serde(rename = "enterpriseId")]
     pub enterprise_id: Id,
-    /// `actionTrackerId: NonNegativeInt!`
+    /// The action tracker of the order to cancel; it must belong to the account of `enterpriseId`. (`actionTrackerId: NonNegativeInt!`)
     #[serde(rename = "actionTrackerId")]
     pub action_tracker_id: NonNegativeInt,
-    /// `orderId: String!`
+    /// Your identifier of the order to cancel. The order must exist, be commissionable, and not be locked or closed. (`orderId: String!`)
     #[serde(rename = "orderId")]
     pub order_id: String,
-    /// `updateTime: Instant!`
+    /// When the order was cancelled, not in the future. (`updateTime: Instant!`)
     #[serde(rename = "updateTime")]
     pub update_time: Instant,
-    /// `correctionReason: CorrectionReason`
+    /// Why the order was cancelled (`ReturnedMerchandise`, `InvalidCreditCard`, ...). (`correctionReason: CorrectionReason`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "correctionReason")]
     pub correction_reason: Option<CorrectionReason>,
-    /// `status: OrderCancellationStatus`
+    /// `Declined`, for an order on open-ended locking: the cancellation moves it from pended to declined, and no commission is paid. Such a cancellation needs it; a cancellation with a status does not process for other actions. (`status: OrderCancellationStatus`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<OrderCancellationStatus>,
 }
@@ -243,62 +243,63 @@ pub struct OrderCancellation {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OrderCreateRequest {
-    /// `enterpriseId: ID!`
+    /// The advertiser's CJ enterprise ID (CID), given by CJ's Client Integration team. The token must be associated with it, or CJ answers `Unauthorized`. With `actionTrackerId` and `orderId` it identifies the order: "A unique order is defined by the combination of Order ID + Action ID + Enterprise ID", and CJ deduplicates on it. (`enterpriseId: ID!`)
     #[serde(rename = "enterpriseId")]
     pub enterprise_id: Id,
-    /// `actionTrackerId: NonNegativeInt!`
+    /// The action tracker: the static value CJ's Client Integration team gives for the action taken (a sale, a lead, ...). It must belong to the account of `enterpriseId`. (`actionTrackerId: NonNegativeInt!`)
     #[serde(rename = "actionTrackerId")]
     pub action_tracker_id: NonNegativeInt,
-    /// `orderId: String!`
+    /// Your identifier of the order: "Alphanumeric, dashes, and underscores only", and no personal data such as email addresses. With `enterpriseId` and `actionTrackerId` it identifies the order, so sending an order again is safe: CJ counts it once. (`orderId: String!`)
     #[serde(rename = "orderId")]
     pub order_id: String,
-    /// `adId: NonNegativeInt`
+    /// The ad (AID) the order came through. With `promotionalPropertyId`, the attribution to give instead of `cjEvent`; when `cjEvent` is given too, `cjEvent` takes precedence. (`adId: NonNegativeInt`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "adId")]
     pub ad_id: Option<NonNegativeInt>,
-    /// `promotionalPropertyId: NonNegativeInt`
+    /// The publisher's promotional property (PID) the order came through. With `adId`, the attribution to give instead of `cjEvent`. (`promotionalPropertyId: NonNegativeInt`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "promotionalPropertyId")]
     pub promotional_property_id: Option<NonNegativeInt>,
     /// `sid: String`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
-    /// `eventTime: Instant`
+    /// When the order happened: an ISO 8601 date-time in UTC (`2024-01-15T18:08:36.089Z`), not in the future (CJ refuses it with `Order may not have a eventTime/updateTime in the future`). CJ's guide calls it required, though the schema lets it out; the SDK's validation requires it. (`eventTime: Instant`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "eventTime")]
     pub event_time: Option<Instant>,
-    /// `cjEvent: ID`
+    /// CJ's correlating event ID, also known as the CJ click ID: the `cjevent` the shopper's landing page received, which CJ asks advertisers to keep in a first-party cookie named `cje`; at most 64 characters. The main attribution: CJ's guide calls it required, and without it (or `adId` with `promotionalPropertyId`) the order is not attributed. (`cjEvent: ID`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "cjEvent")]
     pub cj_event: Option<Id>,
-    /// `amount: NonNegativeDecimalNumber`
+    /// The total order amount, in `currency`, sent as a decimal string (`"149.98"`). (`amount: NonNegativeDecimalNumber`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<NonNegativeDecimalNumber>,
-    /// `discount: NonNegativeDecimalNumber`
+    /// The discount applied to the whole order, in `currency` (a discount of one item goes in that item's `discount`). (`discount: NonNegativeDecimalNumber`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discount: Option<NonNegativeDecimalNumber>,
-    /// `verticalParameters: VerticalParametersInput`
+    /// Details of the order for the advertiser's vertical (Retail, Finance, Travel, Network Services): the customer's status, a booking's dates, a card's APR, ... (`verticalParameters: VerticalParametersInput`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "verticalParameters")]
-    pub vertical_parameters: Option<VerticalParametersInput>,
-    /// `customParameters: [NameValuePairInput!]`
+    #[builder(into)]
+    pub vertical_parameters: Option<Box<VerticalParametersInput>>,
+    /// Your own name/value pairs (`mkt_channel` = `affiliate`). When the list has items, no value may be null. (`customParameters: [NameValuePairInput!]`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "customParameters")]
     pub custom_parameters: Option<Vec<NameValuePairInput>>,
-    /// `items: [OrderItemInput!]`
+    /// The order's items: each with its SKU, unit price, quantity and discount. At most 100 (CJ refuses more with `Order may not have more than 100 items`). (`items: [OrderItemInput!]`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<OrderItemInput>>,
-    /// `coupon: String`
+    /// The coupon code applied to the order. (`coupon: String`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coupon: Option<String>,
-    /// `currency: String`
+    /// The currency of the order's amounts: a 3-letter code (`USD`; the SDK's validation checks the shape). Left out, CJ uses the advertiser's functional currency; an empty value is a transaction error. (`currency: String`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
-    /// `bypassChannel: BypassChannelInput`
+    /// A channel name with its time. CJ's connector documentation lists the names `CJ`, `Direct`, `Affiliate_other`, `Display`, `Social`, `Search`, `Email` and `Other` (the schema has no enum for them). (`bypassChannel: BypassChannelInput`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "bypassChannel")]
     pub bypass_channel: Option<BypassChannelInput>,
-    /// `ids: CustomIdsInput`
+    /// Identifiers of the customer: the Universal Tag's CJ user, your user ID, a hash of the email address. (`ids: CustomIdsInput`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ids: Option<CustomIdsInput>,
 }
@@ -325,14 +326,14 @@ pub struct OrderItem {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OrderItemInput {
-    /// `unitPrice: NonNegativeDecimalNumber!`
+    /// The price of one unit of the item, in the order's currency. (`unitPrice: NonNegativeDecimalNumber!`)
     #[serde(rename = "unitPrice")]
     pub unit_price: NonNegativeDecimalNumber,
-    /// `quantity: NonNegativeInt!`
+    /// How many units of the item were ordered. (`quantity: NonNegativeInt!`)
     pub quantity: NonNegativeInt,
-    /// `sku: String!`
+    /// The item's SKU. (`sku: String!`)
     pub sku: String,
-    /// `discount: NonNegativeDecimalNumber`
+    /// The amount of a discount applied to the item's unit price. (`discount: NonNegativeDecimalNumber`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discount: Option<NonNegativeDecimalNumber>,
 }
@@ -344,53 +345,54 @@ pub struct OrderItemInput {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OrderRestateRequest {
-    /// `enterpriseId: ID!`
+    /// The advertiser's CJ enterprise ID of the order to restate. Like `actionTrackerId` and `orderId`, it identifies the order and cannot be restated. (`enterpriseId: ID!`)
     #[serde(rename = "enterpriseId")]
     pub enterprise_id: Id,
-    /// `actionTrackerId: NonNegativeInt!`
+    /// The action tracker of the order to restate; it must belong to the account of `enterpriseId`. (`actionTrackerId: NonNegativeInt!`)
     #[serde(rename = "actionTrackerId")]
     pub action_tracker_id: NonNegativeInt,
-    /// `orderId: String!`
+    /// Your identifier of the order to restate. The order must exist, be commissionable, and not be locked or closed. (`orderId: String!`)
     #[serde(rename = "orderId")]
     pub order_id: String,
-    /// `updateTime: Instant!`
+    /// When the order was restated: it "must reflect the time of the restatement", and may not be in the future. An order may be restated any number of times. (`updateTime: Instant!`)
     #[serde(rename = "updateTime")]
     pub update_time: Instant,
-    /// `cjEvent: ID`
+    /// CJ's correlating event ID (the CJ click ID) of the order. A restatement cannot change the publisher. (`cjEvent: ID`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "cjEvent")]
     pub cj_event: Option<Id>,
-    /// `amount: NonNegativeDecimalNumber`
+    /// The restated order total, excluding taxes and shipping: "Send the full updated amount, not a delta." A restatement "will completely overwrite the current state of the order and update the order to contain only the information provided". (`amount: NonNegativeDecimalNumber`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<NonNegativeDecimalNumber>,
-    /// `discount: NonNegativeDecimalNumber`
+    /// The order's discount after the restatement: "Pass 0.00 if no discount applies. Do not omit if the original order included a discount." (`discount: NonNegativeDecimalNumber`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discount: Option<NonNegativeDecimalNumber>,
-    /// `verticalParameters: VerticalParametersInput`
+    /// The order's vertical details after the restatement, which replaces them. (`verticalParameters: VerticalParametersInput`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "verticalParameters")]
-    pub vertical_parameters: Option<VerticalParametersInput>,
-    /// `customParameters: [NameValuePairInput!]`
+    #[builder(into)]
+    pub vertical_parameters: Option<Box<VerticalParametersInput>>,
+    /// The order's name/value pairs after the restatement, which replaces them. When the list has items, no value may be null. (`customParameters: [NameValuePairInput!]`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "customParameters")]
     pub custom_parameters: Option<Vec<NameValuePairInput>>,
-    /// `items: [OrderItemInput!]`
+    /// The order's items after the restatement, which replaces them all; at most 100. (`items: [OrderItemInput!]`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<OrderItemInput>>,
-    /// `coupon: String`
+    /// The coupon code after the restatement. A coupon that would make the order non-commissionable gets the restatement rejected. (`coupon: String`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coupon: Option<String>,
-    /// `currency: String`
+    /// The currency of the restated amounts (`USD`). "Defaults to the advertiser's functional currency if omitted. Submitting an empty value will cause a transaction error." (`currency: String`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
-    /// `bypassChannel: BypassChannelInput`
+    /// A channel name with its time, as in a create. (`bypassChannel: BypassChannelInput`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "bypassChannel")]
     pub bypass_channel: Option<BypassChannelInput>,
-    /// `status: OrderStatus`
+    /// For an order on open-ended locking (pended until a stay, trip or booking period is over): `Accepted` makes the commission payable, `Pending` keeps the order pended. Such a restatement needs a status: without one the request fails during processing, not when received. (`status: OrderStatus`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<OrderStatus>,
-    /// `correctionReason: CorrectionReason`
+    /// Why the order was restated (`ReturnedMerchandise`, `DuplicateOrder`, ...). (`correctionReason: CorrectionReason`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "correctionReason")]
     pub correction_reason: Option<CorrectionReason>,
@@ -741,14 +743,14 @@ pub struct VerticalParameters {
     pub shopify_order_id: Option<String>,
 }
 /// CJ's GraphQL input `VerticalParametersInput`.
-#[derive(Serialize, Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(crate = ":: serde")]
 #[derive(bon::Builder)]
 #[builder(on(String, into), on(Id, into), on(Instant, into))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VerticalParametersInput {
-    /// `advertiserVertical: VerticalType`
+    /// The advertiser's vertical: `Retail`, `Finance`, `Travel` or `NetworkServices`. (`advertiserVertical: VerticalType`)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "advertiserVertical")]
     pub advertiser_vertical: Option<VerticalType>,
@@ -1308,5 +1310,360 @@ impl graphql_client::GraphQLQuery for RestateOrders {
             query: restate_orders::QUERY,
             operation_name: restate_orders::OPERATION_NAME,
         }
+    }
+}
+impl ::serde::Serialize for VerticalParametersInput {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        use ::serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(value) = &self.advertiser_vertical {
+            map.serialize_entry("advertiserVertical", value)?;
+        }
+        if let Some(value) = &self.ancillary_spend {
+            map.serialize_entry("ancillarySpend", value)?;
+        }
+        if let Some(value) = &self.annual_fee {
+            map.serialize_entry("annualFee", value)?;
+        }
+        if let Some(value) = &self.application_status {
+            map.serialize_entry("applicationStatus", value)?;
+        }
+        if let Some(value) = &self.apr {
+            map.serialize_entry("apr", value)?;
+        }
+        if let Some(value) = &self.apr_transfer {
+            map.serialize_entry("aprTransfer", value)?;
+        }
+        if let Some(value) = &self.apr_transfer_time {
+            map.serialize_entry("aprTransferTime", value)?;
+        }
+        if let Some(value) = &self.booking_date {
+            map.serialize_entry("bookingDate", value)?;
+        }
+        if let Some(value) = &self.booking_status {
+            map.serialize_entry("bookingStatus", value)?;
+        }
+        if let Some(value) = &self.booking_value_post_tax {
+            map.serialize_entry("bookingValuePostTax", value)?;
+        }
+        if let Some(value) = &self.booking_value_pre_tax {
+            map.serialize_entry("bookingValuePreTax", value)?;
+        }
+        if let Some(value) = &self.brand {
+            map.serialize_entry("brand", value)?;
+        }
+        if let Some(value) = &self.brand_id {
+            map.serialize_entry("brandId", value)?;
+        }
+        if let Some(value) = &self.business_unit {
+            map.serialize_entry("businessUnit", value)?;
+        }
+        if let Some(value) = &self.campaign_id {
+            map.serialize_entry("campaignId", value)?;
+        }
+        if let Some(value) = &self.campaign_name {
+            map.serialize_entry("campaignName", value)?;
+        }
+        if let Some(value) = &self.card_category {
+            map.serialize_entry("cardCategory", value)?;
+        }
+        if let Some(value) = &self.car_options {
+            map.serialize_entry("carOptions", value)?;
+        }
+        if let Some(value) = &self.cash_advance_fee {
+            map.serialize_entry("cashAdvanceFee", value)?;
+        }
+        if let Some(value) = &self.category {
+            map.serialize_entry("category", value)?;
+        }
+        if let Some(value) = &self.city {
+            map.serialize_entry("city", value)?;
+        }
+        if let Some(value) = &self.class {
+            map.serialize_entry("class", value)?;
+        }
+        if let Some(value) = &self.confirmation_number {
+            map.serialize_entry("confirmationNumber", value)?;
+        }
+        if let Some(value) = &self.contract_length {
+            map.serialize_entry("contractLength", value)?;
+        }
+        if let Some(value) = &self.contract_type {
+            map.serialize_entry("contractType", value)?;
+        }
+        if let Some(value) = &self.country_code {
+            map.serialize_entry("countryCode", value)?;
+        }
+        if let Some(value) = &self.coupon_discount {
+            map.serialize_entry("couponDiscount", value)?;
+        }
+        if let Some(value) = &self.coupon_type {
+            map.serialize_entry("couponType", value)?;
+        }
+        if let Some(value) = &self.credit_line {
+            map.serialize_entry("creditLine", value)?;
+        }
+        if let Some(value) = &self.credit_quality {
+            map.serialize_entry("creditQuality", value)?;
+        }
+        if let Some(value) = &self.credit_report {
+            map.serialize_entry("creditReport", value)?;
+        }
+        if let Some(value) = &self.cruise_type {
+            map.serialize_entry("cruiseType", value)?;
+        }
+        if let Some(value) = &self.customer_country {
+            map.serialize_entry("customerCountry", value)?;
+        }
+        if let Some(value) = &self.customer_segment {
+            map.serialize_entry("customerSegment", value)?;
+        }
+        if let Some(value) = &self.customer_status {
+            map.serialize_entry("customerStatus", value)?;
+        }
+        if let Some(value) = &self.customer_type {
+            map.serialize_entry("customerType", value)?;
+        }
+        if let Some(value) = &self.destination_city {
+            map.serialize_entry("destinationCity", value)?;
+        }
+        if let Some(value) = &self.destination_id {
+            map.serialize_entry("destinationId", value)?;
+        }
+        if let Some(value) = &self.delivery {
+            map.serialize_entry("delivery", value)?;
+        }
+        if let Some(value) = &self.description {
+            map.serialize_entry("description", value)?;
+        }
+        if let Some(value) = &self.destination_country {
+            map.serialize_entry("destinationCountry", value)?;
+        }
+        if let Some(value) = &self.destination_state {
+            map.serialize_entry("destinationState", value)?;
+        }
+        if let Some(value) = &self.domestic {
+            map.serialize_entry("domestic", value)?;
+        }
+        if let Some(value) = &self.dropoff_iata {
+            map.serialize_entry("dropoffIata", value)?;
+        }
+        if let Some(value) = &self.dropoff_id {
+            map.serialize_entry("dropoffId", value)?;
+        }
+        if let Some(value) = &self.duration {
+            map.serialize_entry("duration", value)?;
+        }
+        if let Some(value) = &self.end_date_time {
+            map.serialize_entry("endDateTime", value)?;
+        }
+        if let Some(value) = &self.flight_fare_type {
+            map.serialize_entry("flightFareType", value)?;
+        }
+        if let Some(value) = &self.flight_options {
+            map.serialize_entry("flightOptions", value)?;
+        }
+        if let Some(value) = &self.flight_type {
+            map.serialize_entry("flightType", value)?;
+        }
+        if let Some(value) = &self.flyer_miles {
+            map.serialize_entry("flyerMiles", value)?;
+        }
+        if let Some(value) = &self.funded_amount {
+            map.serialize_entry("fundedAmount", value)?;
+        }
+        if let Some(value) = &self.funded_currency {
+            map.serialize_entry("fundedCurrency", value)?;
+        }
+        if let Some(value) = &self.genre {
+            map.serialize_entry("genre", value)?;
+        }
+        if let Some(value) = &self.guests {
+            map.serialize_entry("guests", value)?;
+        }
+        if let Some(value) = &self.iata {
+            map.serialize_entry("iata", value)?;
+        }
+        if let Some(value) = &self.introductory_apr {
+            map.serialize_entry("introductoryApr", value)?;
+        }
+        if let Some(value) = &self.introductory_apr_time {
+            map.serialize_entry("introductoryAprTime", value)?;
+        }
+        if let Some(value) = &self.item_id {
+            map.serialize_entry("itemId", value)?;
+        }
+        if let Some(value) = &self.item_name {
+            map.serialize_entry("itemName", value)?;
+        }
+        if let Some(value) = &self.item_type {
+            map.serialize_entry("itemType", value)?;
+        }
+        if let Some(value) = &self.itinerary_id {
+            map.serialize_entry("itineraryId", value)?;
+        }
+        if let Some(value) = &self.lifestage {
+            map.serialize_entry("lifestage", value)?;
+        }
+        if let Some(value) = &self.location {
+            map.serialize_entry("location", value)?;
+        }
+        if let Some(value) = &self.loyalty_earned {
+            map.serialize_entry("loyaltyEarned", value)?;
+        }
+        if let Some(value) = &self.loyalty_first_time_signup {
+            map.serialize_entry("loyaltyFirstTimeSignup", value)?;
+        }
+        if let Some(value) = &self.loyalty_level {
+            map.serialize_entry("loyaltyLevel", value)?;
+        }
+        if let Some(value) = &self.loyalty_redeemed {
+            map.serialize_entry("loyaltyRedeemed", value)?;
+        }
+        if let Some(value) = &self.loyalty_status {
+            map.serialize_entry("loyaltyStatus", value)?;
+        }
+        if let Some(value) = &self.margin {
+            map.serialize_entry("margin", value)?;
+        }
+        if let Some(value) = &self.marketing_channel {
+            map.serialize_entry("marketingChannel", value)?;
+        }
+        if let Some(value) = &self.minimum_balance {
+            map.serialize_entry("minimumBalance", value)?;
+        }
+        if let Some(value) = &self.minimum_deposit {
+            map.serialize_entry("minimumDeposit", value)?;
+        }
+        if let Some(value) = &self.minimum_stay_duration {
+            map.serialize_entry("minimumStayDuration", value)?;
+        }
+        if let Some(value) = &self.no_cancellation {
+            map.serialize_entry("noCancellation", value)?;
+        }
+        if let Some(value) = &self.order_subtotal {
+            map.serialize_entry("orderSubtotal", value)?;
+        }
+        if let Some(value) = &self.origin_city {
+            map.serialize_entry("originCity", value)?;
+        }
+        if let Some(value) = &self.origin_country {
+            map.serialize_entry("originCountry", value)?;
+        }
+        if let Some(value) = &self.origin_state {
+            map.serialize_entry("originState", value)?;
+        }
+        if let Some(value) = &self.paid_at_booking_post_tax {
+            map.serialize_entry("paidAtBookingPostTax", value)?;
+        }
+        if let Some(value) = &self.paid_at_booking_pre_tax {
+            map.serialize_entry("paidAtBookingPreTax", value)?;
+        }
+        if let Some(value) = &self.payment_method {
+            map.serialize_entry("paymentMethod", value)?;
+        }
+        if let Some(value) = &self.payment_model {
+            map.serialize_entry("paymentModel", value)?;
+        }
+        if let Some(value) = &self.pickup_iata {
+            map.serialize_entry("pickupIata", value)?;
+        }
+        if let Some(value) = &self.pickup_id {
+            map.serialize_entry("pickupId", value)?;
+        }
+        if let Some(value) = &self.platform_id {
+            map.serialize_entry("platformId", value)?;
+        }
+        if let Some(value) = &self.point_of_sale {
+            map.serialize_entry("pointOfSale", value)?;
+        }
+        if let Some(value) = &self.port {
+            map.serialize_entry("port", value)?;
+        }
+        if let Some(value) = &self.preorder {
+            map.serialize_entry("preorder", value)?;
+        }
+        if let Some(value) = &self.prepaid {
+            map.serialize_entry("prepaid", value)?;
+        }
+        if let Some(value) = &self.prequalify {
+            map.serialize_entry("prequalify", value)?;
+        }
+        if let Some(value) = &self.promotion {
+            map.serialize_entry("promotion", value)?;
+        }
+        if let Some(value) = &self.promotion_amount {
+            map.serialize_entry("promotionAmount", value)?;
+        }
+        if let Some(value) = &self.promotion_condition_threshold {
+            map.serialize_entry("promotionConditionThreshold", value)?;
+        }
+        if let Some(value) = &self.promotion_condition_type {
+            map.serialize_entry("promotionConditionType", value)?;
+        }
+        if let Some(value) = &self.promotion_ends {
+            map.serialize_entry("promotionEnds", value)?;
+        }
+        if let Some(value) = &self.promotion_starts {
+            map.serialize_entry("promotionStarts", value)?;
+        }
+        if let Some(value) = &self.promotion_type {
+            map.serialize_entry("promotionType", value)?;
+        }
+        if let Some(value) = &self.quantity {
+            map.serialize_entry("quantity", value)?;
+        }
+        if let Some(value) = &self.rating {
+            map.serialize_entry("rating", value)?;
+        }
+        if let Some(value) = &self.rooms {
+            map.serialize_entry("rooms", value)?;
+        }
+        if let Some(value) = &self.room_type {
+            map.serialize_entry("roomType", value)?;
+        }
+        if let Some(value) = &self.service_type {
+            map.serialize_entry("serviceType", value)?;
+        }
+        if let Some(value) = &self.ship_name {
+            map.serialize_entry("shipName", value)?;
+        }
+        if let Some(value) = &self.start_date_time {
+            map.serialize_entry("startDateTime", value)?;
+        }
+        if let Some(value) = &self.state {
+            map.serialize_entry("state", value)?;
+        }
+        if let Some(value) = &self.subscription_fee {
+            map.serialize_entry("subscriptionFee", value)?;
+        }
+        if let Some(value) = &self.subscription_length {
+            map.serialize_entry("subscriptionLength", value)?;
+        }
+        if let Some(value) = &self.tax_amount {
+            map.serialize_entry("taxAmount", value)?;
+        }
+        if let Some(value) = &self.tax_type {
+            map.serialize_entry("taxType", value)?;
+        }
+        if let Some(value) = &self.transfer_fee {
+            map.serialize_entry("transferFee", value)?;
+        }
+        if let Some(value) = &self.travel_type {
+            map.serialize_entry("travelType", value)?;
+        }
+        if let Some(value) = &self.trip_type {
+            map.serialize_entry("tripType", value)?;
+        }
+        if let Some(value) = &self.upsell {
+            map.serialize_entry("upsell", value)?;
+        }
+        if let Some(value) = &self.shopify_order_id {
+            map.serialize_entry("shopifyOrderId", value)?;
+        }
+        map.end()
     }
 }

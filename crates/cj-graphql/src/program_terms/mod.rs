@@ -1,6 +1,6 @@
 //! CJ's Program Terms API (publishers): contracts with their program terms, action terms,
 //! commission rates, locking methods and performance incentives; and which rate applies to an
-//! order ([`estimate`]).
+//! order ([`estimate`], which takes a Tracking order: with the `tracking` feature).
 //!
 //! CJ publishes no schema for this API: `schema/program_terms.graphql` is written from CJ's
 //! reference, and no enum value list is public. Every enum here keeps a value it does not know
@@ -10,6 +10,7 @@
 #[rustfmt::skip]
 #[path = "../generated/program_terms.rs"]
 mod generated;
+#[cfg(feature = "tracking")]
 mod estimate;
 
 use std::collections::{HashSet, VecDeque};
@@ -23,6 +24,8 @@ use tracing::Instrument;
 
 use crate::scalars::Scalar;
 pub use crate::scalars::{Id, Instant};
+#[cfg(feature = "tracking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracking")))]
 pub use estimate::{
     AppliedCommission, Estimate, EstimateError, ItemEstimate, Money, OrderContext, estimate,
 };
@@ -334,6 +337,7 @@ impl CommissionRate {
 
 /// Fuzz entry point: reads `data` as CJ's answer to `contracts` and estimates a sample order
 /// against every action term of every contract, in several contexts. Never panics.
+#[cfg(feature = "tracking")]
 pub(crate) fn fuzz_answer(data: &[u8]) {
     use crate::tracking::{OrderCreateRequest, OrderItemInput};
     let redactor = cj_transport::Redactor::new(crate::fuzz::SECRET);

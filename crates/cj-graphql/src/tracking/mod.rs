@@ -8,6 +8,7 @@
 #[rustfmt::skip]
 #[path = "../generated/tracking.rs"]
 mod generated;
+mod pipeline;
 mod validate;
 
 use bytes::Bytes;
@@ -17,14 +18,19 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 pub use crate::scalars::{Id, Instant, NonNegativeDecimalNumber, NonNegativeInt};
+/// `futures::Stream`, what [`Orders::stream`] takes and returns, its extension traits, and
+/// `stream::iter` to turn an iterator of orders into a stream.
+pub use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 pub use generated::{
     ActionTracker, Ad, Advertiser, BypassChannel, BypassChannelInput, CustomIds, CustomIdsInput,
     NameValuePair, NameValuePairInput, Order, OrderCancelRequest, OrderCancellation,
     OrderCreateRequest, OrderItem, OrderItemInput, OrderRestateRequest, PromotionalProperty,
     RequestError, VerticalParameters, VerticalParametersInput,
 };
+pub use pipeline::{EncodedOrder, OrderStream, StreamAnswer, StreamError, StreamOrder};
 pub use validate::{
-    MAX_CJ_EVENT_LEN, MAX_ITEMS_PER_ORDER, validate_cancel, validate_create, validate_restate,
+    Duplicates, MAX_CJ_EVENT_LEN, MAX_ITEMS_PER_ORDER, OrderRules, repeats, validate_cancel,
+    validate_create, validate_restate,
 };
 
 /// The builders that `bon` generates for the input types.
@@ -80,6 +86,10 @@ cj_transport::cj_enum! {
 
 /// The most orders CJ takes in one request; larger submissions are split.
 pub const MAX_ORDERS_PER_REQUEST: usize = 10_000;
+
+/// The largest request body CJ takes (100 MB); a streaming submission starts a new request
+/// before a body would grow past it.
+pub const MAX_REQUEST_BYTES: usize = 100_000_000;
 
 /// The Tracking API's default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://tracking.api.cj.com";
@@ -370,6 +380,8 @@ pub struct Orders {
     mode: Mode,
     validation: Validation,
     max_orders_per_request: usize,
+    max_request_bytes: usize,
+    max_in_flight: usize,
 }
 
 impl Orders {
@@ -383,6 +395,8 @@ impl Orders {
             mode,
             validation: Validation::Strict,
             max_orders_per_request: MAX_ORDERS_PER_REQUEST,
+            max_request_bytes: MAX_REQUEST_BYTES,
+            max_in_flight: 1,
         })
     }
 
@@ -395,6 +409,20 @@ impl Orders {
     /// Sends at most `n` orders per request (from 1 to CJ's maximum, 10,000, the default).
     pub fn with_max_orders_per_request(mut self, n: usize) -> Self {
         self.max_orders_per_request = n.clamp(1, MAX_ORDERS_PER_REQUEST);
+        self
+    }
+
+    /// A streaming submission ([`Orders::stream`]) starts a new request before its body would
+    /// pass `bytes` (at most CJ's limit, [`MAX_REQUEST_BYTES`], the default).
+    pub fn with_max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = bytes.clamp(1, MAX_REQUEST_BYTES);
+        self
+    }
+
+    /// A streaming submission ([`Orders::stream`]) has at most `n` requests waiting for CJ's
+    /// answer at once (at least 1, the default), while it encodes the next one.
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
         self
     }
 
@@ -514,17 +542,7 @@ impl Orders {
                     "answered"
                 )
             });
-            let redactor = self.transport.redactor();
-            let errors_of_chunk: Vec<RequestError> = errors_of_chunk
-                .into_iter()
-                .map(|mut e| {
-                    e.message = redactor.redact(&e.message);
-                    for f in e.fields.iter_mut().flatten() {
-                        *f = redactor.redact(f);
-                    }
-                    e
-                })
-                .collect();
+            let errors_of_chunk = redact_request_errors(self.transport.redactor(), errors_of_chunk);
             settle_chunk(
                 &mut merged,
                 chunk,
@@ -549,7 +567,23 @@ fn settle_chunk<I: OrderKey, T: OrderKey>(
     accepted: Vec<T>,
     errors: &[RequestError],
 ) {
+    let (errors, unconfirmed) = settle(chunk, offset, &accepted, errors);
+    merged.errors.extend(errors);
+    merged.unconfirmed.extend(unconfirmed);
+    merged.orders.extend(accepted);
+}
+
+/// One request's `RequestError`s traced to the input (rebased by `offset`, the chunk's position
+/// in the whole input), and the chunk's orders that CJ neither returned (`accepted`) nor
+/// refused: the unconfirmed.
+fn settle<I: OrderKey, K: OrderKey>(
+    chunk: &[I],
+    offset: usize,
+    accepted: &[K],
+    errors: &[RequestError],
+) -> (Vec<OrderError>, Vec<UnconfirmedOrder>) {
     let mut refused = vec![false; chunk.len()];
+    let mut traced = Vec::with_capacity(errors.len());
     for e in errors {
         let fields = e.fields.clone().unwrap_or_default();
         let named = fields.iter().find_map(|f| order_position(f, chunk.len()));
@@ -562,7 +596,7 @@ fn settle_chunk<I: OrderKey, T: OrderKey>(
         {
             *slot = true;
         }
-        merged.errors.push(OrderError {
+        traced.push(OrderError {
             message: e.message.clone(),
             fields,
             index: named.map(|i| i + offset),
@@ -573,15 +607,33 @@ fn settle_chunk<I: OrderKey, T: OrderKey>(
     }
     let returned: std::collections::HashSet<(&str, NonNegativeInt, &str)> =
         accepted.iter().map(OrderKey::order_key).collect();
+    let mut unconfirmed = Vec::new();
     for ((i, order), refused) in chunk.iter().enumerate().zip(refused) {
         if !refused && !returned.contains(&order.order_key()) {
-            merged.unconfirmed.push(UnconfirmedOrder {
+            unconfirmed.push(UnconfirmedOrder {
                 index: i + offset,
                 order_id: order.order_key().2.to_string(),
             });
         }
     }
-    merged.orders.extend(accepted);
+    (traced, unconfirmed)
+}
+
+/// CJ's `RequestError`s with their text redacted (CJ may echo the key in any of them).
+fn redact_request_errors(
+    redactor: &cj_transport::Redactor,
+    errors: Vec<RequestError>,
+) -> Vec<RequestError> {
+    errors
+        .into_iter()
+        .map(|mut e| {
+            e.message = redactor.redact(&e.message);
+            for f in e.fields.iter_mut().flatten() {
+                *f = redactor.redact(f);
+            }
+            e
+        })
+        .collect()
 }
 
 /// The order a `RequestError` field names: the first `[n]` in it (`newOrders[3].eventTime`),
@@ -611,10 +663,16 @@ fn encode_body<M: Mutation>(chunk: &[M::Input]) -> Result<Bytes, Error> {
         variable: M::VARIABLE,
         value: &chunk,
     };
-    serde_json::to_vec(&body)
-        .map(Bytes::from)
+    // Room for typical orders up front: growing a body of megabytes by doubling copies it.
+    let mut out = Vec::with_capacity(chunk.len().saturating_mul(BYTES_PER_ORDER));
+    serde_json::to_writer(&mut out, &body)
+        .map(|()| Bytes::from(out))
         .map_err(|e| Error::Config(format!("cannot encode the request: {e}")))
 }
+
+/// The room reserved per order in a request body, about an order with a few items and vertical
+/// parameters; a larger body grows as needed.
+const BYTES_PER_ORDER: usize = 768;
 
 /// Fuzz entry point: reads `data` as CJ's answer to a create and a cancel of three orders sent
 /// at offset 10,000 of a larger submission, and checks that every order ends in exactly one

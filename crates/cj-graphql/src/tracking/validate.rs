@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use cj_transport::{CjEnum, InvalidInput, Problem};
 
 use super::{
-    Id, Instant, NonNegativeInt, OrderCancelRequest, OrderCreateRequest, OrderItemInput,
+    Id, Instant, NonNegativeInt, OrderCancelRequest, OrderCreateRequest, OrderItemInput, OrderKey,
     OrderRestateRequest, VerticalParametersInput,
 };
 
@@ -26,9 +26,36 @@ pub const MAX_CJ_EVENT_LEN: usize = 64;
 /// Enum values are checked because CJ's input enums are closed: one unknown value makes CJ
 /// refuse the whole request, valid orders included.
 pub fn validate_create(orders: &[OrderCreateRequest], now: Instant) -> Result<(), InvalidInput> {
-    let mut v = Validator::new(now);
-    for (i, o) in orders.iter().enumerate() {
-        v.key(i, &o.enterprise_id, o.action_tracker_id, &o.order_id);
+    validate(orders, now)
+}
+
+/// Checks orders for `restateOrders`: the order key as for create, `updateTime` not after
+/// `now`, at most 100 items each with a SKU, `currency` a 3-letter code, `status`,
+/// `correctionReason` and `verticalParameters.advertiserVertical` among CJ's values, no
+/// duplicate keys.
+pub fn validate_restate(orders: &[OrderRestateRequest], now: Instant) -> Result<(), InvalidInput> {
+    validate(orders, now)
+}
+
+/// Checks orders for `cancelOrders`: the order key as for create, `updateTime` not after `now`,
+/// `status` and `correctionReason` among CJ's values, no duplicate keys.
+pub fn validate_cancel(orders: &[OrderCancelRequest], now: Instant) -> Result<(), InvalidInput> {
+    validate(orders, now)
+}
+
+/// CJ's documented rules for one order: everything [`validate_create`] and its siblings check
+/// except duplicate keys, which take the other orders of the request (see [`Duplicates`]).
+pub trait OrderRules: OrderKey {
+    /// The order's problems, each naming it as the order at `index` of the input; empty when
+    /// it is valid.
+    fn check(&self, index: usize, now: Instant) -> Vec<Problem>;
+}
+
+impl OrderRules for OrderCreateRequest {
+    fn check(&self, i: usize, now: Instant) -> Vec<Problem> {
+        let o = self;
+        let mut v = Validator::new(now);
+        v.key(i, &o.enterprise_id, &o.order_id);
         match o.event_time {
             None => v.problem(i, &o.order_id, "eventTime", "is required"),
             Some(t) => v.not_future(i, &o.order_id, "eventTime", t),
@@ -53,23 +80,20 @@ pub fn validate_create(orders: &[OrderCreateRequest], now: Instant) -> Result<()
         }
         v.items(i, &o.order_id, o.items.as_deref());
         v.currency(i, &o.order_id, o.currency.as_deref());
-        v.vertical(i, &o.order_id, o.vertical_parameters.as_ref());
+        v.vertical(i, &o.order_id, o.vertical_parameters.as_deref());
+        v.problems
     }
-    v.finish()
 }
 
-/// Checks orders for `restateOrders`: the order key as for create, `updateTime` not after
-/// `now`, at most 100 items each with a SKU, `currency` a 3-letter code, `status`,
-/// `correctionReason` and `verticalParameters.advertiserVertical` among CJ's values, no
-/// duplicate keys.
-pub fn validate_restate(orders: &[OrderRestateRequest], now: Instant) -> Result<(), InvalidInput> {
-    let mut v = Validator::new(now);
-    for (i, o) in orders.iter().enumerate() {
-        v.key(i, &o.enterprise_id, o.action_tracker_id, &o.order_id);
+impl OrderRules for OrderRestateRequest {
+    fn check(&self, i: usize, now: Instant) -> Vec<Problem> {
+        let o = self;
+        let mut v = Validator::new(now);
+        v.key(i, &o.enterprise_id, &o.order_id);
         v.not_future(i, &o.order_id, "updateTime", o.update_time);
         v.items(i, &o.order_id, o.items.as_deref());
         v.currency(i, &o.order_id, o.currency.as_deref());
-        v.vertical(i, &o.order_id, o.vertical_parameters.as_ref());
+        v.vertical(i, &o.order_id, o.vertical_parameters.as_deref());
         v.closed(i, &o.order_id, "status", o.status.as_ref());
         v.closed(
             i,
@@ -77,16 +101,15 @@ pub fn validate_restate(orders: &[OrderRestateRequest], now: Instant) -> Result<
             "correctionReason",
             o.correction_reason.as_ref(),
         );
+        v.problems
     }
-    v.finish()
 }
 
-/// Checks orders for `cancelOrders`: the order key as for create, `updateTime` not after `now`,
-/// `status` and `correctionReason` among CJ's values, no duplicate keys.
-pub fn validate_cancel(orders: &[OrderCancelRequest], now: Instant) -> Result<(), InvalidInput> {
-    let mut v = Validator::new(now);
-    for (i, o) in orders.iter().enumerate() {
-        v.key(i, &o.enterprise_id, o.action_tracker_id, &o.order_id);
+impl OrderRules for OrderCancelRequest {
+    fn check(&self, i: usize, now: Instant) -> Vec<Problem> {
+        let o = self;
+        let mut v = Validator::new(now);
+        v.key(i, &o.enterprise_id, &o.order_id);
         v.not_future(i, &o.order_id, "updateTime", o.update_time);
         v.closed(i, &o.order_id, "status", o.status.as_ref());
         v.closed(
@@ -95,22 +118,68 @@ pub fn validate_cancel(orders: &[OrderCancelRequest], now: Instant) -> Result<()
             "correctionReason",
             o.correction_reason.as_ref(),
         );
+        v.problems
     }
-    v.finish()
 }
 
-struct Validator<'a> {
-    now: Instant,
-    problems: Vec<Problem>,
+/// Every problem of every order, duplicate keys included.
+fn validate<O: OrderRules>(orders: &[O], now: Instant) -> Result<(), InvalidInput> {
+    let mut problems = Vec::new();
+    let mut duplicates = Duplicates::default();
+    for (i, o) in orders.iter().enumerate() {
+        problems.extend(o.check(i, now));
+        problems.extend(duplicates.add(i, o));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(InvalidInput { problems })
+    }
+}
+
+/// Finds orders that repeat an earlier one's key (enterprise id, action tracker id and order
+/// id): CJ would count them once.
+#[derive(Debug, Default)]
+pub struct Duplicates<'a> {
     seen: HashMap<(&'a str, NonNegativeInt, &'a str), usize>,
 }
 
-impl<'a> Validator<'a> {
+impl<'a> Duplicates<'a> {
+    /// Adds the order at `index`; the problem when an earlier order has its key.
+    pub fn add(&mut self, index: usize, order: &'a impl OrderKey) -> Option<Problem> {
+        let key = order.order_key();
+        let first = self.seen.insert(key, index)?;
+        // Name the first occurrence on every repeat, not the previous repeat.
+        self.seen.insert(key, first);
+        Some(repeats(index, key.2, first))
+    }
+}
+
+/// The problem of the order at `index` whose key repeats the order at `first`.
+pub fn repeats(index: usize, order_id: &str, first: usize) -> Problem {
+    let id = (!order_id.is_empty()).then(|| order_id.to_string());
+    Problem::new(
+        "order",
+        Some(index),
+        id,
+        "orderId",
+        format!(
+            "repeats order {first} (same enterpriseId, actionTrackerId and orderId); \
+             CJ would count it once"
+        ),
+    )
+}
+
+struct Validator {
+    now: Instant,
+    problems: Vec<Problem>,
+}
+
+impl Validator {
     fn new(now: Instant) -> Self {
         Validator {
             now,
             problems: Vec::new(),
-            seen: HashMap::new(),
         }
     }
 
@@ -120,7 +189,7 @@ impl<'a> Validator<'a> {
             .push(Problem::new("order", Some(index), id, field, message));
     }
 
-    fn key(&mut self, i: usize, enterprise: &'a Id, tracker: NonNegativeInt, order_id: &'a str) {
+    fn key(&mut self, i: usize, enterprise: &Id, order_id: &str) {
         if enterprise.as_str().trim().is_empty() {
             self.problem(i, order_id, "enterpriseId", "is required");
         }
@@ -135,20 +204,6 @@ impl<'a> Validator<'a> {
                 order_id,
                 "orderId",
                 format!("may hold only letters, digits, `-` and `_`, not {c:?}"),
-            );
-        }
-        if let Some(first) = self
-            .seen
-            .insert((enterprise.as_str(), tracker, order_id), i)
-        {
-            self.problem(
-                i,
-                order_id,
-                "orderId",
-                format!(
-                    "repeats order {first} (same enterpriseId, actionTrackerId and orderId); \
-                     CJ would count it once"
-                ),
             );
         }
     }
@@ -211,16 +266,6 @@ impl<'a> Validator<'a> {
             message.push_str(&format!("; did you mean {hint:?}?"));
         }
         self.problem(i, order_id, field, message);
-    }
-
-    fn finish(self) -> Result<(), InvalidInput> {
-        if self.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(InvalidInput {
-                problems: self.problems,
-            })
-        }
     }
 }
 

@@ -66,7 +66,9 @@ impl Partner {
         timeout: Duration,
         connect_timeout: Duration,
     ) -> Result<Partner, String> {
-        let http = reqwest::Client::builder()
+        // The TLS backend the build chose for the SDK (with `rustls-ring`, reqwest alone has
+        // no crypto provider).
+        let http = cj_transport::tls::client_builder()?
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             // A redirect is the partner's configuration error: it is a dead letter, not followed.

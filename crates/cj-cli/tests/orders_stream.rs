@@ -1,0 +1,330 @@
+//! `cj orders` and `cj queue enqueue` on files of any size: the whole file checked before
+//! anything is sent or stored, requests of 10,000, answers printed as they arrive.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use httpmock::prelude::*;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "CANARY-stream-77a1-never-printed";
+
+fn line(i: usize) -> String {
+    format!(
+        r#"{{"enterpriseId":"1234567","actionTrackerId":123456,"orderId":"L-{i:05}","eventTime":"2024-01-15T18:08:36.089Z","cjEvent":"7166ddf3b35b11eb834200a10a1eb972","currency":"USD","amount":"149.98"}}"#
+    )
+}
+
+fn lines(n: usize) -> String {
+    (0..n).map(|i| line(i) + "\n").collect()
+}
+
+fn accepted(i: usize) -> Value {
+    json!({
+        "submissionId": format!("sub-{i}"), "batchId": "b-1",
+        "orderReceivedTime": "2024-01-15T18:08:37Z",
+        "advertiser": {"enterpriseId": "1234567"}, "actionTracker": {"id": 123456},
+        "orderId": format!("L-{i:05}"), "customParameters": [], "items": [], "status": null
+    })
+}
+
+fn cj(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
+    let child = spawn(args, envs);
+    finish(child, stdin)
+}
+
+fn spawn(args: &[&str], envs: &[(&str, &str)]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_cj"))
+        .args(args)
+        .env_remove("CJ_TOKEN")
+        .env_remove("CJ_TRACKING_URL")
+        .env_remove("CJ_QUEUE_STORE")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cj runs")
+}
+
+fn finish(mut child: std::process::Child, stdin: &str) -> Output {
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).expect("writes stdin");
+    drop(input);
+    let out = child.wait_with_output().expect("cj finishes");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(TOKEN), "the token was printed");
+    assert!(!text.contains("panicked"), "{text}");
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn env(server: &MockServer) -> [(&'static str, String); 2] {
+    [
+        ("CJ_TOKEN", TOKEN.to_string()),
+        ("CJ_TRACKING_URL", server.base_url()),
+    ]
+}
+
+fn create(server: &MockServer, extra: &[&str], stdin: &str) -> Output {
+    let [(k1, v1), (k2, v2)] = env(server);
+    let mut args = vec!["orders", "create", "--file", "-", "--retries", "0"];
+    args.extend_from_slice(extra);
+    cj(&args, stdin, &[(k1, &v1), (k2, &v2)])
+}
+
+fn order_count(body: &[u8]) -> usize {
+    serde_json::from_slice::<Value>(body).expect("a JSON body")["variables"]["newOrders"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn an_invalid_order_on_line_24000_sends_nothing() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.any_request();
+        then.status(200);
+    });
+    let mut input: Vec<String> = (0..25_001).map(line).collect();
+    input[23_999] = input[23_999].replace("\"USD\"", "\"usd\"");
+    let out = create(&server, &[], &(input.join("\n") + "\n"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"line 24000 (orderId "L-23999"): field `currency`"#),
+        "{err}"
+    );
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert_eq!(mock.calls(), 0);
+}
+
+#[test]
+fn the_same_order_twice_far_apart_sends_nothing() {
+    let server = MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.any_request();
+        then.status(200);
+    });
+    // Line 2 and line 20,003 (a blank line in between) are the same order: more than one
+    // request apart, found all the same.
+    let mut input: Vec<String> = (0..20_002).map(line).collect();
+    input.insert(5, String::new());
+    input[20_002] = line(1);
+    let out = create(&server, &[], &(input.join("\n") + "\n"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"line 20003 (orderId "L-00001"): field `orderId`: repeats line 2"#),
+        "{err}"
+    );
+    assert_eq!(mock.calls(), 0);
+}
+
+#[test]
+fn jsonl_prints_a_line_per_order_and_error_as_answers_arrive() {
+    let server = MockServer::start();
+    // Two requests of two orders: the first answer accepts one and refuses one; the second
+    // accepts one and says nothing of the other; then a GraphQL error beside the data.
+    let first = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("\"L-00000\"");
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [accepted(0)],
+            "errors": [{"message": "Invalid cjEvent", "fields": ["newOrders[1].cjEvent"]}]}}}));
+    });
+    let second = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("\"L-00002\"");
+        then.status(200).json_body(json!({
+            "data": {"createOrders": {"orders": [accepted(3)], "errors": []}},
+            "errors": [{"message": "a warning beside the data"}]}));
+    });
+    let input = format!("{}\n\n{}\n{}\n{}\n", line(0), line(1), line(2), line(3));
+    let out = create(
+        &server,
+        &["--output", "jsonl", "--max-orders-per-request", "2"],
+        &input,
+    );
+    first.assert();
+    second.assert();
+    // Exit 3: an order is unconfirmed (outcome unknown), which outranks the refusal.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    insta::assert_snapshot!("orders_jsonl", stdout(&out));
+    for l in stdout(&out).lines() {
+        serde_json::from_str::<Value>(l).expect("each line is one JSON object");
+    }
+}
+
+#[test]
+fn json_stays_one_document_over_several_requests() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest")
+            .is_true(|req| order_count(req.body_ref()) == 10_000);
+        let all: Vec<Value> = (0..10_000).map(accepted).collect();
+        then.status(200)
+            .json_body(json!({"data": {"createOrders": {"orders": all}}}));
+    });
+    server.mock(|when, then| {
+        when.path("/graphqltest")
+            .is_true(|req| order_count(req.body_ref()) == 1);
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [], "errors": [{"message": "Invalid", "fields": ["newOrders[0].amount"]}]}}}));
+    });
+    let out = create(&server, &["--output", "json"], &lines(10_001));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let printed: Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    assert_eq!(printed["orders"].as_array().map(Vec::len), Some(10_000));
+    assert_eq!(printed["orders"][9_999]["orderId"], "L-09999");
+    assert_eq!(printed["errors"][0]["index"], 10_000);
+    assert_eq!(printed["errors"][0]["fields"][0], "newOrders[10000].amount");
+    assert_eq!(printed["unconfirmed"], json!([]));
+    assert!(
+        stderr(&out).contains("10001 of 10001 order(s) answered in 2 request(s)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_failed_later_request_names_the_lines_answered_and_not() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest")
+            .is_true(|req| order_count(req.body_ref()) == 10_000);
+        let all: Vec<Value> = (0..10_000).map(accepted).collect();
+        then.status(200)
+            .json_body(json!({"data": {"createOrders": {"orders": all}}}));
+    });
+    server.mock(|when, then| {
+        when.path("/graphqltest")
+            .is_true(|req| order_count(req.body_ref()) == 5);
+        then.status(503).body("unavailable");
+    });
+    let out = create(&server, &["--output", "jsonl"], &lines(10_005));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "the first 10000 of 10005 orders were answered (up to line 10000); the rest were \
+             not (from line 10001)"
+        ),
+        "{err}"
+    );
+    let last = stdout(&out)
+        .lines()
+        .last()
+        .map(str::to_string)
+        .unwrap_or_default();
+    let last: Value = serde_json::from_str(&last).expect("a JSON line");
+    assert_eq!(last["outcome"], "failed");
+    assert_eq!(
+        (last["fromLine"].clone(), last["toLine"].clone()),
+        (json!(10_001), json!(10_005))
+    );
+}
+
+#[test]
+fn ctrl_c_lets_the_request_in_flight_finish_and_exits_130() {
+    let server = MockServer::start();
+    let first = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("\"L-00000\"");
+        let all: Vec<Value> = (0..10_000).map(accepted).collect();
+        then.status(200)
+            .delay(Duration::from_secs(2))
+            .json_body(json!({"data": {"createOrders": {"orders": all}}}));
+    });
+    let second = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("\"L-10000\"");
+        then.status(200);
+    });
+    let [(k1, v1), (k2, v2)] = env(&server);
+    let file = tempfile_with(&lines(20_000));
+    let path = file.to_string_lossy().into_owned();
+    let args = [
+        "orders",
+        "create",
+        "--file",
+        &path,
+        "--retries",
+        "0",
+        "--output",
+        "jsonl",
+    ];
+    let child = spawn(&args, &[(k1, &v1), (k2, &v2)]);
+    // Once the first request is at the mock, interrupt.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while first.calls() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = finish(child, "");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(second.calls(), 0, "nothing is sent after Ctrl-C");
+    // The request in flight was answered and printed.
+    assert_eq!(stdout(&out).lines().count(), 10_000);
+    let err = stderr(&out);
+    assert!(
+        err.contains("10000 of 20000 orders answered; from line 10001 on nothing was sent"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(file);
+}
+
+fn tempfile_with(text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "cj-orders-stream-{}-{}.jsonl",
+        std::process::id(),
+        text.len()
+    ));
+    std::fs::write(&path, text).expect("writes the input");
+    path
+}
+
+#[test]
+fn the_queue_stores_a_large_file_in_groups_and_nothing_of_an_invalid_one() {
+    let dir = std::env::temp_dir().join(format!("cj-queue-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let store = dir.join("queue.sqlite");
+    let store = store.to_string_lossy().into_owned();
+    let env = [("CJ_QUEUE_STORE", store.as_str())];
+    let mut bad: Vec<String> = (0..25_001).map(line).collect();
+    bad[20_000] = bad[20_000].replace("\"L-20000\"", "\"L 20000\"");
+    let out = cj(
+        &["queue", "enqueue", "--file", "-"],
+        &(bad.join("\n") + "\n"),
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 20001"), "{}", stderr(&out));
+
+    let out = cj(&["queue", "enqueue", "--file", "-"], &lines(25_001), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("stored 25001 order(s) on disk (ids 1..=25001)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = cj(&["queue", "status", "--output", "json"], "", &env);
+    let status: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(
+        status["waiting"], 25_001,
+        "nothing of the invalid file was stored"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

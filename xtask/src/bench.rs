@@ -1,0 +1,168 @@
+//! `cargo xtask bench orders [--orders N] [--answer full|keys]`: the CPU time and peak memory
+//! of `cj orders create` and `cj queue enqueue` on N generated orders, against a plain typed
+//! serde baseline over the same lines, from one run. Not part of the test suite.
+//!
+//! Builds `cj` and `cj-bench` (release), generates the orders, starts `cj-bench serve` (a
+//! loopback server answering like CJ) and measures each command with GNU time
+//! (`/usr/bin/time`, Debian's package `time`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{Result, workspace_root};
+
+/// What one measured command cost.
+struct Cost {
+    wall: f64,
+    cpu: f64,
+    rss_mb: f64,
+}
+
+pub fn orders(count: usize, answer: &str) -> Result<()> {
+    let root = workspace_root();
+    if !Path::new("/usr/bin/time").exists() {
+        return Err("GNU time is needed: apt-get install time".into());
+    }
+    eprintln!("building cj and cj-bench (release)...");
+    let built = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "cj-cli",
+            "--bin",
+            "cj",
+        ])
+        .args(["-p", "xtask", "--bin", "cj-bench"])
+        .status()?;
+    if !built.success() {
+        return Err("the release build failed".into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release");
+    let (cj, bench) = (target.join("cj"), target.join("cj-bench"));
+    let dir = std::env::temp_dir().join(format!("cj-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("orders.jsonl");
+    let run = || -> Result<()> {
+        let status = Command::new(&bench)
+            .arg("generate")
+            .arg(count.to_string())
+            .arg(&file)
+            .status()?;
+        if !status.success() {
+            return Err("generating the orders failed".into());
+        }
+        let size = std::fs::metadata(&file)?.len() as f64 / 1e6;
+        println!("{count} orders, {size:.1} MB of JSON Lines; the server answers `{answer}`");
+
+        let mut server = Command::new(&bench)
+            .args(["serve", "--answer", answer])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut port = String::new();
+        if let Some(out) = server.stdout.take() {
+            BufReader::new(out).read_line(&mut port)?;
+        }
+        let url = format!("http://127.0.0.1:{}", port.trim());
+        let file_arg = file.to_string_lossy().into_owned();
+
+        let baseline = measure(&bench, &["baseline", &file_arg], &[])?;
+        let env = [("CJ_TOKEN", "bench"), ("CJ_TRACKING_URL", url.as_str())];
+        let create = ["orders", "create", "--file", &file_arg, "--output", "json"];
+        let create = measure(
+            &cj,
+            &[&create[..], &["--quiet", "--retries", "0"]].concat(),
+            &env,
+        )?;
+        let dry = [
+            "orders",
+            "create",
+            "--file",
+            &file_arg,
+            "--dry-run",
+            "--quiet",
+        ];
+        let dry = measure(&cj, &dry, &[])?;
+        let store = dir.join("queue.sqlite").to_string_lossy().into_owned();
+        let enqueue = ["queue", "enqueue", "--file", &file_arg, "--store", &store];
+        let enqueue = measure(&cj, &enqueue, &[])?;
+
+        drop(server.stdin.take());
+        let mut served = String::new();
+        if let Some(err) = server.stderr.take() {
+            BufReader::new(err).read_line(&mut served)?;
+        }
+        server.wait()?;
+
+        let row = |name: &str, c: &Cost| {
+            println!(
+                "{name:34} {:>8.2} {:>8.2} {:>10.1}",
+                c.wall, c.cpu, c.rss_mb
+            )
+        };
+        println!("{:34} {:>8} {:>8} {:>10}", "", "wall s", "CPU s", "peak MB");
+        row("plain typed serde baseline", &baseline);
+        row("cj orders create --output json", &create);
+        row("cj orders create --dry-run", &dry);
+        row("cj queue enqueue", &enqueue);
+        println!(
+            "cj orders create / baseline: CPU {:.2}x, peak RSS {:.2}x",
+            create.cpu / baseline.cpu,
+            create.rss_mb / baseline.rss_mb
+        );
+        println!(
+            "cj queue enqueue: {:.0} orders/s",
+            count as f64 / enqueue.wall.max(1e-9)
+        );
+        println!("{}", served.trim());
+        Ok(())
+    };
+    let result = run();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Runs `program args` under GNU time, its output discarded; what it cost.
+fn measure(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Cost> {
+    let report = std::env::temp_dir().join(format!("cj-bench-time-{}", std::process::id()));
+    let status = Command::new("/usr/bin/time")
+        .arg("-o")
+        .arg(&report)
+        .args(["-f", "%e %U %S %M"])
+        .arg(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    let text = std::fs::read_to_string(&report)?;
+    let _ = std::fs::remove_file(&report);
+    if !status.status.success() {
+        std::io::stderr().write_all(&status.stderr)?;
+        return Err(format!("{} {} failed", program.display(), args.join(" ")).into());
+    }
+    let numbers: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [wall, user, system, rss_kb] = numbers[..] else {
+        return Err(format!("cannot read GNU time's report: {text:?}").into());
+    };
+    Ok(Cost {
+        wall,
+        cpu: user + system,
+        rss_mb: rss_kb / 1024.0,
+    })
+}
