@@ -25,7 +25,9 @@ pub fn orders(count: usize, answer: &str) -> Result<()> {
         return Err("GNU time is needed: apt-get install time".into());
     }
     eprintln!("building cj and cj-bench (release)...");
-    let built = Command::new(env!("CARGO"))
+    // `cargo run` names itself in `CARGO`.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
         .current_dir(&root)
         .args([
             "build",
@@ -115,8 +117,8 @@ pub fn orders(count: usize, answer: &str) -> Result<()> {
         row("cj queue enqueue", &enqueue);
         println!(
             "cj orders create / baseline: CPU {:.2}x, peak RSS {:.2}x",
-            create.cpu / baseline.cpu,
-            create.rss_mb / baseline.rss_mb
+            create.cpu / baseline.cpu.max(0.01),
+            create.rss_mb / baseline.rss_mb.max(0.01)
         );
         println!(
             "cj queue enqueue: {:.0} orders/s",

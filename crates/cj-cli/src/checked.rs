@@ -212,16 +212,10 @@ impl Checked {
             }
             let key = (e.to_string(), t, o.to_string());
             match first.get(&key) {
-                Some(&earlier) => problems.push(Problem::new(
-                    "order",
-                    Some(index),
-                    Some(o.to_string()),
-                    "orderId",
-                    format!(
-                        "repeats line {} (same enterpriseId, actionTrackerId and orderId); CJ \
-                         would count it once",
-                        self.lines.line(earlier)
-                    ),
+                Some(&earlier) => problems.push(cj::tracking::repeated_key(
+                    index,
+                    o,
+                    format_args!("line {}", self.lines.line(earlier)),
                 )),
                 None => {
                     first.insert(key, index);

@@ -29,7 +29,7 @@ pub use generated::{
 };
 pub use pipeline::{EncodedOrder, OrderStream, StreamAnswer, StreamError, StreamOrder};
 pub use validate::{
-    Duplicates, MAX_CJ_EVENT_LEN, MAX_ITEMS_PER_ORDER, OrderRules, repeats, validate_cancel,
+    Duplicates, MAX_CJ_EVENT_LEN, MAX_ITEMS_PER_ORDER, OrderRules, repeated_key, validate_cancel,
     validate_create, validate_restate,
 };
 

@@ -330,13 +330,15 @@ impl Orders {
     /// 10,000 orders (see [`Orders::with_max_orders_per_request`]) and
     /// [`MAX_REQUEST_BYTES`](super::MAX_REQUEST_BYTES), and yields each request's answer as it
     /// arrives, in input order. An iterator becomes a stream with
-    /// `futures_util::stream::iter(orders)`.
+    /// [`stream::iter`](super::stream::iter).
     ///
     /// What it guarantees:
     /// - **Bounded memory**: it holds the request being encoded, the requests in flight (one
     ///   by default, [`Orders::with_max_in_flight`]) and one answer at a time, whatever the
     ///   input's length.
-    /// - **Pipelined**: the next request is encoded while the current one is sent.
+    /// - **Pipelined**: the next request is encoded while the current one is sent. (It is
+    ///   sent once the current answer was handed over and the stream is polled again: one
+    ///   answer at a time in memory.)
     /// - **Validation per request**: with [`Validation::Strict`] (the default) every order is
     ///   checked ([`OrderRules`], duplicate keys within a request) and a request is sent only
     ///   when all of its orders are valid. A stream cannot be rewound, so the requests before

@@ -151,12 +151,13 @@ impl<'a> Duplicates<'a> {
         let first = self.seen.insert(key, index)?;
         // Name the first occurrence on every repeat, not the previous repeat.
         self.seen.insert(key, first);
-        Some(repeats(index, key.2, first))
+        Some(repeated_key(index, key.2, format_args!("order {first}")))
     }
 }
 
-/// The problem of the order at `index` whose key repeats the order at `first`.
-pub fn repeats(index: usize, order_id: &str, first: usize) -> Problem {
+/// The problem of the order at `index` whose key repeats an earlier order's, named by
+/// `earlier` (`order 3`; the CLI says `line 4`).
+pub fn repeated_key(index: usize, order_id: &str, earlier: impl std::fmt::Display) -> Problem {
     let id = (!order_id.is_empty()).then(|| order_id.to_string());
     Problem::new(
         "order",
@@ -164,7 +165,7 @@ pub fn repeats(index: usize, order_id: &str, first: usize) -> Problem {
         id,
         "orderId",
         format!(
-            "repeats order {first} (same enterpriseId, actionTrackerId and orderId); \
+            "repeats {earlier} (same enterpriseId, actionTrackerId and orderId); \
              CJ would count it once"
         ),
     )
