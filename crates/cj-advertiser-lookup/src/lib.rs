@@ -428,13 +428,16 @@ fn read_response(
                 body: String::new(),
             });
         }
-        let message = if status.as_u16() == 401 {
-            "HTTP 401 with an empty body: the URL is wrong (CJ answers an unknown path this way) \
-             or the credentials are"
-                .to_string()
-        } else {
-            format!("HTTP {status} with an empty body")
-        };
+        if status.as_u16() != 401 {
+            // Not CJ's answer (CJ's errors have a body): most likely a wrong base URL, which
+            // the error names.
+            return Err(response.http_error(redactor));
+        }
+        let message = format!(
+            "HTTP 401 with an empty body: the URL is wrong (CJ answers an unknown path this way; \
+             is the base URL right?) or the credentials are; the URL was {}",
+            redactor.redact(response.url.as_str())
+        );
         return Err(Error::Api { status, message });
     }
     let parsed = records::parse(&response.body);

@@ -317,6 +317,51 @@ async fn cj_error_envelopes_and_401s_are_typed_and_redacted() {
 }
 
 #[tokio::test]
+async fn a_wrong_url_is_named_and_not_blamed_on_cj() {
+    // Another server's 404, with or without a body: the URL requested, a hint at the base URL.
+    for body in ["", "<html><body>Not Found</body></html>"] {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.any_request();
+                then.status(404).body(body);
+            })
+            .await;
+        let err = lookup(&server.base_url(), Credentials::token(TOKEN))
+            .page(&LookupQuery::new("4567").advertiser_ids(AdvertiserIds::Joined))
+            .await
+            .expect_err("not found");
+        assert!(matches!(err, Error::Http { .. }), "{body:?}: {err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&server.url("/v2/advertiser-lookup")),
+            "{body:?}: {text}"
+        );
+        assert!(text.contains("is the base URL right?"), "{body:?}: {text}");
+        assert!(!text.ends_with(": "), "{body:?}: {text:?}");
+    }
+    // CJ's own answer to a path it does not know: an empty 401, which names the URL too.
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(401).body("");
+        })
+        .await;
+    let err = lookup(&server.base_url(), Credentials::token(TOKEN))
+        .page(&LookupQuery::new("4567").advertiser_ids(AdvertiserIds::Joined))
+        .await
+        .expect_err("unknown path");
+    let text = err.to_string();
+    assert!(
+        text.contains(&server.url("/v2/advertiser-lookup")),
+        "{text}"
+    );
+    assert!(text.contains("the URL is wrong"), "{text}");
+    assert!(!text.contains(TOKEN));
+}
+
+#[tokio::test]
 async fn a_malformed_answer_is_a_decode_error() {
     let server = MockServer::start_async().await;
     server

@@ -1,5 +1,16 @@
 //! `cj`: CJ Affiliate from the shell.
 
+/// `eprintln!` that never panics. Standard error can be a closed pipe too (`cj ... 2>&1 |
+/// head -1`), where std's `eprintln!` panics (exit 101), perhaps after the orders were sent;
+/// this one drops the line and the command keeps the exit status it earned. Defined before the
+/// modules, it stands for std's macro in all of them.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod advertisers;
 mod checked;
 mod commissions;

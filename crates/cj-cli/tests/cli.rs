@@ -10,7 +10,15 @@ const TOKEN: &str = "CANARY-cli-5d1e-never-printed";
 
 const ORDER: &str = r#"{"enterpriseId":"1234567","actionTrackerId":123456,"orderId":"ORD-1","eventTime":"2024-01-15T18:08:36.089Z","cjEvent":"7166ddf3b35b11eb834200a10a1eb972","currency":"USD","amount":149.98,"discount":"0.00","items":[{"sku":"SKU-1","unitPrice":"74.99","quantity":2}]}"#;
 
-fn cj(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
+/// Starts `cj` with `args`, the caller's CJ variables replaced by `envs`, its outputs going to
+/// `stdout` and `stderr`, and gives it `stdin`.
+fn start(
+    args: &[&str],
+    stdin: &str,
+    envs: &[(&str, &str)],
+    stdout: Stdio,
+    stderr: Stdio,
+) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cj"))
         .args(args)
         .env_remove("CJ_TOKEN")
@@ -18,16 +26,28 @@ fn cj(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
         .env_remove("CJ_COMMISSIONS_URL")
         .envs(envs.iter().copied())
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .expect("cj runs");
-    child
+    let written = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("writes stdin");
+        .write_all(stdin.as_bytes());
+    // cj may exit before it reads its input (a usage error): its closed stdin is no failure.
+    if let Err(e) = written {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writes stdin: {e}"
+        );
+    }
+    child
+}
+
+fn cj(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
+    let child = start(args, stdin, envs, Stdio::piped(), Stdio::piped());
     let out = child.wait_with_output().expect("cj finishes");
     let text = format!(
         "{}{}",
@@ -951,23 +971,7 @@ fn the_queue_stores_sends_and_keeps_dead_letters() {
 /// Runs `cj` with its standard output closed before it writes (`cj ... | head -0`): the exit
 /// status and standard error.
 fn cj_into_a_closed_pipe(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cj"))
-        .args(args)
-        .env_remove("CJ_TOKEN")
-        .env_remove("CJ_TRACKING_URL")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cj runs");
-    drop(child.stdout.take());
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("writes stdin");
+    let child = start(args, stdin, envs, closed_pipe().into(), Stdio::piped());
     let out = child.wait_with_output().expect("cj finishes");
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");
@@ -995,12 +999,12 @@ fn a_closed_stdout_keeps_the_exit_status_cj_earned_without_a_panic() {
     let url = server.base_url();
     let env = [("CJ_TOKEN", TOKEN), ("CJ_TRACKING_URL", url.as_str())];
     let create = ["orders", "create", "--file", "-", "--retries", "0"];
-    for output in ["table", "json"] {
+    for output in ["table", "json", "jsonl"] {
         let args = [&create[..], &["--output", output]].concat();
         let (code, err) = cj_into_a_closed_pipe(&args, &orders, &env);
         assert_eq!(code, 0, "{output}: {err}");
     }
-    accepted_all.assert_calls(2);
+    accepted_all.assert_calls(3);
 
     // What CJ answered still decides the status: here it refused an order.
     let refused = server.mock(|when, then| {
@@ -1012,6 +1016,16 @@ fn a_closed_stdout_keeps_the_exit_status_cj_earned_without_a_panic() {
     let (code, err) = cj_into_a_closed_pipe(&create, &ORDER.replace("ORD-1", "REFUSED"), &env);
     assert_eq!(code, 1, "{err}");
     refused.assert();
+    // An order CJ's answer does not name, printed as JSON lines to a closed pipe: exit 3.
+    let unconfirmed = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("UNNAMED");
+        then.status(200)
+            .json_body(json!({"data": {"createOrders": {"orders": [], "errors": []}}}));
+    });
+    let jsonl = [&create[..], &["--output", "jsonl"]].concat();
+    let (code, err) = cj_into_a_closed_pipe(&jsonl, &ORDER.replace("ORD-1", "UNNAMED"), &env);
+    assert_eq!(code, 3, "{err}");
+    unconfirmed.assert();
 
     let dry_run = ["orders", "create", "--file", "-", "--dry-run"];
     let (code, err) = cj_into_a_closed_pipe(&dry_run, &orders, &[]);
@@ -1020,6 +1034,66 @@ fn a_closed_stdout_keeps_the_exit_status_cj_earned_without_a_panic() {
 
     let (code, err) = cj_into_a_closed_pipe(&["demo"], "", &[]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// The writing end of a pipe whose reader is gone.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer
+}
+
+/// Runs `cj` with standard output and standard error both going to a pipe whose reader is
+/// gone (`cj ... 2>&1 | head -1`): the exit status.
+fn cj_into_a_closed_pipe_with_stderr(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> i32 {
+    let closed = closed_pipe();
+    let stdout = closed.try_clone().expect("a second writer").into();
+    start(args, stdin, envs, stdout, closed.into())
+        .wait()
+        .expect("cj finishes")
+        .code()
+        .expect("an exit status, not a signal")
+}
+
+#[test]
+fn a_closed_stderr_is_no_panic_either() {
+    let server = MockServer::start();
+    let sent = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("ORD-1\"");
+        then.status(200).json_body(
+            json!({"data": {"createOrders": {"orders": [accepted("ORD-1")], "errors": []}}}),
+        );
+    });
+    let refused = server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("REFUSED");
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [], "errors": [{"message": "Invalid actionTrackerId",
+                                      "fields": ["newOrders[0].actionTrackerId"]}]}}}));
+    });
+    let url = server.base_url();
+    let env = [("CJ_TOKEN", TOKEN), ("CJ_TRACKING_URL", url.as_str())];
+    let create = ["orders", "create", "--file", "-", "--retries", "0"];
+    // The status CJ's answer earns, not 101 from a panic, once the orders were sent.
+    for output in ["table", "json", "jsonl"] {
+        let args = [&create[..], &["--output", output]].concat();
+        assert_eq!(
+            cj_into_a_closed_pipe_with_stderr(&args, ORDER, &env),
+            0,
+            "{output}"
+        );
+    }
+    sent.assert_calls(3);
+    let refusal = ORDER.replace("ORD-1", "REFUSED");
+    assert_eq!(
+        cj_into_a_closed_pipe_with_stderr(&create, &refusal, &env),
+        1
+    );
+    refused.assert();
+    let dry_run = ["orders", "create", "--file", "-", "--dry-run"];
+    assert_eq!(cj_into_a_closed_pipe_with_stderr(&dry_run, ORDER, &[]), 0);
+    assert_eq!(cj_into_a_closed_pipe_with_stderr(&create, "{", &env), 2);
+    assert_eq!(cj_into_a_closed_pipe_with_stderr(&create, ORDER, &[]), 2);
+    assert_eq!(cj_into_a_closed_pipe_with_stderr(&["demo"], "", &[]), 0);
 }
 
 #[test]
@@ -1119,6 +1193,59 @@ fn a_decimal_comma_is_told_to_be_a_dot() {
         err.contains("line 1: field `amount`: \"1,000\": write decimals with a dot and no thousands separator (`1.000`, or `1000`)"),
         "{err}"
     );
+}
+
+#[test]
+fn values_outside_cjs_closed_enums_are_refused_before_sending_and_in_a_dry_run() {
+    let restate = RESTATE
+        .replace(
+            r#""status":"Accepted""#,
+            r#""verticalParameters":{"advertiserVertical":"Retailer"},"status":"Approved""#,
+        )
+        .replace("ReturnedMerchandise", "RETURNED");
+    let err = refused_input(
+        "restate",
+        &format!("{}\n{restate}\n", RESTATE.replace("ORD-1", "ORD-0")),
+    );
+    for field in [
+        "verticalParameters.advertiserVertical",
+        "status",
+        "correctionReason",
+    ] {
+        assert!(
+            err.contains(&format!(r#"line 2 (orderId "ORD-1"): field `{field}`"#)),
+            "{field}: {err}"
+        );
+    }
+    assert!(
+        err.contains(r#"did you mean "ReturnedMerchandise"?"#),
+        "{err}"
+    );
+    assert!(
+        !err.contains("line 1"),
+        "the valid line is not named: {err}"
+    );
+    let cancel = CANCEL.replace("BookingCanceled", "RETURNED");
+    let err = refused_input("cancel", &cancel);
+    assert!(err.contains("field `correctionReason`"), "{err}");
+    let create = ORDER.replace(
+        r#""currency":"USD""#,
+        r#""verticalParameters":{"advertiserVertical":"Retailer"},"currency":"USD""#,
+    );
+    let err = refused_input("create", &create);
+    assert!(
+        err.contains("field `verticalParameters.advertiserVertical`"),
+        "{err}"
+    );
+    // A dry run checks the same rules: no request printed, exit 2.
+    let out = cj(
+        &["orders", "restate", "--file", "-", "--dry-run"],
+        &restate,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "", "no request body is printed");
+    assert!(stderr(&out).contains("field `status`"), "{}", stderr(&out));
 }
 
 #[test]

@@ -328,3 +328,119 @@ fn the_queue_stores_a_large_file_in_groups_and_nothing_of_an_invalid_one() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_token_cj_echoes_in_its_answers_is_printed_in_no_output() {
+    let server = MockServer::start();
+    // The first request's answer accepts L-00000 and refuses L-00001, echoing the token in the
+    // order, the refusal and a GraphQL error beside the data; the second refuses the request.
+    let mut order = accepted(0);
+    order["batchId"] = json!(TOKEN);
+    order["customParameters"] = json!([{"name": "echo", "value": format!("x {TOKEN} y")}]);
+    server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("\"L-00000\"");
+        then.status(200).json_body(json!({
+            "data": {"createOrders": {
+                "orders": [order],
+                "errors": [{"message": format!("Not Authenticated: {TOKEN}"),
+                            "fields": [format!("newOrders[1].{TOKEN}")]}]}},
+            "errors": [{"message": format!("warning {TOKEN}"), "path": [TOKEN],
+                        "extensions": {"echo": TOKEN, "nested": [{"k": TOKEN}]}}]}));
+    });
+    server.mock(|when, then| {
+        when.path("/graphqltest").body_includes("\"L-00002\"");
+        then.status(200).json_body(json!({"data": null, "errors": [
+            {"message": format!("Invalid Token: {TOKEN}"), "extensions": {"token": TOKEN}}]}));
+    });
+    for output in ["table", "json", "jsonl"] {
+        // `create` fails the test if the token is anywhere in the output.
+        let out = create(
+            &server,
+            &["--output", output, "--max-orders-per-request", "2"],
+            &lines(3),
+        );
+        assert_eq!(out.status.code(), Some(1), "{output}: {}", stderr(&out));
+        let printed = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            printed.contains("Not Authenticated: [REDACTED]"),
+            "{output}: {printed}"
+        );
+        assert!(
+            printed.contains("Invalid Token: [REDACTED]"),
+            "{output}: {printed}"
+        );
+        if output != "table" {
+            assert!(
+                printed.contains(r#""batchId":"[REDACTED]""#),
+                "{output}: {printed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_redirect_or_a_5xx_after_answered_requests_exits_3_and_keeps_the_answers() {
+    let elsewhere = MockServer::start();
+    let stolen = elsewhere.mock(|when, then| {
+        when.any_request();
+        then.status(200)
+            .json_body(json!({"data": {"createOrders": {"orders": []}}}));
+    });
+    let target = elsewhere.url("/graphqltest");
+    for status in [301, 302, 307, 308, 429, 500, 503, 504] {
+        for refuse_one in [false, true] {
+            let server = MockServer::start();
+            // The first request: both orders accepted, or one refused.
+            let errors = if refuse_one {
+                json!([{"message": "Invalid cjEvent", "fields": ["newOrders[1].cjEvent"]}])
+            } else {
+                json!([])
+            };
+            let answered: Vec<Value> = (0..if refuse_one { 1 } else { 2 }).map(accepted).collect();
+            server.mock(|when, then| {
+                when.path("/graphqltest").body_includes("\"L-00000\"");
+                then.status(200).json_body(
+                    json!({"data": {"createOrders": {"orders": answered, "errors": errors}}}),
+                );
+            });
+            server.mock(|when, then| {
+                when.path("/graphqltest").body_includes("\"L-00002\"");
+                then.status(status)
+                    .header("location", target.as_str())
+                    .body("not here");
+            });
+            let out = create(
+                &server,
+                &["--output", "jsonl", "--max-orders-per-request", "2"],
+                &lines(4),
+            );
+            let case = format!("{status} (refused one: {refuse_one})");
+            assert_eq!(out.status.code(), Some(3), "{case}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(
+                err.contains("the first 2 of 4 orders were answered (up to line 2); the rest were not (from line 3)"),
+                "{case}: {err}"
+            );
+            let printed: Vec<Value> = stdout(&out)
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("a JSON line"))
+                .collect();
+            let outcomes: Vec<&str> = printed
+                .iter()
+                .map(|l| l["outcome"].as_str().unwrap_or_default())
+                .collect();
+            let first = if refuse_one { "refused" } else { "accepted" };
+            assert_eq!(outcomes, ["accepted", first, "failed"], "{case}");
+            let failed = &printed[2];
+            assert_eq!(
+                (failed["fromLine"].clone(), failed["toLine"].clone()),
+                (json!(3), json!(4))
+            );
+            if (300..400).contains(&status) {
+                let message = failed["message"].as_str().unwrap_or_default();
+                assert!(message.contains(&target), "{case}: {message}");
+            }
+        }
+    }
+    stolen.assert_calls(0);
+}

@@ -5,7 +5,9 @@ use cj_graphql::tracking::{
     EncodedOrder, Mode, Order, OrderCreateRequest, Orders, StreamAnswer, StreamError, StreamExt,
     Validation, stream,
 };
-use cj_graphql::transport::{Credentials, Error, RetryPolicy, Transport};
+use cj_graphql::transport::{
+    Credentials, Delivery, Error, RetryPolicy, Transport, TransportBuilder,
+};
 use httpmock::prelude::*;
 use serde_json::{Value, json};
 
@@ -30,8 +32,15 @@ fn orders(n: usize) -> Vec<OrderCreateRequest> {
 }
 
 fn client(base_url: &str) -> Orders {
-    let transport = Transport::builder()
-        .credentials(Credentials::token("stream-test-token"))
+    client_of(
+        base_url,
+        Transport::builder().credentials(Credentials::token("stream-test-token")),
+    )
+}
+
+/// A client of `base_url` through the transport `builder` makes, without retries.
+fn client_of(base_url: &str, builder: TransportBuilder) -> Orders {
+    let transport = builder
         .retry(RetryPolicy::none())
         .build()
         .expect("a transport");
@@ -293,4 +302,321 @@ async fn twenty_five_thousand_and_one_orders_reach_the_sandbox_in_three_requests
     assert_eq!(stream.requests(), 3);
     let counts = sandbox.ledger().counts().expect("the ledger");
     assert_eq!(counts.orders, 25_001, "{counts:?}");
+}
+
+/// A server answering every request to the test endpoint with `status` and `body`.
+fn answering(status: u16, body: String) -> MockServer {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest");
+        then.status(status).body(body);
+    });
+    server
+}
+
+#[tokio::test]
+async fn an_answer_that_names_no_order_leaves_its_orders_unconfirmed() {
+    // Nothing counts as accepted unless CJ returned it: an empty or missing `orders`, an error
+    // naming no order (or a position outside the request) confirm none.
+    for payload in [
+        json!({"orders": [], "errors": null}),
+        json!({"orders": null, "errors": []}),
+        json!({}),
+        json!(null),
+        json!({"orders": [], "errors": [{"message": "something went wrong", "fields": null}]}),
+        json!({"orders": [], "errors": [{"message": "Invalid", "fields": ["newOrders[7].amount"]}]}),
+    ] {
+        let server = answering(200, json!({"data": {"createOrders": payload}}).to_string());
+        let answers = collect(client(&server.base_url()).stream(stream::iter(orders(3)))).await;
+        assert_eq!(answers.len(), 1, "{payload}");
+        let answer = answers[0].as_ref().expect("answered");
+        assert!(!answer.is_success(), "{payload}");
+        assert_eq!(answer.accepted_count(), 0, "{payload}");
+        assert!(answer.errors.iter().all(|e| e.index.is_none()), "{payload}");
+        let unconfirmed: Vec<(usize, &str)> = answer
+            .unconfirmed
+            .iter()
+            .map(|u| (u.index, u.order_id.as_str()))
+            .collect();
+        assert_eq!(
+            unconfirmed,
+            [(0, "S-00000"), (1, "S-00001"), (2, "S-00002")],
+            "{payload}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_ends_the_stream_naming_its_location_and_no_order_reaches_it() {
+    let elsewhere = MockServer::start_async().await;
+    let stolen = elsewhere.mock(|when, then| {
+        when.any_request();
+        then.status(200).json_body(accepting(0..5, json!([])));
+    });
+    for status in [301, 302, 303, 307, 308] {
+        let server = MockServer::start_async().await;
+        let target = elsewhere.url("/graphqltest");
+        let mock = server.mock(|when, then| {
+            when.path("/graphqltest");
+            then.status(status).header("location", target.as_str());
+        });
+        let sender = client(&server.base_url()).with_max_orders_per_request(2);
+        let answers = collect(sender.stream(stream::iter(orders(5)))).await;
+        assert_eq!(answers.len(), 1, "{status}: only the failure");
+        let failure = answers[0].as_ref().expect_err("a redirect is an error");
+        assert!(
+            matches!(&failure.error, Error::Redirect { location: Some(l), .. } if *l == target),
+            "{status}: {failure:?}"
+        );
+        assert!(failure.error.to_string().contains(&target), "{status}");
+        assert_eq!(failure.delivery(), Delivery::NotProcessed, "{status}");
+        assert_eq!(
+            (failure.orders.clone(), failure.answered, failure.unsent),
+            (0..2, 0, 2),
+            "{status}"
+        );
+        // Neither followed nor retried, and no later request sent.
+        mock.assert_calls(1);
+    }
+    stolen.assert_calls(0);
+}
+
+#[tokio::test]
+async fn a_failed_request_in_the_stream_says_whether_cj_may_have_processed_it() {
+    let graphql_errors = json!({"data": null, "errors": [{"message": "Service busy"}]});
+    let cases: [(u16, String, Delivery); 8] = [
+        (429, "slow down".into(), Delivery::NotProcessed),
+        (429, graphql_errors.to_string(), Delivery::NotProcessed),
+        (500, "oops".into(), Delivery::MaybeSent),
+        (503, graphql_errors.to_string(), Delivery::MaybeSent),
+        (504, "Gateway Timeout".into(), Delivery::MaybeSent),
+        (
+            200,
+            r#"{"data": {"createOrders""#.into(),
+            Delivery::MaybeSent,
+        ),
+        (200, "<html>maintenance</html>".into(), Delivery::MaybeSent),
+        (400, graphql_errors.to_string(), Delivery::Answered),
+    ];
+    for (status, body, delivery) in cases {
+        let server = answering(status, body.clone());
+        let answers = collect(client(&server.base_url()).stream(stream::iter(orders(3)))).await;
+        assert_eq!(answers.len(), 1, "{status} {body}");
+        let failure = answers[0].as_ref().expect_err("failed");
+        assert_eq!(failure.delivery(), delivery, "{status} {body}: {failure:?}");
+        assert_eq!(
+            failure.error.is_refusal(),
+            delivery == Delivery::Answered,
+            "{status} {body}"
+        );
+        assert_eq!((failure.orders.clone(), failure.answered), (0..3, 0));
+    }
+
+    // An answer past the transport's limit is not read: outcome unknown.
+    let server = answering(200, "x".repeat(10_000));
+    let limited = client_of(
+        &server.base_url(),
+        Transport::builder()
+            .credentials(Credentials::token("stream-test-token"))
+            .max_response_bytes(1_024),
+    );
+    let answers = collect(limited.stream(stream::iter(orders(3)))).await;
+    let failure = answers[0].as_ref().expect_err("too large");
+    assert!(
+        matches!(failure.error, Error::TooLarge { .. }),
+        "{failure:?}"
+    );
+    assert_eq!(failure.delivery(), Delivery::MaybeSent);
+
+    // Nothing listening: not sent, and the transport's cause stays in the chain.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let answers =
+        collect(client(&format!("http://127.0.0.1:{port}")).stream(stream::iter(orders(3)))).await;
+    let failure = answers[0].as_ref().expect_err("refused connection");
+    assert_eq!(failure.delivery(), Delivery::NotSent);
+    let error = std::error::Error::source(failure).expect("the request's error");
+    assert!(
+        matches!(failure.error, Error::Connect { .. }),
+        "{failure:?}"
+    );
+    assert!(error.source().is_some(), "the cause is kept: {error:?}");
+}
+
+const CANARY: &str = "CANARY-stream-lib-91c4-never-kept";
+
+#[tokio::test]
+async fn a_token_echoed_in_a_streamed_answer_is_kept_nowhere() {
+    let server = MockServer::start_async().await;
+    // The first request's answer accepts S-00000 and refuses S-00001, echoing the token in
+    // the order, CJ's `RequestError` and the GraphQL errors beside the data.
+    let mut answer = accepting(
+        0..1,
+        json!([{"message": format!("Not Authenticated: {CANARY}"),
+                "fields": [format!("newOrders[1].{CANARY}")]}]),
+    );
+    let order = &mut answer["data"]["createOrders"]["orders"][0];
+    order["batchId"] = json!(CANARY);
+    order["customParameters"] = json!([{"name": CANARY, "value": format!("x {CANARY} y")}]);
+    answer["errors"] = json!([{
+        "message": format!("warning {CANARY}"), "path": ["createOrders", CANARY],
+        "extensions": {"echo": CANARY, "nested": [{"k": CANARY}]}
+    }]);
+    request(&server, 0, 2, answer);
+    // The second request is refused as a whole, echoing it again.
+    server.mock(|when, then| {
+        when.path("/graphqltest")
+            .body_includes("\"orderId\":\"S-00002\"");
+        then.status(200).json_body(json!({"data": null, "errors": [
+            {"message": format!("Invalid Token: {CANARY}"), "extensions": {"token": CANARY}}]}));
+    });
+    let sender = client_of(
+        &server.base_url(),
+        Transport::builder().credentials(Credentials::token(CANARY)),
+    )
+    .with_max_orders_per_request(2);
+    let mut answers = collect(sender.stream(stream::iter(orders(4)))).await;
+    assert_eq!(answers.len(), 2);
+    let failure = answers.pop().expect("two items").expect_err("refused");
+    let answer = answers.pop().expect("one answer").expect("answered");
+    assert_eq!(answer.errors[0].message, "Not Authenticated: [REDACTED]");
+    assert_eq!(answer.errors[0].index, Some(1), "still traced to its order");
+    assert_eq!(answer.accepted_count(), 1);
+    let mut kept = vec![
+        format!("{answer:?}"),
+        serde_json::to_string(&answer.errors).expect("serializes"),
+        serde_json::to_string(&answer.graphql_errors).expect("serializes"),
+        format!("{failure:?}"),
+        failure.to_string(),
+        failure.error.to_string(),
+    ];
+    kept.extend(answer.accepted_json().map(|(_, json)| json.to_string()));
+    for (_, order) in answer.accepted() {
+        kept.push(format!("{order:?}"));
+        kept.push(serde_json::to_string(&order).expect("serializes"));
+    }
+    let response = answer.into_response();
+    kept.push(format!("{response:?}"));
+    kept.push(serde_json::to_string(&response).expect("serializes"));
+    for text in &kept {
+        assert!(!text.contains(CANARY), "the token was kept: {text}");
+    }
+    assert!(
+        kept.iter().any(|t| t.contains(r#""batchId":"[REDACTED]""#)),
+        "{kept:?}"
+    );
+}
+
+#[tokio::test]
+async fn values_outside_cjs_closed_enums_stop_the_stream_and_cjs_own_are_read() {
+    let server = MockServer::start_async().await;
+    let mock = server.mock(|when, then| {
+        when.any_request();
+        then.status(200);
+    });
+    let restate = |id: &str, extra: Value| {
+        let mut order = json!({
+            "enterpriseId": "1234567", "actionTrackerId": 123456, "orderId": id,
+            "updateTime": "2024-01-16T10:00:00Z", "status": "Accepted",
+            "correctionReason": "ReturnedMerchandise", "amount": "10.00"
+        });
+        if let (Some(order), Value::Object(extra)) = (order.as_object_mut(), extra) {
+            order.extend(extra);
+        }
+        serde_json::from_value::<cj_graphql::tracking::OrderRestateRequest>(order)
+            .expect("parses: unknown values are kept")
+    };
+    let input = vec![
+        restate("R-0", json!({})),
+        restate(
+            "R-1",
+            json!({"status": "Approved", "correctionReason": "RETURNED",
+                   "verticalParameters": {"advertiserVertical": "Retailer"}}),
+        ),
+    ];
+    let sender = client(&server.base_url());
+    let answers = collect(sender.stream(stream::iter(input.clone()))).await;
+    mock.assert_calls(0);
+    assert_eq!(answers.len(), 1);
+    let failure = answers[0].as_ref().expect_err("refused before sending");
+    let Error::Invalid(invalid) = &failure.error else {
+        panic!("{failure:?}")
+    };
+    // The three values, all of order 1, as the slice API refuses them.
+    assert_eq!(invalid.problems.len(), 3, "{invalid}");
+    assert!(invalid.problems.iter().all(|p| p.index == Some(1)));
+    let Err(Error::Invalid(slice)) = sender.encode_restate(&input) else {
+        panic!("the slice API refuses them too")
+    };
+    assert_eq!(invalid, &slice);
+
+    // Values CJ answers with that this SDK does not know are kept, not an error.
+    let mut answer = accepting(0..1, json!([]));
+    let order = &mut answer["data"]["createOrders"]["orders"][0];
+    order["status"] = json!("Approved");
+    order["correctionReason"] = json!("RETURNED");
+    order["verticalParameters"] = json!({"advertiserVertical": "Retailer"});
+    let server = answering(200, answer.to_string());
+    let answers = collect(client(&server.base_url()).stream(stream::iter(orders(1)))).await;
+    let answer = answers[0].as_ref().expect("answered");
+    assert!(answer.is_success(), "{answer:?}");
+    let (_, order) = answer.accepted().next().expect("the order");
+    assert_eq!(
+        order.status.map(|s| s.to_string()).as_deref(),
+        Some("Approved")
+    );
+}
+
+#[tokio::test]
+async fn the_default_answer_limit_holds_cjs_largest_tracking_answer() {
+    // The largest answer the SDK asks for: 10,000 orders with every field selected, each with
+    // 3 items and 11 vertical parameters (CJ writes the other vertical parameters as null):
+    // 33 MB, about the 31 MB measured when the limit was set.
+    let items: Vec<Value> = (1..=3)
+        .map(|n| json!({"unitPrice": "74.99", "quantity": 2, "sku": format!("SKU-BLK-LG-{n}"), "discount": "0.00"}))
+        .collect();
+    let template = json!({
+        "submissionId": "4f1c1a8e-77b1-4f2b-9a1d-5c3f0e2b9a10", "batchId": "b-20240115-01",
+        "orderReceivedTime": "2024-01-15T18:08:37.512Z",
+        "advertiser": {"enterpriseId": "1234567"}, "actionTracker": {"id": 123456},
+        "orderId": "S-TEMPLATE", "eventTime": "2024-01-15T13:08:36.089-05:00",
+        "updateTime": "2024-01-16T13:08:36.089-05:00", "ad": {"id": 13579},
+        "promotionalProperty": {"id": 987654}, "sid": "newsletter-2024-01",
+        "cjEvent": "7166ddf3b35b11eb834200a10a1eb972", "amount": "149.98", "discount": "0.00",
+        "verticalParameters": {
+            "advertiserVertical": "Retail", "brand": "Acme Outdoor", "category": "Jackets",
+            "customerStatus": "New", "customerCountry": "US", "itemName": "Storm Shell",
+            "paymentMethod": "CreditCard", "promotion": "SUMMER10", "promotionAmount": "10.00",
+            "taxAmount": "12.00", "shopifyOrderId": "5501234567890"
+        },
+        "customParameters": [{"name": "mkt_channel", "value": "affiliate"}],
+        "items": items, "coupon": "SUMMER10", "currency": "USD",
+        "bypassChannel": {"name": "email", "timestamp": "2024-01-15T18:00:00Z"},
+        "status": "Pending", "correctionReason": "ReturnedMerchandise",
+        "ids": {"universalTagCjUser": "u-1", "userId": "user-1", "emailHash": "0f3a9c1e"}
+    });
+    let template: Order = serde_json::from_value(template).expect("an order CJ returns");
+    let template = serde_json::to_string(&template).expect("serializes");
+    let returned: Vec<String> = (0..10_000)
+        .map(|i| template.replace("\"S-TEMPLATE\"", &format!("\"S-{i:05}\"")))
+        .collect();
+    let body = format!(
+        r#"{{"data":{{"createOrders":{{"orders":[{}],"errors":[]}}}}}}"#,
+        returned.join(",")
+    );
+    assert!(
+        body.len() > 30_000_000,
+        "as large as CJ's largest: {} bytes",
+        body.len()
+    );
+    let server = answering(200, body);
+    // The client's transport keeps the default limit.
+    let answers = collect(client(&server.base_url()).stream(stream::iter(orders(10_000)))).await;
+    let answer = answers[0]
+        .as_ref()
+        .expect("read whole under the default limit");
+    assert!(answer.is_success(), "{answer:?}");
+    assert_eq!(answer.accepted_count(), 10_000);
 }

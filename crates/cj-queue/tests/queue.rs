@@ -315,18 +315,76 @@ async fn a_429_or_5xx_with_graphql_errors_is_retried_not_dead_lettered() {
 }
 
 #[tokio::test]
+async fn a_redirected_batch_is_neither_accepted_nor_sent_elsewhere() {
+    let elsewhere = httpmock::MockServer::start_async().await;
+    let stolen = elsewhere
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(200).json_body(
+                serde_json::json!({"data": {"createOrders": {"orders": [], "errors": []}}}),
+            );
+        })
+        .await;
+    let target = elsewhere.url("/graphql");
+    for status in [301, 302, 307, 308] {
+        let server = httpmock::MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.path("/graphql");
+                then.status(status).header("location", target.as_str());
+            })
+            .await;
+        let store = Arc::new(MemoryStore::new());
+        let sender = Sender::new(store.clone(), orders(&server.base_url()), config());
+        entries(&store, &["MOVED-1", "MOVED-2"]).await;
+        let report = sender.send_all().await.expect("tried");
+        assert_eq!(
+            (report.accepted, report.rejected, report.retrying),
+            (0, 0, 2),
+            "{status}"
+        );
+        let stats = store.stats().await.expect("stats");
+        assert_eq!(
+            (stats.waiting, stats.accepted, stats.dead),
+            (2, 0, 0),
+            "{status}"
+        );
+    }
+    stolen.assert_calls_async(0).await;
+}
+
+#[tokio::test]
 async fn a_token_cj_echoes_never_reaches_the_dead_letters() {
     const CANARY: &str = "CANARY-queue-4b1d-never-stored";
     let server = httpmock::MockServer::start_async().await;
+    // CJ echoes it in a `RequestError` (ECHO-1), in the GraphQL errors of a request refused
+    // as a whole (ECHO-2), and in the body of an HTTP error (ECHO-3).
     server
         .mock_async(|when, then| {
-            when.path("/graphql");
+            when.path("/graphql").body_includes("ECHO-1");
             then.status(200)
                 .json_body(serde_json::json!({"data": {"createOrders": {
                     "orders": [],
                     "errors": [{"message": format!("Not Authenticated: {CANARY} for newOrders[0]"),
                                 "fields": [format!("newOrders[0].{CANARY}")]}]
                 }}}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/graphql").body_includes("ECHO-2");
+            then.status(200)
+                .json_body(serde_json::json!({"data": null, "errors": [{
+                    "message": format!("Validation error: bad input from {CANARY}"),
+                    "extensions": {"token": CANARY}
+                }]}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/graphql").body_includes("ECHO-3");
+            then.status(400)
+                .body(format!(r#"{{"message":"bad request with key {CANARY}"}}"#));
         })
         .await;
     let transport = cj_transport::Transport::builder()
@@ -346,16 +404,24 @@ async fn a_token_cj_echoes_never_reaches_the_dead_letters() {
     let path = dir.join("queue.sqlite");
     let store = Arc::new(SqliteStore::open(&path).expect("store"));
     let sender = Sender::new(store.clone(), orders, config());
-    let now = jiff::Timestamp::now().as_millisecond();
-    let entry = QueuedOrder::from(create("ECHO-1"))
-        .to_entry(now)
-        .expect("entry");
-    store.append(vec![entry]).await.expect("stored");
-    assert_eq!(sender.send_all().await.expect("sent").rejected, 1);
+    // One batch each.
+    for id in ["ECHO-1", "ECHO-2", "ECHO-3"] {
+        let now = jiff::Timestamp::now().as_millisecond();
+        let entry = QueuedOrder::from(create(id)).to_entry(now).expect("entry");
+        store.append(vec![entry]).await.expect("stored");
+        assert_eq!(sender.send_all().await.expect("sent").rejected, 1, "{id}");
+    }
     let dead = store.dead_letters().await.expect("dead letters");
+    assert_eq!(dead.len(), 3);
     let kept = format!("{dead:?} {}", serde_json::to_string(&dead).expect("json"));
     assert!(!kept.contains(CANARY), "{kept}");
-    assert!(kept.contains("Not Authenticated: [REDACTED]"), "{kept}");
+    for echo in [
+        "Not Authenticated: [REDACTED]",
+        "bad input from [REDACTED]",
+        "bad request with key [REDACTED]",
+    ] {
+        assert!(kept.contains(echo), "{echo}: {kept}");
+    }
     drop(sender);
     drop(store);
     let on_disk = std::fs::read(&path).expect("the store file");

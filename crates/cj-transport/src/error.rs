@@ -108,7 +108,7 @@ pub enum Error {
         status: StatusCode,
     },
     /// CJ answered with an HTTP error status. The body is redacted and shortened.
-    #[error("HTTP {status} from {url}{}: {body}", status_hint(*.status))]
+    #[error("HTTP {status} from {url}{}{}", status_hint(*.status), body_part(.body))]
     Http {
         /// The status.
         status: StatusCode,
@@ -155,6 +155,15 @@ pub enum Error {
 fn join_messages(errors: &[GraphQLError]) -> String {
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     messages.join("; ")
+}
+
+/// `: body`, or nothing for an empty body.
+fn body_part(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
 }
 
 fn status_hint(status: StatusCode) -> &'static str {

@@ -676,7 +676,8 @@ const BYTES_PER_ORDER: usize = 768;
 
 /// Fuzz entry point: reads `data` as CJ's answer to a create and a cancel of three orders sent
 /// at offset 10,000 of a larger submission, and checks that every order ends in exactly one
-/// place (accepted, refused or unconfirmed) with indices inside the submission.
+/// place (accepted, refused or unconfirmed) with indices inside the submission; then reads it
+/// as the streaming submission does (`pipeline::fuzz_answer`).
 pub(crate) fn fuzz_answer(data: &[u8]) {
     let redactor = cj_transport::Redactor::new(crate::fuzz::SECRET);
     let creates: Vec<OrderCreateRequest> = ["F-0", "F-1", "F-2"]
@@ -702,19 +703,22 @@ pub(crate) fn fuzz_answer(data: &[u8]) {
         })
         .collect();
     fuzz_mutation::<generated::CancelOrders>(data, &redactor, &cancels);
+    pipeline::fuzz_answer(data);
 }
 
 /// Reads `data` as `M`'s answer to `inputs` sent at offset 10,000 and checks the settlement.
 fn fuzz_mutation<M: Mutation>(data: &[u8], redactor: &cj_transport::Redactor, inputs: &[M::Input]) {
     if let Ok(answer) = crate::graphql::decode::<M::Data>(data, redactor) {
         let (accepted, errors) = M::payload(answer.data);
+        // As `submit` does: CJ's errors are redacted before they are kept.
+        let errors = redact_request_errors(redactor, errors.unwrap_or_default());
         let mut merged = TrackingResponse::default();
         settle_chunk(
             &mut merged,
             inputs,
             10_000,
             accepted.unwrap_or_default(),
-            &errors.unwrap_or_default(),
+            &errors,
         );
         check_settled(&merged, inputs, 10_000);
     }
@@ -745,7 +749,8 @@ fn check_settled<I: OrderKey, T: OrderKey>(
     for e in &merged.errors {
         assert!(e.index.is_none_or(|i| range.contains(&i)), "{e:?}");
         assert!(
-            !e.message.contains(crate::fuzz::SECRET),
+            !e.message.contains(crate::fuzz::SECRET)
+                && !e.fields.iter().any(|f| f.contains(crate::fuzz::SECRET)),
             "the secret leaked"
         );
     }

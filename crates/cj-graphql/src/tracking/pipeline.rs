@@ -855,3 +855,36 @@ fn write_json_str(out: &mut Vec<u8>, text: &str) {
     // Writing a `&str` to a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }
+
+/// Fuzz entry point: reads `data` as the answer to a streamed request of three creates at
+/// input position 10,000, as [`send_chunk`] does, and checks that every order ends in exactly
+/// one place and that each accepted order's place lies in the body.
+pub(crate) fn fuzz_answer(data: &[u8]) {
+    let redactor = cj_transport::Redactor::new(crate::fuzz::SECRET);
+    let Ok(read) = read_answer::<Order>(data, "createOrders", &redactor) else {
+        return;
+    };
+    for range in &read.ranges {
+        assert!(
+            data.get(range.clone()).is_some(),
+            "{range:?} is outside the body"
+        );
+    }
+    let keys: Vec<KeyBuf> = ["F-0", "F-1", "F-2"]
+        .iter()
+        .map(|id| KeyBuf {
+            enterprise_id: "1234567".into(),
+            action_tracker_id: 123456,
+            order_id: (*id).to_string(),
+        })
+        .collect();
+    let errors = super::redact_request_errors(&redactor, read.errors);
+    let (errors, unconfirmed) = super::settle(&keys, 10_000, &read.keys, &errors);
+    let answer = TrackingResponse {
+        orders: read.keys,
+        errors,
+        unconfirmed,
+        graphql_errors: read.graphql_errors,
+    };
+    super::check_settled(&answer, &keys, 10_000);
+}
