@@ -333,11 +333,6 @@ struct Line<T> {
 }
 
 #[derive(Serialize)]
-struct Accepted<'a, T> {
-    order: &'a T,
-}
-
-#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Unconfirmed<'a> {
     order_id: &'a str,
@@ -375,6 +370,28 @@ impl Printer {
         self.flush_full();
     }
 
+    /// A `jsonl` line for an accepted order, with the order as CJ wrote it (not read into a
+    /// type and written again: an answer of 10,000 orders is copied, not parsed).
+    fn accepted_line(&mut self, line: Option<usize>, order: &str) {
+        self.buf.extend_from_slice(b"{\"outcome\":\"accepted\"");
+        if let Some(line) = line {
+            self.buf
+                .extend_from_slice(format!(",\"line\":{line}").as_bytes());
+        }
+        self.buf.extend_from_slice(b",\"order\":");
+        let start = self.buf.len();
+        self.buf.extend_from_slice(order.as_bytes());
+        // A pretty-printed answer keeps its line breaks in the order's text; JSON has none
+        // inside strings, so a space stands for each and the line stays one JSON value.
+        for b in self.buf.get_mut(start..).unwrap_or_default() {
+            if matches!(*b, b'\n' | b'\r') {
+                *b = b' ';
+            }
+        }
+        self.buf.extend_from_slice(b"}\n");
+        self.flush_full();
+    }
+
     fn answer<T>(&mut self, answer: &StreamAnswer<T>)
     where
         T: serde::de::DeserializeOwned + Serialize + Row,
@@ -388,9 +405,9 @@ impl Printer {
         t.requests += 1;
         match self.output {
             OrdersOutput::Jsonl => {
-                for (index, order) in answer.accepted() {
+                for (index, order) in answer.accepted_json() {
                     let line = self.line(index);
-                    self.jsonl("accepted", line, Accepted { order: &order });
+                    self.accepted_line(line, order);
                 }
                 for e in &answer.errors {
                     let line = self.line(e.index);
@@ -408,16 +425,14 @@ impl Printer {
                 }
             }
             OrdersOutput::Json => {
-                for (_, order) in answer.accepted() {
+                for (_, order) in answer.accepted_json() {
                     let before: &[u8] = if self.printed > 0 {
                         b","
                     } else {
                         b"{\"orders\":["
                     };
                     self.buf.extend_from_slice(before);
-                    if serde_json::to_writer(&mut self.buf, &order).is_err() {
-                        self.buf.extend_from_slice(b"null");
-                    }
+                    self.buf.extend_from_slice(order.as_bytes());
                     self.printed += 1;
                     self.flush_full();
                 }
@@ -427,7 +442,20 @@ impl Printer {
                     .extend(answer.graphql_errors.iter().cloned());
             }
             OrdersOutput::Table => {
-                let rows: Vec<[String; 4]> = answer.accepted().map(|(_, o)| o.row()).collect();
+                let mut rows: Vec<[String; 4]> = Vec::with_capacity(answer.accepted_count());
+                for (index, order) in answer.accepted() {
+                    match order {
+                        Ok(order) => rows.push(order.row()),
+                        Err(e) => {
+                            let at = self.input_line(index, None);
+                            let text = format!(
+                                "accepted: {at}: CJ named the order, but the rest of its answer \
+                                 could not be read: {e}\n"
+                            );
+                            self.buf.extend_from_slice(text.as_bytes());
+                        }
+                    }
+                }
                 let widths = *self.widths.get_or_insert_with(|| {
                     let mut w = HEADER.map(str::len);
                     for r in &rows {

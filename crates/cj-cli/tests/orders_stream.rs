@@ -167,6 +167,33 @@ fn jsonl_prints_a_line_per_order_and_error_as_answers_arrive() {
 }
 
 #[test]
+fn a_pretty_printed_answer_still_gives_one_json_line_per_order() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest");
+        let answer = json!({"data": {"createOrders": {
+            "orders": [accepted(0), accepted(1)], "errors": []}}});
+        then.status(200)
+            .header("content-type", "application/json")
+            .body(serde_json::to_string_pretty(&answer).expect("serializes"));
+    });
+    let input = format!("{}\n{}\n", line(0), line(1));
+    let out = create(&server, &["--output", "jsonl"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (n, l) in lines.iter().enumerate() {
+        assert_eq!(l["outcome"], "accepted");
+        assert_eq!(l["line"], n + 1);
+        assert_eq!(l["order"]["orderId"], format!("L-{n:05}"));
+    }
+}
+
+#[test]
 fn json_stays_one_document_over_several_requests() {
     let server = MockServer::start();
     server.mock(|when, then| {

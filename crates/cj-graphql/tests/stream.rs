@@ -115,6 +115,7 @@ async fn orders_go_as_10000_10000_and_5001_and_answers_come_in_input_order() {
 
     // Each accepted order comes with its input position, in order.
     let (index, order) = answers[2].accepted().nth(7).expect("an order");
+    let order = order.expect("reads as an Order");
     assert_eq!((index, order.order_id.as_str()), (Some(20_007), "S-20007"));
     // CJ's error is rebased onto the input; the orders CJ did not name are unconfirmed.
     let error = &answers[1].errors[0];
@@ -494,10 +495,11 @@ async fn a_token_echoed_in_a_streamed_answer_is_kept_nowhere() {
     ];
     kept.extend(answer.accepted_json().map(|(_, json)| json.to_string()));
     for (_, order) in answer.accepted() {
+        let order = order.expect("reads as an Order");
         kept.push(format!("{order:?}"));
         kept.push(serde_json::to_string(&order).expect("serializes"));
     }
-    let response = answer.into_response();
+    let response = answer.into_response().expect("every order reads");
     kept.push(format!("{response:?}"));
     kept.push(serde_json::to_string(&response).expect("serializes"));
     for text in &kept {
@@ -563,6 +565,7 @@ async fn values_outside_cjs_closed_enums_stop_the_stream_and_cjs_own_are_read() 
     let answer = answers[0].as_ref().expect("answered");
     assert!(answer.is_success(), "{answer:?}");
     let (_, order) = answer.accepted().next().expect("the order");
+    let order = order.expect("reads as an Order");
     assert_eq!(
         order.status.map(|s| s.to_string()).as_deref(),
         Some("Approved")
@@ -619,4 +622,28 @@ async fn the_default_answer_limit_holds_cjs_largest_tracking_answer() {
         .expect("read whole under the default limit");
     assert!(answer.is_success(), "{answer:?}");
     assert_eq!(answer.accepted_count(), 10_000);
+}
+
+#[tokio::test]
+async fn an_order_cj_names_is_accepted_even_when_the_rest_of_its_echo_does_not_read() {
+    // Order 1's echo has a time this SDK cannot read and an amount that is no decimal: CJ
+    // named it, so it is accepted; reading its echo fails for it alone.
+    let mut answer = accepting(0..3, json!([]));
+    let odd = &mut answer["data"]["createOrders"]["orders"][1];
+    odd["orderReceivedTime"] = json!("yesterday");
+    odd["amount"] = json!({"value": 1});
+    let server = answering(200, answer.to_string());
+    let mut answers = collect(client(&server.base_url()).stream(stream::iter(orders(3)))).await;
+    let answer = answers.remove(0).expect("answered");
+    assert_eq!(answer.accepted_count(), 3);
+    assert!(answer.is_success(), "{answer:?}");
+    let read: Vec<(Option<usize>, bool)> = answer
+        .accepted()
+        .map(|(index, order)| (index, order.is_ok()))
+        .collect();
+    assert_eq!(read, [(Some(0), true), (Some(1), false), (Some(2), true)]);
+    let json: Vec<&str> = answer.accepted_json().map(|(_, json)| json).collect();
+    assert!(json[1].contains("yesterday"), "{}", json[1]);
+    // The whole answer as a response needs every echo read.
+    assert!(answer.into_response().is_err());
 }

@@ -236,10 +236,16 @@ impl<T: DeserializeOwned> StreamAnswer<T> {
 
     /// The orders CJ accepted, as CJ returned them, read one at a time, each with its
     /// position in the whole input (`None` for an order CJ returned that the request did not
-    /// carry). Each was read once already when the answer arrived, so none fails to read now.
-    pub fn accepted(&self) -> impl Iterator<Item = (Option<usize>, T)> + '_ {
+    /// carry).
+    ///
+    /// An order counts as accepted once CJ's answer names it (its key): the rest of CJ's echo
+    /// is read only here, so an echo that does not read as `T` (a field CJ changed) is an
+    /// error for that order alone, never for the answer.
+    pub fn accepted(
+        &self,
+    ) -> impl Iterator<Item = (Option<usize>, Result<T, serde_json::Error>)> + '_ {
         self.accepted_json()
-            .filter_map(|(index, json)| Some((index, serde_json::from_str(json).ok()?)))
+            .map(|(index, json)| (index, serde_json::from_str(json)))
     }
 
     /// The JSON of each accepted order as CJ wrote it (the token scrubbed from it), with its
@@ -256,14 +262,19 @@ impl<T: DeserializeOwned> StreamAnswer<T> {
         self.errors.is_empty() && self.graphql_errors.is_empty() && self.unconfirmed.is_empty()
     }
 
-    /// The answer as a [`TrackingResponse`], every accepted order read.
-    pub fn into_response(self) -> TrackingResponse<T> {
-        TrackingResponse {
-            orders: self.accepted().map(|(_, order)| order).collect(),
+    /// The answer as a [`TrackingResponse`], every accepted order read: the first echo that
+    /// does not read as `T` is the error.
+    pub fn into_response(self) -> Result<TrackingResponse<T>, serde_json::Error> {
+        let orders = self
+            .accepted()
+            .map(|(_, order)| order)
+            .collect::<Result<_, _>>()?;
+        Ok(TrackingResponse {
+            orders,
             errors: self.errors,
             unconfirmed: self.unconfirmed,
             graphql_errors: self.graphql_errors,
-        }
+        })
     }
 }
 
@@ -584,7 +595,7 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
     )
     .await?;
     let redactor = client.transport.redactor();
-    let read = read_answer::<T>(&body, operation.field, redactor)?;
+    let read = read_answer(&body, operation.field, redactor)?;
     let request_errors = super::redact_request_errors(redactor, read.errors);
     let (errors, unconfirmed) = super::settle(&keys, start, &read.keys, &request_errors);
     let positions: HashMap<(&str, NonNegativeInt, &str), usize> = keys
@@ -632,9 +643,10 @@ struct Payload<'a> {
     errors: Option<Vec<RequestError>>,
 }
 
-/// Reads the answer to `field` (`createOrders`, ...): each accepted order is read as a `T` (an
-/// answer that does not fit is an error, as for the slice API) and kept as its place in `body`.
-fn read_answer<T: DeserializeOwned + OrderKey>(
+/// Reads the answer to `field` (`createOrders`, ...): each accepted order is read only as far
+/// as the key that names it (an order without one makes the answer unreadable) and kept as its
+/// place in `body`; the rest of CJ's echo is read when the caller asks for it.
+fn read_answer(
     body: &[u8],
     field: &str,
     redactor: &cj_transport::Redactor,
@@ -648,15 +660,14 @@ fn read_answer<T: DeserializeOwned + OrderKey>(
     let mut ranges = Vec::with_capacity(orders.len());
     let base = body.as_ptr() as usize;
     for (n, raw) in orders.into_iter().enumerate() {
-        let order: T = serde_json::from_str(raw.get()).map_err(|e| Error::Decode {
+        let named: Named = serde_json::from_str(raw.get()).map_err(|e| Error::Decode {
             message: redactor.redact(&format!("at `data.{field}.orders[{n}]`: {e}")),
             body: redactor.redact_body(raw.get().as_bytes()),
         })?;
-        let (enterprise_id, action_tracker_id, order_id) = order.order_key();
         keys.push(KeyBuf {
-            enterprise_id: enterprise_id.into(),
-            action_tracker_id,
-            order_id: order_id.to_string(),
+            enterprise_id: named.advertiser.enterprise_id,
+            action_tracker_id: named.action_tracker.id,
+            order_id: named.order_id,
         });
         // The raw text borrows from `body`: its place there.
         let start = (raw.get().as_ptr() as usize).saturating_sub(base);
@@ -668,6 +679,27 @@ fn read_answer<T: DeserializeOwned + OrderKey>(
         errors: errors.unwrap_or_default(),
         graphql_errors: answer.errors,
     })
+}
+
+/// What names an accepted order (an `Order` or an `OrderCancellation`) in CJ's answer; every
+/// other field is skipped unread.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Named {
+    advertiser: NamedAdvertiser,
+    action_tracker: NamedTracker,
+    order_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NamedAdvertiser {
+    enterprise_id: Id,
+}
+
+#[derive(Deserialize)]
+struct NamedTracker {
+    id: NonNegativeInt,
 }
 
 /// Turns orders into request bodies: checks each (with [`Validation::Strict`]), encodes it
@@ -861,7 +893,7 @@ fn write_json_str(out: &mut Vec<u8>, text: &str) {
 /// one place and that each accepted order's place lies in the body.
 pub(crate) fn fuzz_answer(data: &[u8]) {
     let redactor = cj_transport::Redactor::new(crate::fuzz::SECRET);
-    let Ok(read) = read_answer::<Order>(data, "createOrders", &redactor) else {
+    let Ok(read) = read_answer(data, "createOrders", &redactor) else {
         return;
     };
     for range in &read.ranges {
