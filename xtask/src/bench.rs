@@ -1,4 +1,4 @@
-//! `cargo xtask bench orders [--orders N] [--answer full|keys]`: the CPU time and peak memory
+//! `cargo xtask bench orders [--orders N]`: the CPU time and peak memory
 //! of `cj orders create` and `cj queue enqueue` on N generated orders, against a plain typed
 //! serde baseline over the same lines, from one run. Not part of the test suite.
 //!
@@ -19,7 +19,7 @@ struct Cost {
     rss_mb: f64,
 }
 
-pub fn orders(count: usize, answer: &str) -> Result<()> {
+pub fn orders(count: usize) -> Result<()> {
     let root = workspace_root();
     if !Path::new("/usr/bin/time").exists() {
         return Err("GNU time is needed: apt-get install time".into());
@@ -61,10 +61,10 @@ pub fn orders(count: usize, answer: &str) -> Result<()> {
             return Err("generating the orders failed".into());
         }
         let size = std::fs::metadata(&file)?.len() as f64 / 1e6;
-        println!("{count} orders, {size:.1} MB of JSON Lines; the server answers `{answer}`");
+        println!("{count} orders, {size:.1} MB of JSON Lines");
 
         let mut server = Command::new(&bench)
-            .args(["serve", "--answer", answer])
+            .arg("serve")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -2,7 +2,8 @@
 //!
 //! graphql_client generates one module per operation, each with its own copy of every input and
 //! fragment type. This step runs graphql_client's code generator and then normalizes its output:
-//! types named after a schema type (inputs, and fragments named after the type they select) are
+//! types named after a schema type (inputs, and fragments named after the type they select) and
+//! fragments that select part of a type (`OrderReceipt on Order`) are
 //! hoisted out of the operation modules into one shared set, so that `OrderItemInput` is one type
 //! for create and restate. It also adds docs from the schema, builders for inputs and
 //! `#[non_exhaustive]`, and points the scalar aliases at the crate's own scalar types.
@@ -65,6 +66,7 @@ pub fn generate(api: &Api) -> Result<String> {
 
     let queries_dir = root.join(format!("queries/{}", api.name));
     let fragments = read_fragments(&queries_dir.join("fragments.graphql"))?;
+    add_partial_fragments(&mut schema_info, &fragments)?;
     let mut operations = Vec::new();
     for entry in fs::read_dir(&queries_dir)? {
         let path = entry?.path();
@@ -137,8 +139,8 @@ pub fn generate(api: &Api) -> Result<String> {
     Ok(header + &prettyplease::unparse(&file))
 }
 
-/// Every fragment definition of `fragments.graphql`, by name.
-fn read_fragments(path: &Path) -> Result<BTreeMap<String, String>> {
+/// Every fragment definition of `fragments.graphql`, by name, and the type each selects.
+fn read_fragments(path: &Path) -> Result<BTreeMap<String, (String, String)>> {
     let mut out = BTreeMap::new();
     if !path.exists() {
         return Ok(out);
@@ -147,21 +149,49 @@ fn read_fragments(path: &Path) -> Result<BTreeMap<String, String>> {
     let doc = q::parse_query::<String>(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     for def in doc.definitions {
         if let q::Definition::Fragment(f) = def {
-            out.insert(f.name.clone(), f.to_string());
+            let q::TypeCondition::On(on) = &f.type_condition;
+            out.insert(f.name.clone(), (f.to_string(), on.clone()));
         }
     }
     Ok(out)
 }
 
+/// Makes each fragment named otherwise than its type (a partial selection, such as
+/// `OrderReceipt on Order`) a shared type too, documented from the type it selects.
+fn add_partial_fragments(
+    schema: &mut SchemaInfo,
+    fragments: &BTreeMap<String, (String, String)>,
+) -> Result<()> {
+    for (name, (_, on)) in fragments {
+        if name == on {
+            continue;
+        }
+        if schema.types.contains_key(name) {
+            return Err(format!("fragment {name} is named after another schema type").into());
+        }
+        let mut info = schema
+            .types
+            .get(on)
+            .cloned()
+            .ok_or_else(|| format!("fragment {name} selects {on}, not in the schema"))?;
+        info.selects = Some(on.clone());
+        schema.types.insert(name.clone(), info);
+    }
+    Ok(())
+}
+
 /// The operation's own text followed by every fragment it uses, directly or not.
 /// GraphQL servers refuse unused fragments, so each document carries only its own.
-fn assemble_document(op_path: &Path, fragments: &BTreeMap<String, String>) -> Result<String> {
+fn assemble_document(
+    op_path: &Path,
+    fragments: &BTreeMap<String, (String, String)>,
+) -> Result<String> {
     let op_text = fs::read_to_string(op_path)?;
     let mut used = BTreeSet::new();
     let mut pending = spreads(&op_text)?;
     while let Some(name) = pending.pop() {
         if used.insert(name.clone()) {
-            let text = fragments
+            let (text, _) = fragments
                 .get(&name)
                 .ok_or_else(|| format!("{}: unknown fragment {name}", op_path.display()))?;
             pending.extend(spreads(text)?);
@@ -170,7 +200,7 @@ fn assemble_document(op_path: &Path, fragments: &BTreeMap<String, String>) -> Re
     let mut document = op_text.trim_end().to_string();
     for name in &used {
         document.push_str("\n\n");
-        document.push_str(fragments[name].trim_end());
+        document.push_str(fragments[name].0.trim_end());
     }
     document.push('\n');
     Ok(document)
@@ -236,10 +266,14 @@ struct SchemaInfo {
     types: BTreeMap<String, TypeInfo>,
 }
 
+#[derive(Clone)]
 struct TypeInfo {
     kind: &'static str,
     description: Option<String>,
     fields: BTreeMap<String, (String, Option<String>)>,
+    /// For a fragment named otherwise than its type (`OrderReceipt on Order`): that type. Such
+    /// a fragment selects only some fields.
+    selects: Option<String>,
 }
 
 impl SchemaInfo {
@@ -265,6 +299,7 @@ impl SchemaInfo {
                                 )
                             })
                             .collect(),
+                        selects: None,
                     },
                 ),
                 s::TypeDefinition::InputObject(o) => (
@@ -282,6 +317,7 @@ impl SchemaInfo {
                                 )
                             })
                             .collect(),
+                        selects: None,
                     },
                 ),
                 s::TypeDefinition::Enum(e) => (
@@ -290,6 +326,7 @@ impl SchemaInfo {
                         kind: "enum",
                         description: e.description.clone(),
                         fields: BTreeMap::new(),
+                        selects: None,
                     },
                 ),
                 _ => continue,
@@ -363,8 +400,12 @@ fn decorate_shared(item: &mut syn::Item, name: &str, schema: &SchemaInfo) {
         return;
     };
     let info = &schema.types[name];
-    let mut doc = match info.kind {
-        "input" => format!("CJ's GraphQL input `{name}`."),
+    let mut doc = match (info.kind, &info.selects) {
+        ("input", _) => format!("CJ's GraphQL input `{name}`."),
+        (_, Some(on)) => format!(
+            "Part of CJ's GraphQL type `{on}`: the fields of the fragment `{name}` (see \
+             `queries/`)."
+        ),
         _ => format!("CJ's GraphQL type `{name}`, with every field selected."),
     };
     if let Some(d) = &info.description {

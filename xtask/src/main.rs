@@ -35,9 +35,6 @@ enum Command {
         /// How many orders to generate.
         #[arg(long, default_value_t = 100_000)]
         orders: usize,
-        /// How the loopback server answers: `full` (every selected field, as CJ) or `keys`.
-        #[arg(long, default_value = "full", value_parser = ["full", "keys"])]
-        answer: String,
     },
     /// Refresh schema/<api>.graphql from the API's GraphQL introspection (token: env CJ_TOKEN).
     Schemas {
@@ -74,8 +71,7 @@ fn main() {
         Command::Bench {
             what: BenchWhat::Orders,
             orders,
-            answer,
-        } => bench::orders(orders, &answer),
+        } => bench::orders(orders),
         Command::Schemas {
             api,
             from_file,

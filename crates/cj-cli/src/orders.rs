@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use cj::tracking::{
-    EncodedOrder, Mode, Order, OrderCancellation, OrderError, OrderStream, StreamAnswer,
+    EncodedOrder, Mode, OrderCancellation, OrderError, OrderReceipt, OrderStream, StreamAnswer,
     StreamError, StreamExt, StreamOrder, UnconfirmedOrder, stream,
 };
 use cj::{Error, GraphQLError};
@@ -708,7 +708,7 @@ pub trait Row {
     fn row(&self) -> [String; 4];
 }
 
-impl Row for Order {
+impl Row for OrderReceipt {
     fn row(&self) -> [String; 4] {
         [
             self.order_id.clone(),

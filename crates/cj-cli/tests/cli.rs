@@ -278,7 +278,10 @@ fn a_dry_run_prints_the_request_and_sends_nothing() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let body: Value = serde_json::from_str(stdout(&out).trim()).expect("the request body");
-    assert_eq!(body["operationName"], "CreateOrders");
+    // What the CLI sends: a receipt for each accepted order, not the echo of every field.
+    assert_eq!(body["operationName"], "CreateOrderReceipts");
+    let query = body["query"].as_str().expect("the query");
+    assert!(query.contains("orders { ...OrderReceipt }"), "{query}");
     assert_eq!(body["variables"]["newOrders"][0]["amount"], "149.98");
     assert!(stderr(&out).contains("nothing was sent"));
 }

@@ -2,8 +2,8 @@
 //! 10,000 orders, answers in input order, a failure that keeps what was answered.
 
 use cj_graphql::tracking::{
-    EncodedOrder, Mode, Order, OrderCreateRequest, Orders, StreamAnswer, StreamError, StreamExt,
-    Validation, stream,
+    EncodedOrder, Mode, OrderCreateRequest, OrderReceipt, Orders, StreamAnswer, StreamError,
+    StreamExt, Validation, stream,
 };
 use cj_graphql::transport::{
     Credentials, Delivery, Error, RetryPolicy, Transport, TransportBuilder,
@@ -84,8 +84,8 @@ fn request<'a>(
 }
 
 async fn collect(
-    stream: impl futures_util::Stream<Item = Result<StreamAnswer<Order>, StreamError>>,
-) -> Vec<Result<StreamAnswer<Order>, StreamError>> {
+    stream: impl futures_util::Stream<Item = Result<StreamAnswer<OrderReceipt>, StreamError>>,
+) -> Vec<Result<StreamAnswer<OrderReceipt>, StreamError>> {
     stream.collect().await
 }
 
@@ -106,7 +106,7 @@ async fn orders_go_as_10000_10000_and_5001_and_answers_come_in_input_order() {
     first.assert();
     second.assert();
     third.assert();
-    let answers: Vec<StreamAnswer<Order>> =
+    let answers: Vec<StreamAnswer<OrderReceipt>> =
         answers.into_iter().map(|a| a.expect("answered")).collect();
     let ranges: Vec<_> = answers.iter().map(|a| a.orders.clone()).collect();
     assert_eq!(ranges, [0..10_000, 10_000..20_000, 20_000..25_001]);
@@ -242,7 +242,7 @@ async fn an_invalid_order_stops_the_stream_before_its_request() {
 }
 
 #[tokio::test]
-async fn the_stream_sends_what_the_slice_api_sends() {
+async fn the_stream_sends_the_slice_apis_orders_and_selects_receipts() {
     let orders_client = client("http://127.0.0.1:9");
     let input = orders(25);
     let small = orders_client.clone().with_max_orders_per_request(10);
@@ -251,11 +251,23 @@ async fn the_stream_sends_what_the_slice_api_sends() {
         .encode_iter(input.clone())
         .map(|b| b.expect("encodes"))
         .collect();
-    assert_eq!(streamed, slice);
+    let json = |body: &bytes::Bytes| -> Value { serde_json::from_slice(body).expect("JSON") };
+    assert_eq!(streamed.len(), slice.len());
+    for (streamed, slice) in streamed.iter().zip(&slice) {
+        let (streamed, slice) = (json(streamed), json(slice));
+        // The same orders, byte for byte once parsed; a receipt per accepted order selected
+        // instead of the echo of every field.
+        assert_eq!(streamed["variables"], slice["variables"]);
+        assert_eq!(slice["operationName"], "CreateOrders");
+        assert_eq!(streamed["operationName"], "CreateOrderReceipts");
+        let query = streamed["query"].as_str().expect("a query");
+        assert!(query.contains("orders { ...OrderReceipt }"), "{query}");
+        assert!(!query.contains("verticalParameters"), "{query}");
+    }
     // Pre-encoded orders make the same bodies.
     let encoded = input.iter().map(|o| EncodedOrder::new(o).expect("encodes"));
     let again: Vec<_> = small.encode_iter(encoded).map(|b| b.expect("ok")).collect();
-    assert_eq!(again, slice);
+    assert_eq!(again, streamed);
 }
 
 #[tokio::test]
@@ -600,7 +612,8 @@ async fn the_default_answer_limit_holds_cjs_largest_tracking_answer() {
         "status": "Pending", "correctionReason": "ReturnedMerchandise",
         "ids": {"universalTagCjUser": "u-1", "userId": "user-1", "emailHash": "0f3a9c1e"}
     });
-    let template: Order = serde_json::from_value(template).expect("an order CJ returns");
+    let template: cj_graphql::tracking::Order =
+        serde_json::from_value(template).expect("an order CJ returns");
     let template = serde_json::to_string(&template).expect("serializes");
     let returned: Vec<String> = (0..10_000)
         .map(|i| template.replace("\"S-TEMPLATE\"", &format!("\"S-{i:05}\"")))

@@ -2,11 +2,11 @@
 //!
 //! - `cj-bench generate N FILE`: N `createOrders` orders as JSON Lines (3 items and 10 vertical
 //!   parameters each, as in the criterion bench `encode_create`).
-//! - `cj-bench serve [--answer full|keys]`: a loopback HTTP server that answers `createOrders` as
-//!   CJ does: each order accepted and returned with every field of the SDK's selection (`full`,
-//!   the 115 vertical parameters included, null where not sent), or with its required fields
-//!   only (`keys`). Prints its port, then serves until its standard input closes; then prints
-//!   the requests, orders and seconds it spent answering.
+//! - `cj-bench serve`: a loopback HTTP server that answers `createOrders` as CJ does: each order
+//!   accepted and returned with the fields the request selects, either the SDK's receipt
+//!   (`...OrderReceipt`, what a streaming submission selects) or every field of `...Order` (the
+//!   115 vertical parameters included, null where not sent). Prints its port, then serves until
+//!   its standard input closes; then prints the requests, orders and seconds it spent answering.
 //! - `cj-bench baseline FILE`: the plain typed serde baseline: each line parsed into plain
 //!   structs of strings and integers, encoded into request bodies of 10,000 orders, dropped.
 
@@ -30,13 +30,9 @@ fn main() {
             .parse()
             .map_err(Into::into)
             .and_then(|n| generate(n, file)),
-        ["serve"] => serve(true),
-        ["serve", "--answer", "full"] => serve(true),
-        ["serve", "--answer", "keys"] => serve(false),
+        ["serve"] => serve(),
         ["baseline", file] => baseline(file),
-        _ => Err(
-            "usage: cj-bench generate N FILE | serve [--answer full|keys] | baseline FILE".into(),
-        ),
+        _ => Err("usage: cj-bench generate N FILE | serve | baseline FILE".into()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -185,17 +181,15 @@ fn vertical_fields() -> Result<Vec<String>> {
 }
 
 struct Server {
-    full: bool,
     vertical: Vec<String>,
     requests: AtomicU64,
     orders: AtomicU64,
     busy_micros: AtomicU64,
 }
 
-fn serve(full: bool) -> Result<()> {
+fn serve() -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let server = Arc::new(Server {
-        full,
         vertical: vertical_fields()?,
         requests: AtomicU64::new(0),
         orders: AtomicU64::new(0),
@@ -266,18 +260,20 @@ fn connection(server: &Server, stream: TcpStream) -> Result<()> {
 
 #[derive(Deserialize)]
 struct Request {
+    query: String,
     variables: BTreeMap<String, Vec<Map<String, Value>>>,
 }
 
-/// CJ's answer: every order accepted, returned with the selection of the SDK's `...Order`,
-/// written straight out (the server is not what is measured).
+/// CJ's answer: every order accepted, returned with the request's selection (`...OrderReceipt`
+/// or `...Order`), written straight out (the server is not what is measured).
 fn answer(server: &Server, body: &[u8]) -> Result<Vec<u8>> {
     let request: Request = serde_json::from_slice(body)?;
+    let full = request.query.contains("fragment Order on Order");
     let orders = request.variables.into_values().next().unwrap_or_default();
     server
         .orders
         .fetch_add(orders.len() as u64, Ordering::Relaxed);
-    let per_order = if server.full { 3_300 } else { 300 };
+    let per_order = if full { 3_300 } else { 300 };
     let mut out = Vec::with_capacity(orders.len() * per_order + 64);
     out.extend_from_slice(b"{\"data\":{\"createOrders\":{\"orders\":[");
     for (i, o) in orders.iter().enumerate() {
@@ -292,12 +288,15 @@ fn answer(server: &Server, body: &[u8]) -> Result<Vec<u8>> {
         serde_json::to_writer(&mut out, o.get("enterpriseId").unwrap_or(&Value::Null))?;
         out.extend_from_slice(b"},\"actionTracker\":{\"id\":");
         serde_json::to_writer(&mut out, o.get("actionTrackerId").unwrap_or(&Value::Null))?;
-        out.extend_from_slice(b"},\"customParameters\":[]");
+        out.extend_from_slice(b"}");
         field(&mut out, "orderId", o.get("orderId"))?;
-        if !server.full {
-            out.extend_from_slice(b",\"items\":[]}");
+        field(&mut out, "status", None)?;
+        field(&mut out, "correctionReason", None)?;
+        if !full {
+            out.push(b'}');
             continue;
         }
+        out.extend_from_slice(b",\"customParameters\":[]");
         for name in [
             "eventTime",
             "cjEvent",
@@ -311,7 +310,7 @@ fn answer(server: &Server, body: &[u8]) -> Result<Vec<u8>> {
         for name in ["updateTime", "ad", "promotionalProperty", "sid", "coupon"] {
             field(&mut out, name, None)?;
         }
-        for name in ["bypassChannel", "status", "correctionReason", "ids"] {
+        for name in ["bypassChannel", "ids"] {
             field(&mut out, name, None)?;
         }
         out.extend_from_slice(b",\"verticalParameters\":{");

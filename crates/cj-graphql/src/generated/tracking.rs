@@ -337,6 +337,37 @@ pub struct OrderItemInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discount: Option<NonNegativeDecimalNumber>,
 }
+/// A record of an order (transaction aka view), potentially including items purchased and
+/// client-supplied vertical attributes.
+///
+/// Part of CJ's GraphQL type `Order`: the fields of the fragment `OrderReceipt` (see `queries/`).
+#[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
+#[serde(crate = ":: serde")]
+#[non_exhaustive]
+pub struct OrderReceipt {
+    /// cj defined submission id (`submissionId: ID!`)
+    #[serde(rename = "submissionId")]
+    pub submission_id: Id,
+    /// `batchId: ID!`
+    #[serde(rename = "batchId")]
+    pub batch_id: Id,
+    /// `orderReceivedTime: Instant!`
+    #[serde(rename = "orderReceivedTime")]
+    pub order_received_time: Instant,
+    /// `advertiser: Advertiser!`
+    pub advertiser: Advertiser,
+    /// `actionTracker: ActionTracker!`
+    #[serde(rename = "actionTracker")]
+    pub action_tracker: ActionTracker,
+    /// client defined order identifier (`orderId: String!`)
+    #[serde(rename = "orderId")]
+    pub order_id: String,
+    /// `status: OrderStatus`
+    pub status: Option<OrderStatus>,
+    /// `correctionReason: CorrectionReason`
+    #[serde(rename = "correctionReason")]
+    pub correction_reason: Option<CorrectionReason>,
+}
 /// CJ's GraphQL input `OrderRestateRequest`.
 #[derive(Serialize, Debug, Clone, PartialEq, Deserialize)]
 #[serde(crate = ":: serde")]
@@ -1228,6 +1259,48 @@ impl graphql_client::GraphQLQuery for CancelOrders {
         }
     }
 }
+pub(crate) struct CreateOrderReceipts;
+pub(crate) mod create_order_receipts {
+    #![allow(dead_code)]
+    pub const OPERATION_NAME: &str = "CreateOrderReceipts";
+    pub const QUERY: &str = "mutation CreateOrderReceipts($newOrders: [OrderCreateRequest!]!) {\n  createOrders(newOrders: $newOrders) {\n    orders { ...OrderReceipt }\n    errors { ...RequestError }\n  }\n}\n\nfragment ActionTracker on ActionTracker {\n  id\n}\n\nfragment Advertiser on Advertiser {\n  enterpriseId\n}\n\nfragment OrderReceipt on Order {\n  submissionId\n  batchId\n  orderReceivedTime\n  advertiser {\n    ...Advertiser\n  }\n  actionTracker {\n    ...ActionTracker\n  }\n  orderId\n  status\n  correctionReason\n}\n\nfragment RequestError on RequestError {\n  message\n  fields\n}\n";
+    use ::serde::{Serialize, Deserialize};
+    use super::*;
+    #[derive(Serialize, Debug, Clone, PartialEq, Deserialize)]
+    #[serde(crate = ":: serde")]
+    pub struct Variables {
+        #[serde(rename = "newOrders")]
+        pub new_orders: Vec<OrderCreateRequest>,
+    }
+    impl Variables {}
+    #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
+    #[serde(crate = ":: serde")]
+    pub struct ResponseData {
+        #[serde(rename = "createOrders")]
+        pub create_orders: CreateOrderReceiptsCreateOrders,
+    }
+    #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
+    #[serde(crate = ":: serde")]
+    pub struct CreateOrderReceiptsCreateOrders {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub orders: Option<Vec<OrderReceipt>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub errors: Option<Vec<RequestError>>,
+    }
+}
+impl graphql_client::GraphQLQuery for CreateOrderReceipts {
+    type Variables = create_order_receipts::Variables;
+    type ResponseData = create_order_receipts::ResponseData;
+    fn build_query(
+        variables: Self::Variables,
+    ) -> graphql_client::QueryBody<Self::Variables> {
+        graphql_client::QueryBody {
+            variables,
+            query: create_order_receipts::QUERY,
+            operation_name: create_order_receipts::OPERATION_NAME,
+        }
+    }
+}
 pub(crate) struct CreateOrders;
 pub(crate) mod create_orders {
     #![allow(dead_code)]
@@ -1267,6 +1340,48 @@ impl graphql_client::GraphQLQuery for CreateOrders {
             variables,
             query: create_orders::QUERY,
             operation_name: create_orders::OPERATION_NAME,
+        }
+    }
+}
+pub(crate) struct RestateOrderReceipts;
+pub(crate) mod restate_order_receipts {
+    #![allow(dead_code)]
+    pub const OPERATION_NAME: &str = "RestateOrderReceipts";
+    pub const QUERY: &str = "mutation RestateOrderReceipts($restatedOrders: [OrderRestateRequest!]!) {\n  restateOrders(restatedOrders: $restatedOrders) {\n    orders { ...OrderReceipt }\n    errors { ...RequestError }\n  }\n}\n\nfragment ActionTracker on ActionTracker {\n  id\n}\n\nfragment Advertiser on Advertiser {\n  enterpriseId\n}\n\nfragment OrderReceipt on Order {\n  submissionId\n  batchId\n  orderReceivedTime\n  advertiser {\n    ...Advertiser\n  }\n  actionTracker {\n    ...ActionTracker\n  }\n  orderId\n  status\n  correctionReason\n}\n\nfragment RequestError on RequestError {\n  message\n  fields\n}\n";
+    use ::serde::{Serialize, Deserialize};
+    use super::*;
+    #[derive(Serialize, Debug, Clone, PartialEq, Deserialize)]
+    #[serde(crate = ":: serde")]
+    pub struct Variables {
+        #[serde(rename = "restatedOrders")]
+        pub restated_orders: Vec<OrderRestateRequest>,
+    }
+    impl Variables {}
+    #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
+    #[serde(crate = ":: serde")]
+    pub struct ResponseData {
+        #[serde(rename = "restateOrders")]
+        pub restate_orders: RestateOrderReceiptsRestateOrders,
+    }
+    #[derive(Deserialize, Debug, Clone, PartialEq, Serialize)]
+    #[serde(crate = ":: serde")]
+    pub struct RestateOrderReceiptsRestateOrders {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub orders: Option<Vec<OrderReceipt>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub errors: Option<Vec<RequestError>>,
+    }
+}
+impl graphql_client::GraphQLQuery for RestateOrderReceipts {
+    type Variables = restate_order_receipts::Variables;
+    type ResponseData = restate_order_receipts::ResponseData;
+    fn build_query(
+        variables: Self::Variables,
+    ) -> graphql_client::QueryBody<Self::Variables> {
+        graphql_client::QueryBody {
+            variables,
+            query: restate_order_receipts::QUERY,
+            operation_name: restate_order_receipts::OPERATION_NAME,
         }
     }
 }

@@ -24,8 +24,8 @@ pub use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 pub use generated::{
     ActionTracker, Ad, Advertiser, BypassChannel, BypassChannelInput, CustomIds, CustomIdsInput,
     NameValuePair, NameValuePairInput, Order, OrderCancelRequest, OrderCancellation,
-    OrderCreateRequest, OrderItem, OrderItemInput, OrderRestateRequest, PromotionalProperty,
-    RequestError, VerticalParameters, VerticalParametersInput,
+    OrderCreateRequest, OrderItem, OrderItemInput, OrderReceipt, OrderRestateRequest,
+    PromotionalProperty, RequestError, VerticalParameters, VerticalParametersInput,
 };
 pub use pipeline::{EncodedOrder, OrderStream, StreamAnswer, StreamError, StreamOrder};
 pub use validate::{
@@ -302,7 +302,7 @@ macro_rules! output_key {
         }
     )*};
 }
-output_key!(Order, OrderCancellation);
+output_key!(Order, OrderReceipt, OrderCancellation);
 
 /// One of the three order mutations.
 trait Mutation {
@@ -317,52 +317,43 @@ trait Mutation {
     fn payload(data: Self::Data) -> (Option<Vec<Self::Output>>, Option<Vec<RequestError>>);
 }
 
-impl Mutation for generated::CreateOrders {
-    type Input = OrderCreateRequest;
-    type Output = Order;
-    type Data = generated::create_orders::ResponseData;
-    const FIELD: &'static str = "createOrders";
-    const QUERY: &'static str = generated::create_orders::QUERY;
-    const OPERATION_NAME: &'static str = generated::create_orders::OPERATION_NAME;
-    const VARIABLE: &'static str = "newOrders";
-    fn validate(orders: &[Self::Input], now: Instant) -> Result<(), cj_transport::InvalidInput> {
-        validate_create(orders, now)
-    }
-    fn payload(data: Self::Data) -> (Option<Vec<Order>>, Option<Vec<RequestError>>) {
-        (data.create_orders.orders, data.create_orders.errors)
-    }
+/// `Mutation` for each generated operation: its marker type, module, input, output, the field
+/// it calls (Rust and GraphQL names) with its variable, and its validation.
+macro_rules! mutation {
+    ($($op:ident, $module:ident, $input:ty => $output:ty,
+       $field:ident = $name:literal($variable:literal), $validate:ident;)*) => {$(
+        impl Mutation for generated::$op {
+            type Input = $input;
+            type Output = $output;
+            type Data = generated::$module::ResponseData;
+            const FIELD: &'static str = $name;
+            const QUERY: &'static str = generated::$module::QUERY;
+            const OPERATION_NAME: &'static str = generated::$module::OPERATION_NAME;
+            const VARIABLE: &'static str = $variable;
+            fn validate(
+                orders: &[Self::Input],
+                now: Instant,
+            ) -> Result<(), cj_transport::InvalidInput> {
+                $validate(orders, now)
+            }
+            fn payload(data: Self::Data) -> (Option<Vec<$output>>, Option<Vec<RequestError>>) {
+                (data.$field.orders, data.$field.errors)
+            }
+        }
+    )*};
 }
 
-impl Mutation for generated::RestateOrders {
-    type Input = OrderRestateRequest;
-    type Output = Order;
-    type Data = generated::restate_orders::ResponseData;
-    const FIELD: &'static str = "restateOrders";
-    const QUERY: &'static str = generated::restate_orders::QUERY;
-    const OPERATION_NAME: &'static str = generated::restate_orders::OPERATION_NAME;
-    const VARIABLE: &'static str = "restatedOrders";
-    fn validate(orders: &[Self::Input], now: Instant) -> Result<(), cj_transport::InvalidInput> {
-        validate_restate(orders, now)
-    }
-    fn payload(data: Self::Data) -> (Option<Vec<Order>>, Option<Vec<RequestError>>) {
-        (data.restate_orders.orders, data.restate_orders.errors)
-    }
-}
-
-impl Mutation for generated::CancelOrders {
-    type Input = OrderCancelRequest;
-    type Output = OrderCancellation;
-    type Data = generated::cancel_orders::ResponseData;
-    const FIELD: &'static str = "cancelOrders";
-    const QUERY: &'static str = generated::cancel_orders::QUERY;
-    const OPERATION_NAME: &'static str = generated::cancel_orders::OPERATION_NAME;
-    const VARIABLE: &'static str = "cancelledOrders";
-    fn validate(orders: &[Self::Input], now: Instant) -> Result<(), cj_transport::InvalidInput> {
-        validate_cancel(orders, now)
-    }
-    fn payload(data: Self::Data) -> (Option<Vec<OrderCancellation>>, Option<Vec<RequestError>>) {
-        (data.cancel_orders.orders, data.cancel_orders.errors)
-    }
+mutation! {
+    CreateOrders, create_orders, OrderCreateRequest => Order,
+        create_orders = "createOrders"("newOrders"), validate_create;
+    RestateOrders, restate_orders, OrderRestateRequest => Order,
+        restate_orders = "restateOrders"("restatedOrders"), validate_restate;
+    CancelOrders, cancel_orders, OrderCancelRequest => OrderCancellation,
+        cancel_orders = "cancelOrders"("cancelledOrders"), validate_cancel;
+    CreateOrderReceipts, create_order_receipts, OrderCreateRequest => OrderReceipt,
+        create_orders = "createOrders"("newOrders"), validate_create;
+    RestateOrderReceipts, restate_order_receipts, OrderRestateRequest => OrderReceipt,
+        restate_orders = "restateOrders"("restatedOrders"), validate_restate;
 }
 
 /// Sends orders to CJ's Tracking API. Cheap to clone.

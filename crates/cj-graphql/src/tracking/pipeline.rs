@@ -19,9 +19,9 @@ use serde_json::value::RawValue;
 use tracing::Instrument;
 
 use super::{
-    Id, Instant, NonNegativeInt, Order, OrderCancelRequest, OrderCancellation, OrderCreateRequest,
-    OrderError, OrderKey, OrderRestateRequest, OrderRules, Orders, RequestError, TrackingResponse,
-    UnconfirmedOrder, Validation, generated,
+    Id, Instant, NonNegativeInt, OrderCancelRequest, OrderCancellation, OrderCreateRequest,
+    OrderError, OrderKey, OrderReceipt, OrderRestateRequest, OrderRules, Orders, RequestError,
+    TrackingResponse, UnconfirmedOrder, Validation, generated,
 };
 
 /// Orders read from the input before the stream lets other tasks run (the request in flight
@@ -32,7 +32,9 @@ const ORDERS_PER_POLL: usize = 512;
 /// [`OrderCancelRequest`] (checked, when validation is on, and encoded on the way), or an
 /// [`EncodedOrder`] of one of them (sent as it is).
 pub trait StreamOrder: sealed::Sealed + Send + 'static {
-    /// What CJ answers for an accepted order: [`Order`] or [`OrderCancellation`].
+    /// What a streaming submission selects of an accepted order: an [`OrderReceipt`] (what
+    /// names it and what CJ made of it, not the echo of every field sent) or an
+    /// [`OrderCancellation`].
     type Output: DeserializeOwned + OrderKey + Send + 'static;
 }
 
@@ -57,6 +59,8 @@ pub struct Operation {
     variable: &'static str,
 }
 
+/// Each input, what a streaming submission selects of an accepted order, and the mutation that
+/// selects it.
 macro_rules! typed_input {
     ($($input:ty => $output:ty, $mutation:ty;)*) => {$(
         impl StreamOrder for $input {
@@ -101,8 +105,8 @@ macro_rules! typed_input {
 }
 
 typed_input! {
-    OrderCreateRequest => Order, generated::CreateOrders;
-    OrderRestateRequest => Order, generated::RestateOrders;
+    OrderCreateRequest => OrderReceipt, generated::CreateOrderReceipts;
+    OrderRestateRequest => OrderReceipt, generated::RestateOrderReceipts;
     OrderCancelRequest => OrderCancellation, generated::CancelOrders;
 }
 
