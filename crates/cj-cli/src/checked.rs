@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,6 +110,7 @@ pub fn check<I: Input>(
     let mut hashes = Vec::new();
     let mut count = 0;
     let mut write_error = None;
+    let mut json = Vec::new();
     let read = for_each_order(path, command, |order: I, line| {
         if stop.load(Ordering::Relaxed) {
             return Err(INTERRUPTED.into());
@@ -126,7 +127,7 @@ pub fn check<I: Input>(
         }
         let (enterprise, tracker, order_id) = order.order_key();
         hashes.push(key_hash(enterprise, tracker, order_id));
-        if let Err(e) = write_record(&mut spool, &order) {
+        if let Err(e) = write_record(&mut spool, &order, &mut json) {
             write_error.get_or_insert(e);
         }
         if count % 4_096 == 0 {
@@ -192,12 +193,65 @@ fn key_hash(enterprise: &str, tracker: u32, order_id: &str) -> u64 {
     h.finish()
 }
 
-/// One order in the temporary file: its key as a JSON array, then its JSON, on one line.
-fn write_record<I: Input>(out: &mut impl Write, order: &I) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, &order.order_key())?;
-    serde_json::to_writer(&mut *out, order)?;
-    out.write_all(b"\n")
+/// One order in the temporary file: its action tracker id, the lengths of its enterprise id,
+/// order id and JSON (each a little-endian `u32`), then those three texts. `json` is a buffer
+/// to encode into.
+fn write_record<I: Input>(out: &mut impl Write, order: &I, json: &mut Vec<u8>) -> io::Result<()> {
+    json.clear();
+    serde_json::to_writer(&mut *json, order)?;
+    let (enterprise, tracker, order_id) = order.order_key();
+    let length = |text: &[u8]| {
+        u32::try_from(text.len())
+            .map(u32::to_le_bytes)
+            .map_err(|_| io::Error::other("an order of more than 4 GiB"))
+    };
+    out.write_all(&tracker.to_le_bytes())?;
+    out.write_all(&length(enterprise.as_bytes())?)?;
+    out.write_all(&length(order_id.as_bytes())?)?;
+    out.write_all(&length(json)?)?;
+    out.write_all(enterprise.as_bytes())?;
+    out.write_all(order_id.as_bytes())?;
+    out.write_all(json)
 }
+
+/// The next order of the temporary file, `None` at its end.
+fn read_record<I>(input: &mut impl io::BufRead) -> Option<Result<EncodedOrder<I>, String>> {
+    let corrupt = |e: &dyn std::fmt::Display| format!("the temporary file is corrupt: {e}");
+    match input.fill_buf() {
+        Ok([]) => return None,
+        Ok(_) => {}
+        Err(e) => return Some(Err(format!("cannot read the temporary file: {e}"))),
+    }
+    let mut header = [0u8; 16];
+    if let Err(e) = input.read_exact(&mut header) {
+        return Some(Err(corrupt(&e)));
+    }
+    let word = |n: usize| {
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(header.get(n * 4..n * 4 + 4).unwrap_or(&[0; 4]));
+        u32::from_le_bytes(bytes)
+    };
+    let mut text = |length: u32| -> Result<String, String> {
+        // Written by this process: a length beyond any order is damage, not a reason to
+        // allocate it.
+        if length > MAX_RECORD_TEXT {
+            return Err(corrupt(&format!("a text of {length} bytes")));
+        }
+        let mut bytes = vec![0; length as usize];
+        input.read_exact(&mut bytes).map_err(|e| corrupt(&e))?;
+        String::from_utf8(bytes).map_err(|e| corrupt(&e))
+    };
+    let read = (|| {
+        let enterprise = text(word(1))?;
+        let order_id = text(word(2))?;
+        let json = text(word(3))?;
+        Ok(EncodedOrder::from_json(enterprise, word(0), order_id, json))
+    })();
+    Some(read)
+}
+
+/// The longest text a record of the temporary file can hold: an order file's longest line.
+const MAX_RECORD_TEXT: u32 = 64 << 20;
 
 impl Checked {
     /// The orders whose key (with a hash in `repeats`) repeats an earlier order's.
@@ -231,37 +285,14 @@ impl Checked {
     ) -> impl Iterator<Item = Result<EncodedOrder<I>, String>> + use<'_, I> {
         let rewound = (&self.spool).rewind();
         let mut reader = BufReader::with_capacity(1 << 16, &self.spool);
-        let mut buf = Vec::new();
         let mut failed = rewound.err().map(|e| e.to_string());
         std::iter::from_fn(move || {
             if let Some(e) = failed.take() {
                 return Some(Err(format!("cannot read the temporary file: {e}")));
             }
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => None,
-                Ok(_) => Some(read_record(&buf)),
-                Err(e) => Some(Err(format!("cannot read the temporary file: {e}"))),
-            }
+            read_record(&mut reader)
         })
     }
-}
-
-fn read_record<I>(record: &[u8]) -> Result<EncodedOrder<I>, String> {
-    let corrupt = |e: &dyn std::fmt::Display| format!("the temporary file is corrupt: {e}");
-    let mut keys =
-        serde_json::Deserializer::from_slice(record).into_iter::<(String, u32, String)>();
-    let (enterprise, tracker, order_id) = match keys.next() {
-        Some(Ok(key)) => key,
-        Some(Err(e)) => return Err(corrupt(&e)),
-        None => return Err(corrupt(&"an empty record")),
-    };
-    let json = record
-        .get(keys.byte_offset()..)
-        .map(|j| j.strip_suffix(b"\n").unwrap_or(j))
-        .ok_or_else(|| corrupt(&"a record without an order"))?;
-    let json = std::str::from_utf8(json).map_err(|e| corrupt(&e))?;
-    Ok(EncodedOrder::from_json(enterprise, tracker, order_id, json))
 }
 
 /// Runs [`check`] on a blocking thread, stopping it at Ctrl-C (`ctrl_c`).

@@ -116,7 +116,8 @@ impl Input for OrderCancelRequest {
     }
 }
 
-const JSON_LINES: &str = "`cj` reads one order per line (JSON Lines)";
+/// What the reader expects, for messages about a file that is not that.
+pub const JSON_LINES: &str = "`cj` reads one order per line (JSON Lines)";
 
 /// One order from one line, or why not (without the line number). `command` is how a person
 /// picks another kind, completed by its name (`"cj orders "`).

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::checked::{Checked, LineMap, Refused, check_in_background};
-use crate::input::{Input, parse_line};
+use crate::input::{Input, JSON_LINES, parse_line};
 use crate::{Connection, exit, outln, report_error};
 
 /// What `--help` says of how orders are sent.
@@ -672,6 +672,10 @@ impl Progress {
     }
 }
 
+/// The longest line an order file may have: far more than any order CJ takes (100 items, every
+/// vertical parameter).
+const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// Reads JSON Lines one order at a time, giving `each` the order and its line number; an
 /// error of `each` stops the reading. Fails on a file without orders.
 pub fn for_each_order<I: Input>(
@@ -679,20 +683,36 @@ pub fn for_each_order<I: Input>(
     command: &str,
     mut each: impl FnMut(I, usize) -> Result<(), String>,
 ) -> Result<(), String> {
-    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Box::new(std::io::BufReader::new(file))
     };
     let mut any = false;
-    for (n, line) in reader.lines().enumerate() {
-        let line_no = n + 1;
-        let line = line.map_err(|e| format!("{}: line {line_no}: {e}", path.display()))?;
+    // One buffer for every line: a file of a million orders is not a million allocations.
+    let mut line = String::new();
+    for line_no in 1.. {
+        line.clear();
+        // A line is read up to the limit, so that a file without line breaks cannot take all
+        // memory.
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        match std::io::Read::take(&mut reader, limit).read_line(&mut line) {
+            Ok(0) => break,
+            Ok(n) if n > MAX_LINE_BYTES => {
+                return Err(format!(
+                    "{}: line {line_no} is longer than {MAX_LINE_BYTES} bytes: {JSON_LINES}",
+                    path.display()
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("{}: line {line_no}: {e}", path.display())),
+        }
         if line.trim().is_empty() {
             continue;
         }
-        let order = parse_line(&line, command).map_err(|why| format!("line {line_no}: {why}"))?;
+        let order = parse_line(line.trim_end_matches(['\n', '\r']), command)
+            .map_err(|why| format!("line {line_no}: {why}"))?;
         each(order, line_no)?;
         any = true;
     }

@@ -1691,3 +1691,22 @@ fn commissions_need_one_side_and_report_cjs_refusal() {
     assert!(err.contains("Date range must not exceed 31 days"), "{err}");
     assert!(err.contains("CJ reads the 24 hours from it"), "{err}");
 }
+
+#[test]
+fn a_file_without_line_breaks_is_refused_at_the_line_limit_not_read_whole() {
+    // 17 MiB and no line break: no order is that long, so the reader stops at 16 MiB and
+    // says why instead of holding the whole input.
+    let endless = "x".repeat(17 << 20);
+    let out = cj(
+        &["orders", "create", "--file", "-", "--dry-run"],
+        &endless,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 1 is longer than 16777216 bytes"),
+        "{err}"
+    );
+    assert!(err.contains("one order per line"), "{err}");
+}

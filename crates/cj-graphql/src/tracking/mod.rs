@@ -596,7 +596,7 @@ fn settle<I: OrderKey, K: OrderKey>(
                 .map(|o| o.order_key().2.to_string()),
         });
     }
-    let returned: std::collections::HashSet<(&str, NonNegativeInt, &str)> =
+    let returned: foldhash::HashSet<(&str, NonNegativeInt, &str)> =
         accepted.iter().map(OrderKey::order_key).collect();
     let mut unconfirmed = Vec::new();
     for ((i, order), refused) in chunk.iter().enumerate().zip(refused) {

@@ -2,7 +2,7 @@
 //! orders (and [`MAX_REQUEST_BYTES`](super::MAX_REQUEST_BYTES)) at a time, the next body encoded
 //! while the current one is sent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -602,7 +602,7 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
     let read = read_answer(&body, operation.field, redactor)?;
     let request_errors = super::redact_request_errors(redactor, read.errors);
     let (errors, unconfirmed) = super::settle(&keys, start, &read.keys, &request_errors);
-    let positions: HashMap<(&str, NonNegativeInt, &str), usize> = keys
+    let positions: foldhash::HashMap<(&str, NonNegativeInt, &str), usize> = keys
         .iter()
         .enumerate()
         .map(|(i, k)| (k.order_key(), start + i))
