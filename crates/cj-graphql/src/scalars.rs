@@ -1,5 +1,6 @@
 //! CJ's custom GraphQL scalars, as Rust types.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -349,8 +350,8 @@ impl Serialize for Id {
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Scalar::deserialize(deserializer)? {
-            Scalar::Text(text) => Ok(Id(text)),
-            Scalar::Number(text) if is_integer(&text) => Ok(Id(text)),
+            Scalar::Text(text) => Ok(Id(text.into_owned())),
+            Scalar::Number(text) if is_integer(&text) => Ok(Id(text.into_owned())),
             Scalar::Number(text) => Err(de::Error::custom(format!("{text} is not an integer ID"))),
         }
     }
@@ -369,14 +370,15 @@ const RAW_VALUE: &str = "$serde_json::private::RawValue";
 
 /// A string or a number, as text. From serde_json a number is its exact JSON text (never an
 /// `f64`); other formats give their integers and floats.
-pub(crate) enum Scalar {
+/// Borrowed from the input when the deserializer can lend it (no allocation for a decimal).
+pub(crate) enum Scalar<'de> {
     /// A string.
-    Text(String),
+    Text(Cow<'de, str>),
     /// A number: `-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?` from JSON.
-    Number(String),
+    Number(Cow<'de, str>),
 }
 
-impl<'de> Deserialize<'de> for Scalar {
+impl<'de> Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_newtype_struct(RAW_VALUE, ScalarVisitor)
     }
@@ -385,32 +387,37 @@ impl<'de> Deserialize<'de> for Scalar {
 struct ScalarVisitor;
 
 impl<'de> Visitor<'de> for ScalarVisitor {
-    type Value = Scalar;
+    type Value = Scalar<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string or a number")
     }
 
     /// serde_json's answer to [`RAW_VALUE`]: the value's JSON text, borrowed when serde_json
-    /// reads from memory (one allocation per value, for the text kept).
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+    /// reads from memory (borrowed then: a decimal is read without an allocation).
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
         let raw_key = map.next_key::<RawText<'de>>()?;
         if raw_key.as_ref().map(|k| &*k.0) != Some(RAW_VALUE) {
             return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
         }
         let raw: RawText<'de> = map.next_value()?;
-        let text = &*raw.0;
-        let unexpected = match text.bytes().next() {
+        let unexpected = match raw.0.as_bytes().first() {
             // serde_json checked the string: without escapes, its text is between the quotes.
-            Some(b'"') if !text.contains('\\') && text.len() >= 2 => {
-                return Ok(Scalar::Text(text[1..text.len() - 1].to_string()));
+            Some(b'"') if !raw.0.contains('\\') && raw.0.len() >= 2 => {
+                let inner = |text: &str| text.get(1..text.len() - 1).unwrap_or_default().to_owned();
+                return Ok(Scalar::Text(match raw.0 {
+                    Cow::Borrowed(text) => {
+                        Cow::Borrowed(text.get(1..text.len() - 1).unwrap_or_default())
+                    }
+                    Cow::Owned(text) => Cow::Owned(inner(&text)),
+                }));
             }
             Some(b'"') => {
-                return serde_json::from_str(text)
-                    .map(Scalar::Text)
+                return serde_json::from_str::<String>(&raw.0)
+                    .map(|text| Scalar::Text(Cow::Owned(text)))
                     .map_err(de::Error::custom);
             }
-            Some(b'-' | b'0'..=b'9') => return Ok(Scalar::Number(text.to_string())),
+            Some(b'-' | b'0'..=b'9') => return Ok(Scalar::Number(raw.0)),
             Some(b'n') => de::Unexpected::Unit,
             Some(b't' | b'f') => de::Unexpected::Other("a boolean"),
             Some(b'[') => de::Unexpected::Seq,
@@ -420,42 +427,46 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     // Another deserializer: read what it has.
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Scalar<'de>, D::Error> {
         d.deserialize_any(self)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-        Ok(Scalar::Text(v.to_string()))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(Cow::Borrowed(v)))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-        Ok(Scalar::Text(v))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(Cow::Owned(v.to_string())))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-        Ok(Scalar::Number(v.to_string()))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(Cow::Owned(v)))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-        Ok(Scalar::Number(v.to_string()))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Number(Cow::Owned(v.to_string())))
     }
 
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
-        Ok(Scalar::Number(v.to_string()))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Number(Cow::Owned(v.to_string())))
     }
 
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
-        Ok(Scalar::Number(v.to_string()))
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Number(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Number(Cow::Owned(v.to_string())))
     }
 
     // The format already holds an f64: its shortest exact text (Rust writes no exponent).
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-        Ok(Scalar::Number(v.to_string()))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Number(Cow::Owned(v.to_string())))
     }
 }
 
 /// Text a deserializer hands over, borrowed when it can.
-struct RawText<'de>(std::borrow::Cow<'de, str>);
+struct RawText<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for RawText<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -466,13 +477,13 @@ impl<'de> Deserialize<'de> for RawText<'de> {
                 f.write_str("a string")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<RawText<'de>, E> {
-                Ok(RawText(std::borrow::Cow::Borrowed(v)))
+                Ok(RawText(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawText<'de>, E> {
-                Ok(RawText(std::borrow::Cow::Owned(v.to_string())))
+                Ok(RawText(Cow::Owned(v.to_string())))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<RawText<'de>, E> {
-                Ok(RawText(std::borrow::Cow::Owned(v)))
+                Ok(RawText(Cow::Owned(v)))
             }
         }
         deserializer.deserialize_str(V)
@@ -482,7 +493,7 @@ impl<'de> Deserialize<'de> for RawText<'de> {
 /// Reads a generated field through a [`Scalar`] and `convert`.
 pub(crate) fn read<'de, D: Deserializer<'de>, T>(
     deserializer: D,
-    convert: fn(Scalar) -> Result<T, String>,
+    convert: fn(Scalar<'_>) -> Result<T, String>,
 ) -> Result<T, D::Error> {
     convert(Scalar::deserialize(deserializer)?).map_err(de::Error::custom)
 }
@@ -490,7 +501,7 @@ pub(crate) fn read<'de, D: Deserializer<'de>, T>(
 /// [`read`] for a nullable field.
 pub(crate) fn read_option<'de, D: Deserializer<'de>, T>(
     deserializer: D,
-    convert: fn(Scalar) -> Result<T, String>,
+    convert: fn(Scalar<'_>) -> Result<T, String>,
 ) -> Result<Option<T>, D::Error> {
     Option::<Scalar>::deserialize(deserializer)?
         .map(convert)
@@ -535,7 +546,7 @@ scalar_reader! {
 
 /// `from_str` reads plain notation (rounding past 28 significant digits, Decimal's precision),
 /// `from_scientific` what JSON numbers may also be (`1.5e3`).
-fn decimal(value: Scalar) -> Result<Decimal, String> {
+fn decimal(value: Scalar<'_>) -> Result<Decimal, String> {
     let (Scalar::Text(text) | Scalar::Number(text)) = value;
     Decimal::from_str(&text)
         .or_else(|_| Decimal::from_scientific(&text))
@@ -548,7 +559,7 @@ scalar_reader! {
     long: i64 = long_integer
 }
 
-fn long_integer(value: Scalar) -> Result<i64, String> {
+fn long_integer(value: Scalar<'_>) -> Result<i64, String> {
     let (Scalar::Text(text) | Scalar::Number(text)) = value;
     text.parse()
         .map_err(|_| format!("{text:?} is not a 64-bit integer"))

@@ -314,7 +314,7 @@ crate::scalars::scalar_reader! {
     iso_date_time: Instant = iso_date_time_in_utc
 }
 
-fn iso_date_time_in_utc(value: Scalar) -> Result<Instant, String> {
+fn iso_date_time_in_utc(value: Scalar<'_>) -> Result<Instant, String> {
     let Scalar::Text(text) = value else {
         return Err("a date-time is a string".into());
     };
