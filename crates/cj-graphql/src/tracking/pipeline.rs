@@ -364,6 +364,10 @@ impl Orders {
     ///   outcome is known. At the first failure (a request that failed, invalid orders) the
     ///   stream stops reading, yields a [`StreamError`] naming the answered, failed and unsent
     ///   input orders, yields the answers of the requests still in flight, and ends.
+    /// - **Receipts, not echoes**: a create or a restate selects an [`OrderReceipt`] for each
+    ///   accepted order (what names it and what CJ made of it), not the echo of every field
+    ///   sent, which for orders with items and vertical parameters is ten times larger. An
+    ///   order counts as accepted once CJ's answer names its key.
     ///
     /// [`OrderStream::stop`] stops reading at once and lets the requests in flight finish.
     pub fn stream<O, S>(&self, orders: S) -> OrderStream<S, O>
