@@ -1,6 +1,6 @@
 //! `cargo xtask bench orders [--orders N]`: the CPU time and peak memory
 //! of `cj orders create` and `cj queue enqueue` on N generated orders, against a plain typed
-//! serde baseline over the same lines, from one run. Not part of the test suite.
+//! serde baseline over the same lines, in the same session. Not part of the test suite.
 //!
 //! Builds `cj` and `cj-bench` (release), generates the orders, starts `cj-bench serve` (a
 //! loopback server answering like CJ) and measures each command with GNU time

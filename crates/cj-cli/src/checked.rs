@@ -216,38 +216,35 @@ fn write_record<I: Input>(out: &mut impl Write, order: &I, json: &mut Vec<u8>) -
 
 /// The next order of the temporary file, `None` at its end.
 fn read_record<I>(input: &mut impl io::BufRead) -> Option<Result<EncodedOrder<I>, String>> {
-    let corrupt = |e: &dyn std::fmt::Display| format!("the temporary file is corrupt: {e}");
     match input.fill_buf() {
-        Ok([]) => return None,
-        Ok(_) => {}
-        Err(e) => return Some(Err(format!("cannot read the temporary file: {e}"))),
+        Ok([]) => None,
+        Ok(_) => {
+            Some(read_fields(input).map_err(|e| format!("the temporary file is corrupt: {e}")))
+        }
+        Err(e) => Some(Err(format!("cannot read the temporary file: {e}"))),
     }
-    let mut header = [0u8; 16];
-    if let Err(e) = input.read_exact(&mut header) {
-        return Some(Err(corrupt(&e)));
-    }
-    let word = |n: usize| {
+}
+
+/// The fields of one record, as [`write_record`] wrote them.
+fn read_fields<I>(input: &mut impl io::BufRead) -> Result<EncodedOrder<I>, String> {
+    let mut word = || -> Result<u32, String> {
         let mut bytes = [0u8; 4];
-        bytes.copy_from_slice(header.get(n * 4..n * 4 + 4).unwrap_or(&[0; 4]));
-        u32::from_le_bytes(bytes)
+        input.read_exact(&mut bytes).map_err(|e| e.to_string())?;
+        Ok(u32::from_le_bytes(bytes))
     };
+    let (tracker, enterprise, order_id, json) = (word()?, word()?, word()?, word()?);
     let mut text = |length: u32| -> Result<String, String> {
         // Written by this process: a length beyond any order is damage, not a reason to
         // allocate it.
         if length > MAX_RECORD_TEXT {
-            return Err(corrupt(&format!("a text of {length} bytes")));
+            return Err(format!("a text of {length} bytes"));
         }
         let mut bytes = vec![0; length as usize];
-        input.read_exact(&mut bytes).map_err(|e| corrupt(&e))?;
-        String::from_utf8(bytes).map_err(|e| corrupt(&e))
+        input.read_exact(&mut bytes).map_err(|e| e.to_string())?;
+        String::from_utf8(bytes).map_err(|e| e.to_string())
     };
-    let read = (|| {
-        let enterprise = text(word(1))?;
-        let order_id = text(word(2))?;
-        let json = text(word(3))?;
-        Ok(EncodedOrder::from_json(enterprise, word(0), order_id, json))
-    })();
-    Some(read)
+    let (enterprise, order_id, json) = (text(enterprise)?, text(order_id)?, text(json)?);
+    Ok(EncodedOrder::from_json(enterprise, tracker, order_id, json))
 }
 
 /// The longest text a record of the temporary file can hold: an order file's longest line.
@@ -314,4 +311,52 @@ pub async fn check_in_background<I: Input + 'static>(
         }
     };
     joined.unwrap_or_else(|e| Err(Refused::Unreadable(format!("the check failed: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cj::tracking::{OrderCreateRequest, OrderKey};
+
+    fn order(id: &str) -> OrderCreateRequest {
+        serde_json::from_value(serde_json::json!({
+            "enterpriseId": "1234567", "actionTrackerId": 123456, "orderId": id,
+            "eventTime": "2024-01-15T18:08:36.089Z", "cjEvent": "e", "currency": "USD",
+            "amount": "149.98"
+        }))
+        .expect("an order")
+    }
+
+    #[test]
+    fn records_read_back_as_written_and_damage_is_an_error_not_a_panic() {
+        let mut file = Vec::new();
+        let mut json = Vec::new();
+        for id in ["A-1", "B-é"] {
+            write_record(&mut file, &order(id), &mut json).expect("written");
+        }
+        let mut input = file.as_slice();
+        let first: EncodedOrder<OrderCreateRequest> =
+            read_record(&mut input).expect("a record").expect("reads");
+        assert_eq!(first.order_key(), ("1234567", 123456, "A-1"));
+        let original = serde_json::to_string(&order("A-1")).expect("encodes");
+        assert_eq!(first.json(), original);
+        let second = read_record::<OrderCreateRequest>(&mut input).expect("a record");
+        assert_eq!(second.expect("reads").order_key().2, "B-é");
+        assert!(read_record::<OrderCreateRequest>(&mut input).is_none());
+
+        // Every cut of the file, and a length far beyond any order: an error each time.
+        for cut in 1..file.len() {
+            let mut input = file.get(..cut).unwrap_or_default();
+            let read: Vec<_> =
+                std::iter::from_fn(|| read_record::<OrderCreateRequest>(&mut input)).collect();
+            let record_end = 16 + 7 + 3 + original.len();
+            if cut != record_end {
+                assert!(read.last().is_some_and(Result::is_err), "cut at {cut}");
+            }
+        }
+        let mut huge = file.clone();
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        let read = read_record::<OrderCreateRequest>(&mut huge.as_slice()).expect("a record");
+        assert!(read.is_err_and(|e| e.contains("corrupt")));
+    }
 }

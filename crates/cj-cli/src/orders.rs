@@ -1,7 +1,7 @@
 //! `cj orders create|restate|cancel`: the whole file checked in a first pass, then sent as a
 //! stream of requests, each answer printed as it arrives.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::PathBuf;
 
 use cj::tracking::{
@@ -375,8 +375,8 @@ impl Printer {
     fn accepted_line(&mut self, line: Option<usize>, order: &str) {
         self.buf.extend_from_slice(b"{\"outcome\":\"accepted\"");
         if let Some(line) = line {
-            self.buf
-                .extend_from_slice(format!(",\"line\":{line}").as_bytes());
+            // Writing to a `Vec` cannot fail.
+            let _ = write!(self.buf, ",\"line\":{line}");
         }
         self.buf.extend_from_slice(b",\"order\":");
         let start = self.buf.len();
@@ -443,17 +443,16 @@ impl Printer {
             }
             OrdersOutput::Table => {
                 let mut rows: Vec<[String; 4]> = Vec::with_capacity(answer.accepted_count());
+                // Said after the rows, below the table's header.
+                let mut unreadable = String::new();
                 for (index, order) in answer.accepted() {
                     match order {
                         Ok(order) => rows.push(order.row()),
-                        Err(e) => {
-                            let at = self.input_line(index, None);
-                            let text = format!(
-                                "accepted: {at}: CJ named the order, but the rest of its answer \
-                                 could not be read: {e}\n"
-                            );
-                            self.buf.extend_from_slice(text.as_bytes());
-                        }
+                        Err(e) => unreadable.push_str(&format!(
+                            "accepted: {}: CJ named the order, but the rest of its answer could \
+                             not be read: {e}\n",
+                            self.input_line(index, None)
+                        )),
                     }
                 }
                 let widths = *self.widths.get_or_insert_with(|| {
@@ -471,6 +470,7 @@ impl Printer {
                     self.buf.extend_from_slice(table_row(r, &widths).as_bytes());
                     self.flush_full();
                 }
+                self.buf.extend_from_slice(unreadable.as_bytes());
                 for e in &answer.errors {
                     let at = self.input_line(e.index, e.order_id.as_deref());
                     let text = if e.fields.is_empty() {

@@ -194,6 +194,34 @@ fn a_pretty_printed_answer_still_gives_one_json_line_per_order() {
 }
 
 #[test]
+fn an_accepted_order_whose_echo_does_not_read_is_still_accepted_in_the_table() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest");
+        let mut odd = accepted(1);
+        odd["orderReceivedTime"] = json!("yesterday");
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [accepted(0), odd], "errors": []}}}));
+    });
+    let input = format!("{}\n{}\n", line(0), line(1));
+    let out = create(&server, &[], &input);
+    // Both orders were named by CJ: accepted, exit 0.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("ORDER ID"), "{text}");
+    assert!(lines[1].starts_with("L-00000"), "{text}");
+    assert!(
+        lines[2].starts_with("accepted: line 2: CJ named the order, but the rest of its answer"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 accepted, 0 error(s), 0 unconfirmed"),
+        "{text}"
+    );
+}
+
+#[test]
 fn json_stays_one_document_over_several_requests() {
     let server = MockServer::start();
     server.mock(|when, then| {

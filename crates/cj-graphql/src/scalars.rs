@@ -404,12 +404,10 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         let unexpected = match raw.0.as_bytes().first() {
             // serde_json checked the string: without escapes, its text is between the quotes.
             Some(b'"') if !raw.0.contains('\\') && raw.0.len() >= 2 => {
-                let inner = |text: &str| text.get(1..text.len() - 1).unwrap_or_default().to_owned();
+                let end = raw.0.len() - 1;
                 return Ok(Scalar::Text(match raw.0 {
-                    Cow::Borrowed(text) => {
-                        Cow::Borrowed(text.get(1..text.len() - 1).unwrap_or_default())
-                    }
-                    Cow::Owned(text) => Cow::Owned(inner(&text)),
+                    Cow::Borrowed(text) => Cow::Borrowed(text.get(1..end).unwrap_or_default()),
+                    Cow::Owned(text) => Cow::Owned(text.get(1..end).unwrap_or_default().into()),
                 }));
             }
             Some(b'"') => {
