@@ -122,7 +122,7 @@ fn token_for<'t>(api: &Api, token: Option<&'t str>) -> Result<Option<&'t str>> {
 fn fetch_introspection(api: &Api, token: Option<&str>) -> Result<String> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let client = reqwest::Client::builder()
+        let client = cj_transport::tls::client_builder()?
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("cj-rs-xtask/", env!("CARGO_PKG_VERSION")))
             .build()?;
