@@ -409,6 +409,14 @@ async fn truncate(answer: Response) -> Response {
 mod tests {
     use super::*;
 
+    /// An HTTP client for the tests, with the SDK's TLS setup (see the dev-dependency on cj-transport).
+    fn http() -> reqwest::Client {
+        cj_transport::tls::client_builder()
+            .expect("a TLS setup")
+            .build()
+            .expect("an HTTP client")
+    }
+
     fn parse(spec: &str) -> Result<Faults, FaultSpecError> {
         spec.parse()
     }
@@ -528,7 +536,7 @@ mod tests {
                       {orders{orderId} errors{message fields}}}",
             "variables": {"o": orders},
         });
-        let response = reqwest::Client::new()
+        let response = http()
             .post(format!("{}/graphql", sandbox.tracking_url()))
             .bearer_auth("token")
             .header(FAULT_HEADER, header)
@@ -551,7 +559,7 @@ mod tests {
         let config = crate::SandboxConfig::new().faults(parse("status=503").expect("valid"));
         let sandbox = crate::Sandbox::start_with(config).await.expect("starts");
 
-        let response = reqwest::Client::new()
+        let response = http()
             .post(format!("{}/graphql", sandbox.tracking_url()))
             .send()
             .await
@@ -586,7 +594,7 @@ mod tests {
     async fn a_status_answer_carries_retry_after_in_cjs_error_shape() {
         let config = crate::SandboxConfig::new();
         let sandbox = crate::Sandbox::start_with(config).await.expect("starts");
-        let response = reqwest::Client::new()
+        let response = http()
             .post(format!("{}/graphqltest", sandbox.tracking_url()))
             .header(FAULT_HEADER, "status=429; retry-after=7")
             .body("not even JSON")

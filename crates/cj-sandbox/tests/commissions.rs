@@ -8,10 +8,18 @@ use std::time::Duration;
 use cj_sandbox::{Sandbox, SandboxConfig, SeedData};
 use serde_json::{Value, json};
 
+/// An HTTP client for the tests, with the SDK's TLS setup (see the dev-dependency on cj-transport).
+fn http() -> reqwest::Client {
+    cj_transport::tls::client_builder()
+        .expect("a TLS setup")
+        .build()
+        .expect("an HTTP client")
+}
+
 const TOKEN: &str = "sandbox-test-token";
 
 async fn post(url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut request = reqwest::Client::new().post(url).json(body);
+    let mut request = http().post(url).json(body);
     if let Some(t) = token {
         request = request.bearer_auth(t);
     }

@@ -5,6 +5,14 @@
 use cj_sandbox::{LedgerEntry, LedgerQuery, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
+/// An HTTP client for the tests, with the SDK's TLS setup (see the dev-dependency on cj-transport).
+fn http() -> reqwest::Client {
+    cj_transport::tls::client_builder()
+        .expect("a TLS setup")
+        .build()
+        .expect("an HTTP client")
+}
+
 const CREATE: &str = "mutation($o: [OrderCreateRequest!]!) { createOrders(newOrders: $o) { orders { orderId } errors { message } } }";
 const RESTATE: &str = "mutation($o: [OrderRestateRequest!]!) { restateOrders(restatedOrders: $o) { orders { orderId } errors { message } } }";
 const CANCEL: &str = "mutation($o: [OrderCancelRequest!]!) { cancelOrders(cancelledOrders: $o) { orders { orderId } errors { message } } }";
@@ -12,7 +20,7 @@ const CANCEL: &str = "mutation($o: [OrderCancelRequest!]!) { cancelOrders(cancel
 /// Sends `orders` to the live endpoint with `mutation`, and checks CJ accepted them.
 async fn send(sandbox: &Sandbox, mutation: &str, orders: Value) {
     let body = json!({"query": mutation, "variables": {"o": orders}});
-    let response = reqwest::Client::new()
+    let response = http()
         .post(format!("{}/graphql", sandbox.tracking_url()))
         .bearer_auth("ledger-test")
         .json(&body)
@@ -26,7 +34,9 @@ async fn send(sandbox: &Sandbox, mutation: &str, orders: Value) {
 
 /// `GET /sandbox/ledger?{query}`: its status and body.
 async fn read(sandbox: &Sandbox, query: &str) -> (u16, Value) {
-    let response = reqwest::get(format!("{}/sandbox/ledger?{query}", sandbox.root_url()))
+    let response = http()
+        .get(format!("{}/sandbox/ledger?{query}", sandbox.root_url()))
+        .send()
         .await
         .expect("the sandbox answers");
     let status = response.status().as_u16();

@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// An HTTP client for the tests, with the SDK's TLS setup (see the dev-dependency on cj-transport).
+fn http() -> reqwest::Client {
+    cj_transport::tls::client_builder()
+        .expect("a TLS setup")
+        .build()
+        .expect("an HTTP client")
+}
+
 const TOKEN: &str = "sandbox-test-token";
 
 /// Far below what these requests took before the limits (from 58 s to 364 s), and above what
@@ -17,7 +25,7 @@ const QUICK: Duration = Duration::from_secs(10);
 /// Posts a body; the status, the JSON answer and how long it took.
 async fn post(url: &str, body: Vec<u8>) -> (u16, Value, Duration) {
     let started = Instant::now();
-    let response = reqwest::Client::new()
+    let response = http()
         .post(url)
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
@@ -61,7 +69,9 @@ const CREATE: &str = "mutation($o: [OrderCreateRequest!]!) { createOrders(newOrd
 
 /// The sandbox still serves: its health check and an order.
 async fn assert_healthy(sandbox: &Sandbox) {
-    let health = reqwest::get(format!("{}/sandbox/health", sandbox.root_url()))
+    let health = http()
+        .get(format!("{}/sandbox/health", sandbox.root_url()))
+        .send()
         .await
         .expect("the health check answers");
     assert_eq!(health.status().as_u16(), 200);
@@ -387,7 +397,7 @@ async fn variables_are_built_only_as_far_as_they_fit_their_types() {
 
     // More than CJ's 10,000 orders: refused at the 10,001st with CJ's 504.
     let batch = vec![an_order(); 10_001];
-    let response = reqwest::Client::new()
+    let response = http()
         .post(&tracking)
         .bearer_auth(TOKEN)
         .json(&json!({"query": CREATE, "variables": {"o": batch}}))
@@ -560,7 +570,9 @@ async fn the_health_check_answers_while_idle_connections_fill_the_cap() {
     let started = Instant::now();
     let health = tokio::time::timeout(
         QUICK,
-        reqwest::get(format!("{}/sandbox/health", sandbox.root_url())),
+        http()
+            .get(format!("{}/sandbox/health", sandbox.root_url()))
+            .send(),
     )
     .await
     .expect("in time")
@@ -605,7 +617,7 @@ async fn soak() {
     for client in 0..clients {
         let root = root.clone();
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = http();
             let (mut served, mut failed, mut orders) = (0u64, 0u64, 0u64);
             let mut i = 0u64;
             while Instant::now() < deadline {
@@ -657,7 +669,9 @@ async fn soak() {
         orders += o;
     }
     let elapsed = started.elapsed();
-    let health = reqwest::get(format!("{root}/sandbox/health"))
+    let health = http()
+        .get(format!("{root}/sandbox/health"))
+        .send()
         .await
         .expect("the health check answers");
     assert_eq!(health.status().as_u16(), 200);

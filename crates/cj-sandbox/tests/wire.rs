@@ -6,10 +6,18 @@ use std::collections::BTreeSet;
 use cj_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
+/// An HTTP client for the tests, with the SDK's TLS setup (see the dev-dependency on cj-transport).
+fn http() -> reqwest::Client {
+    cj_transport::tls::client_builder()
+        .expect("a TLS setup")
+        .build()
+        .expect("an HTTP client")
+}
+
 const TOKEN: &str = "sandbox-test-token";
 
 async fn post(url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut request = reqwest::Client::new().post(url).json(body);
+    let mut request = http().post(url).json(body);
     if let Some(t) = token {
         request = request.bearer_auth(t);
     }
@@ -23,7 +31,7 @@ async fn post(url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
 }
 
 async fn get(url: &str, auth: Option<&str>) -> (u16, String) {
-    let mut request = reqwest::Client::new().get(url);
+    let mut request = http().get(url);
     if let Some(a) = auth {
         request = request.header("authorization", a);
     }
@@ -227,7 +235,7 @@ async fn cj_error_messages_and_statuses() {
     let order = documented_create()["variables"]["o"][0].clone();
     let too_many =
         json!({"query": documented_create()["query"], "variables": {"o": vec![order; 10_001]}});
-    let response = reqwest::Client::new()
+    let response = http()
         .post(&test)
         .bearer_auth(TOKEN)
         .json(&too_many)
@@ -499,7 +507,7 @@ async fn advertiser_lookup_answers_cjs_xml_and_errors() {
         .await;
         assert_eq!(status, 200);
     }
-    let response = reqwest::Client::new()
+    let response = http()
         .get(url("requestor-cid=4567&advertiser-ids=notjoined"))
         .header("authorization", &bearer)
         .send()
@@ -522,7 +530,7 @@ async fn nothing_a_client_sends_breaks_it() {
         .await
         .expect("starts");
     let test = format!("{}/graphqltest", sandbox.tracking_url());
-    let client = reqwest::Client::new();
+    let client = http();
     let send = |body: Vec<u8>| {
         client
             .post(&test)
