@@ -125,7 +125,7 @@ pub fn generate(api: &Api) -> Result<String> {
     };
     resolve_aliases(&mut file);
     box_large_fields(&mut file);
-    serialize_large_inputs_in_one_pass(&mut file);
+    store_large_inputs_sparsely(&mut file);
     add_scalar_readers(&mut file, api.scalars)?;
     ScalarAliases(api.scalars).visit_file_mut(&mut file);
 
@@ -635,12 +635,12 @@ fn box_large_fields(file: &mut syn::File) {
     Boxer(large).visit_file_mut(file);
 }
 
-/// Gives each input struct of more than [`BOX_ABOVE_FIELDS`] fields a `Serialize` of one
-/// pass over its fields, in place of the derived one, which counts the fields set before
-/// writing them (twice 115 checks for `VerticalParametersInput`, on every order encoded). The
-/// JSON is the same: the fields set, in order.
-fn serialize_large_inputs_in_one_pass(file: &mut syn::File) {
-    let mut impls = Vec::new();
+/// Stores each input struct of more than [`BOX_ABOVE_FIELDS`] optional fields sparsely: the
+/// struct becomes a `sparse_input!` (crates/cj-graphql/src/tracking/sparse.rs), which keeps
+/// its text fields as a list of those set and its other fields (enums) as they are. An order's
+/// `VerticalParametersInput` then takes what it holds, not 115 `Option<String>`s (2.8 KB), and
+/// is encoded in a step per field set.
+fn store_large_inputs_sparsely(file: &mut syn::File) {
     for item in &mut file.items {
         let syn::Item::Struct(st) = item else {
             continue;
@@ -649,52 +649,63 @@ fn serialize_large_inputs_in_one_pass(file: &mut syn::File) {
             .attrs
             .iter()
             .any(|a| quote::quote!(#a).to_string().contains("bon :: Builder"));
-        if !input || st.fields.len() <= BOX_ABOVE_FIELDS {
+        let all_optional = st.fields.iter().all(|f| option_inner(&f.ty).is_some());
+        if !input || st.fields.len() <= BOX_ABOVE_FIELDS || !all_optional {
             continue;
         }
-        let mut derived = false;
-        for attr in &mut st.attrs {
-            if !attr.path().is_ident("derive") {
-                continue;
-            }
-            let Ok(paths) = attr.parse_args_with(
-                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
-            ) else {
+        let name = &st.ident;
+        let base = name.to_string();
+        let base = base.strip_suffix("Input").unwrap_or(&base);
+        let field_enum = format_ident!("{}", base.strip_suffix('s').unwrap_or(base));
+        let builder = format_ident!("{name}Builder");
+        let docs = |attrs: &[syn::Attribute]| -> Vec<syn::Attribute> {
+            attrs
+                .iter()
+                .filter(|a| a.path().is_ident("doc"))
+                .cloned()
+                .collect()
+        };
+        let struct_docs = docs(&st.attrs);
+        let (mut typed, mut text) = (Vec::new(), Vec::new());
+        for f in &st.fields {
+            let (Some(ident), Some(inner)) = (&f.ident, option_inner(&f.ty)) else {
                 continue;
             };
-            let kept: Vec<&syn::Path> = paths.iter().filter(|p| !p.is_ident("Serialize")).collect();
-            derived |= kept.len() < paths.len();
-            *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
-        }
-        if !derived {
-            continue;
-        }
-        let entries = st.fields.iter().filter_map(|f| {
-            let ident = f.ident.as_ref()?;
-            let name = graphql_field_name(f);
-            Some(if option_inner(&f.ty).is_some() {
-                quote::quote! {
-                    if let Some(value) = &self.#ident {
-                        map.serialize_entry(#name, value)?;
-                    }
-                }
+            let doc = docs(&f.attrs);
+            let gname = graphql_field_name(f);
+            let maybe = format_ident!("maybe_{}", ident.to_string().trim_start_matches("r#"));
+            if quote::quote!(#inner).to_string() == "String" {
+                let variant = format_ident!("{}", camel_case(&ident.to_string()));
+                text.push(quote::quote!(#(#doc)* #ident / #maybe / #variant = #gname,));
             } else {
-                quote::quote! { map.serialize_entry(#name, &self.#ident)?; }
-            })
-        });
-        let name = &st.ident;
-        impls.push(syn::parse_quote! {
-            impl ::serde::Serialize for #name {
-                fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                    use ::serde::ser::SerializeMap;
-                    let mut map = serializer.serialize_map(None)?;
-                    #(#entries)*
-                    map.end()
+                typed.push(quote::quote!(#(#doc)* #ident / #maybe: #inner = #gname,));
+            }
+        }
+        *item = syn::parse_quote! {
+            sparse_input! {
+                #(#struct_docs)*
+                pub struct #name, builder #builder, field #field_enum {
+                    typed { #(#typed)* }
+                    text { #(#text)* }
                 }
             }
-        });
+        };
     }
-    file.items.extend(impls);
+}
+
+/// `CamelCase` of a `snake_case` field name (a raw `r#` prefix dropped).
+fn camel_case(snake: &str) -> String {
+    snake
+        .trim_start_matches("r#")
+        .split('_')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// `T` of `Option<T>`.
@@ -790,6 +801,40 @@ mod tests {
         }
         Collect(&mut out).visit_file_mut(&mut file.clone());
         out
+    }
+
+    #[test]
+    fn large_inputs_of_optional_fields_become_sparse_and_others_stay_structs() {
+        let texts: Vec<syn::Field> = (0..=BOX_ABOVE_FIELDS)
+            .map(|i| {
+                let name = format_ident!("text_{i}");
+                let rename = format!("text{i}");
+                syn::parse_quote!(#[doc = "a text"] #[serde(rename = #rename)] pub #name: Option<String>)
+            })
+            .collect();
+        let mut file: syn::File = syn::parse_quote! {
+            /// An input.
+            #[derive(Serialize, bon::Builder)]
+            pub struct ManyInput { #[serde(rename = "kind")] pub kind: Option<Kind>, #(#texts),* }
+            #[derive(Serialize, bon::Builder)]
+            pub struct RequiredInput { pub id: String, #(#texts),* }
+            #[derive(Serialize)]
+            pub struct Output { #(#texts),* }
+        };
+        store_large_inputs_sparsely(&mut file);
+        let text = quote::quote!(#file).to_string();
+        assert!(
+            text.contains(
+                "sparse_input ! { # [doc = r\" An input.\"] pub struct ManyInput , builder \
+                 ManyInputBuilder , field Many { typed { kind / maybe_kind : Kind = \"kind\" , } \
+                 text { # [doc = \"a text\"] text_0 / maybe_text_0 / Text0 = \"text0\" ,"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("pub struct RequiredInput"), "{text}");
+        assert!(text.contains("pub struct Output"), "{text}");
+        assert_eq!(camel_case("r#class"), "Class");
+        assert_eq!(camel_case("booking_value_pre_tax"), "BookingValuePreTax");
     }
 
     #[test]

@@ -81,8 +81,8 @@ pub enum OrdersOutput {
     Table,
     /// One JSON document: `{"orders": [...], "errors": [...], "unconfirmed": [...]}`.
     Json,
-    /// One JSON object a line, for each accepted order, refusal and unconfirmed order, as
-    /// answers arrive.
+    /// One JSON object a line, for each accepted order, refusal and unconfirmed order (and
+    /// any order CJ returned that no request carried), as answers arrive.
     Jsonl,
 }
 
@@ -281,6 +281,8 @@ pub struct Totals {
     /// Orders in answered requests.
     pub answered: usize,
     pub accepted: usize,
+    /// Orders CJ returned that no request carried: never counted as accepted.
+    pub unrequested: usize,
     pub refused: usize,
     pub unconfirmed: usize,
     pub graphql_errors: usize,
@@ -317,6 +319,8 @@ struct Printer {
     errors: Vec<OrderError>,
     unconfirmed: Vec<UnconfirmedOrder>,
     graphql_errors: Vec<GraphQLError>,
+    /// For `json`: orders CJ returned that no request carried, as CJ wrote them.
+    unrequested: Vec<String>,
     /// For `json`: accepted orders printed so far.
     printed: usize,
     buf: Vec<u8>,
@@ -348,6 +352,7 @@ impl Printer {
             errors: Vec::new(),
             unconfirmed: Vec::new(),
             graphql_errors: Vec::new(),
+            unrequested: Vec::new(),
             printed: 0,
             buf: Vec::new(),
         }
@@ -370,12 +375,13 @@ impl Printer {
         self.flush_full();
     }
 
-    /// A `jsonl` line for an accepted order, with the order as CJ wrote it (not read into a
-    /// type and written again: an answer of 10,000 orders is copied, not parsed).
-    fn accepted_line(&mut self, line: Option<usize>, order: &str) {
-        self.buf.extend_from_slice(b"{\"outcome\":\"accepted\"");
+    /// A `jsonl` line for an order CJ returned (`accepted`, or `unrequested`: one no request
+    /// carried), with the order as CJ wrote it (not read into a type and written again: an
+    /// answer of 10,000 orders is copied, not parsed).
+    fn order_line(&mut self, outcome: &str, line: Option<usize>, order: &str) {
+        // Writing to a `Vec` cannot fail.
+        let _ = write!(self.buf, "{{\"outcome\":\"{outcome}\"");
         if let Some(line) = line {
-            // Writing to a `Vec` cannot fail.
             let _ = write!(self.buf, ",\"line\":{line}");
         }
         self.buf.extend_from_slice(b",\"order\":");
@@ -399,6 +405,7 @@ impl Printer {
         let t = &mut self.totals;
         t.answered = answer.orders.end;
         t.accepted += answer.accepted_count();
+        t.unrequested += answer.unrequested_count();
         t.refused += answer.errors.len();
         t.unconfirmed += answer.unconfirmed.len();
         t.graphql_errors += answer.graphql_errors.len();
@@ -407,7 +414,12 @@ impl Printer {
             OrdersOutput::Jsonl => {
                 for (index, order) in answer.accepted_json() {
                     let line = self.line(index);
-                    self.accepted_line(line, order);
+                    let outcome = if index.is_some() {
+                        "accepted"
+                    } else {
+                        "unrequested"
+                    };
+                    self.order_line(outcome, line, order);
                 }
                 for e in &answer.errors {
                     let line = self.line(e.index);
@@ -425,7 +437,14 @@ impl Printer {
                 }
             }
             OrdersOutput::Json => {
-                for (_, order) in answer.accepted_json() {
+                for (index, order) in answer.accepted_json() {
+                    if index.is_none() {
+                        // Kept up to a bound (the summary counts them all): none is expected.
+                        if self.unrequested.len() < 1_000 {
+                            self.unrequested.push(order.to_owned());
+                        }
+                        continue;
+                    }
                     let before: &[u8] = if self.printed > 0 {
                         b","
                     } else {
@@ -447,6 +466,11 @@ impl Printer {
                 let mut unreadable = String::new();
                 for (index, order) in answer.accepted() {
                     match order {
+                        Ok(order) if index.is_none() => unreadable.push_str(&format!(
+                            "unrequested: CJ returned order {} that no request carried (not \
+                             counted as accepted)\n",
+                            order.row()[0]
+                        )),
                         Ok(order) => rows.push(order.row()),
                         Err(e) => unreadable.push_str(&format!(
                             "accepted: {}: CJ named the order, but the rest of its answer could \
@@ -527,6 +551,12 @@ impl Printer {
                 if !self.graphql_errors.is_empty() {
                     self.buf.extend_from_slice(b",\"graphqlErrors\":");
                     let _ = serde_json::to_writer(&mut self.buf, &self.graphql_errors);
+                }
+                if !self.unrequested.is_empty() {
+                    self.buf.extend_from_slice(b",\"unrequested\":[");
+                    self.buf
+                        .extend_from_slice(self.unrequested.join(",").as_bytes());
+                    self.buf.extend_from_slice(b"]");
                 }
                 self.buf.extend_from_slice(b"}\n");
             }
@@ -667,6 +697,13 @@ impl Progress {
                 "{} of {total} order(s) answered in {} request(s): {} accepted, {} refused, {} \
                  unconfirmed",
                 t.answered, t.requests, t.accepted, t.refused, t.unconfirmed
+            );
+        }
+        if t.unrequested > 0 {
+            eprintln!(
+                "warning: CJ's answers returned {} order(s) that no request carried; they are \
+                 not counted as accepted",
+                t.unrequested
             );
         }
     }

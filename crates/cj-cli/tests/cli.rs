@@ -1418,6 +1418,59 @@ fn orders_cj_does_not_name_are_reported_unconfirmed_and_exit_3() {
 }
 
 #[test]
+fn an_order_cj_returns_that_was_not_sent_is_never_counted_accepted() {
+    let receipt = |order_id: &str| {
+        json!({
+            "submissionId": "s-1", "batchId": "b-1", "orderReceivedTime": "2024-01-15T18:08:37Z",
+            "advertiser": {"enterpriseId": "1234567"}, "actionTracker": {"id": 123456},
+            "orderId": order_id, "status": "Pending"
+        })
+    };
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.path("/graphqltest");
+        then.status(200).json_body(json!({"data": {"createOrders": {
+            "orders": [receipt("ORD-1"), receipt("ORD-1"), receipt("NOT-SENT")], "errors": null
+        }}}));
+    });
+    let out = create(&server, &["--output", "jsonl"], ORDER);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let outcomes: Vec<(String, Value)> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+        .map(|v| {
+            (
+                v["outcome"].as_str().unwrap_or("").to_string(),
+                v["order"]["orderId"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("accepted".to_string(), json!("ORD-1")),
+            ("unrequested".to_string(), json!("NOT-SENT"))
+        ]
+    );
+    assert!(stderr(&out).contains("1 accepted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("returned 1 order(s) that no request carried"),
+        "{}",
+        stderr(&out)
+    );
+    let out = create(&server, &["--output", "json"], ORDER);
+    let printed: Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(printed["orders"].as_array().map(Vec::len), Some(1));
+    assert_eq!(printed["unrequested"][0]["orderId"], "NOT-SENT");
+    let out = create(&server, &[], ORDER);
+    assert!(
+        stdout(&out).contains("unrequested: CJ returned order NOT-SENT that no request carried"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn rate_limits_server_errors_and_unreadable_answers_exit_3_not_1() {
     let cases: [(u16, &str, &str); 5] = [
         (429, "slow down", "CJ did not process the request"),

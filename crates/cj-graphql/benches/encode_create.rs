@@ -1,6 +1,8 @@
 //! Encoding one `createOrders` request of 10,000 orders (3 items and 10 vertical parameters
-//! each), against a plain serde_json baseline: the same JSON from plain structs of `String`s
-//! and integers, with nothing CJ-specific.
+//! each), against two plain serde_json baselines that write the same JSON: plain structs of
+//! `String`s and integers (`plain_serde_json`, the issue's yardstick: amounts and times are
+//! already text there), and the same structs with amounts as `rust_decimal::Decimal` and the
+//! time as `jiff::Timestamp`, written by those crates' own serde (`plain_serde_json_typed`).
 
 use cj_graphql::tracking::{
     Mode, OrderCreateRequest, OrderItemInput, Orders, Validation, VerticalParametersInput,
@@ -113,6 +115,72 @@ struct PlainVariables<'a> {
     new_orders: &'a [PlainOrder],
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedItem {
+    unit_price: rust_decimal::Decimal,
+    quantity: u32,
+    sku: String,
+    discount: rust_decimal::Decimal,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedOrder {
+    enterprise_id: String,
+    action_tracker_id: u32,
+    order_id: String,
+    event_time: jiff::Timestamp,
+    cj_event: String,
+    amount: rust_decimal::Decimal,
+    discount: rust_decimal::Decimal,
+    vertical_parameters: PlainVertical,
+    items: Vec<TypedItem>,
+    currency: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedBody<'a> {
+    query: &'static str,
+    operation_name: &'static str,
+    variables: TypedVariables<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedVariables<'a> {
+    new_orders: &'a [TypedOrder],
+}
+
+fn typed_orders() -> Vec<TypedOrder> {
+    let decimal = |s: &str| s.parse::<rust_decimal::Decimal>().expect("decimal");
+    plain_orders()
+        .into_iter()
+        .map(|p| TypedOrder {
+            enterprise_id: p.enterprise_id,
+            action_tracker_id: p.action_tracker_id,
+            order_id: p.order_id,
+            event_time: p.event_time.parse().expect("time"),
+            cj_event: p.cj_event,
+            amount: decimal(&p.amount),
+            discount: decimal(&p.discount),
+            vertical_parameters: p.vertical_parameters,
+            items: p
+                .items
+                .into_iter()
+                .map(|i| TypedItem {
+                    unit_price: decimal(&i.unit_price),
+                    quantity: i.quantity,
+                    sku: i.sku,
+                    discount: decimal(&i.discount),
+                })
+                .collect(),
+            currency: p.currency,
+        })
+        .collect()
+}
+
 fn plain_orders() -> Vec<PlainOrder> {
     (0..ORDERS)
         .map(|i| PlainOrder {
@@ -157,6 +225,23 @@ fn bench(c: &mut Criterion) {
     let unchecked = orders.clone().with_validation(Validation::Off);
     let sdk = sdk_orders();
     let plain = plain_orders();
+    let typed = typed_orders();
+    // The three encoders write the same JSON (but for the query text).
+    let sdk_json = String::from_utf8(unchecked.encode_create(&sdk).expect("encodes")[0].to_vec())
+        .expect("UTF-8");
+    let typed_json =
+        serde_json::to_string(&TypedVariables { new_orders: &typed }).expect("encodes");
+    let plain_json =
+        serde_json::to_string(&PlainVariables { new_orders: &plain }).expect("encodes");
+    assert_eq!(typed_json, plain_json);
+    let orders_json = plain_json
+        .strip_prefix(r#"{"newOrders":"#)
+        .and_then(|j| j.strip_suffix('}'))
+        .expect("the orders");
+    assert!(
+        sdk_json.contains(orders_json),
+        "the SDK writes the baseline's orders"
+    );
 
     let bytes = unchecked.encode_create(&sdk).expect("encodes")[0].len();
     let mut group = c.benchmark_group("createOrders_10000");
@@ -168,6 +253,16 @@ fn bench(c: &mut Criterion) {
                 query: "q",
                 operation_name: "CreateOrders",
                 variables: PlainVariables { new_orders: &plain },
+            };
+            black_box(serde_json::to_vec(&body).expect("encodes"))
+        })
+    });
+    group.bench_function("plain_serde_json_typed", |b| {
+        b.iter(|| {
+            let body = TypedBody {
+                query: "q",
+                operation_name: "CreateOrders",
+                variables: TypedVariables { new_orders: &typed },
             };
             black_box(serde_json::to_vec(&body).expect("encodes"))
         })

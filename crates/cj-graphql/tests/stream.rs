@@ -360,6 +360,39 @@ async fn an_answer_that_names_no_order_leaves_its_orders_unconfirmed() {
 }
 
 #[tokio::test]
+async fn only_the_requests_own_orders_count_as_accepted_each_once() {
+    // CJ names order 0 twice and an order the request did not carry: one accepted order, one
+    // unrequested, and the two orders it did not name unconfirmed.
+    let mut answer = accepting(0..1, json!([]));
+    let echoed = &mut answer["data"]["createOrders"]["orders"];
+    let first = echoed[0].clone();
+    let mut stranger = first.clone();
+    stranger["orderId"] = json!("NOT-SENT");
+    echoed
+        .as_array_mut()
+        .expect("a list")
+        .extend([first, stranger]);
+    let server = answering(200, answer.to_string());
+    let answers = collect(client(&server.base_url()).stream(stream::iter(orders(3)))).await;
+    let answer = answers[0].as_ref().expect("answered");
+    assert_eq!(answer.accepted_count(), 1);
+    assert_eq!(answer.unrequested_count(), 1);
+    let named: Vec<(Option<usize>, String)> = answer
+        .accepted()
+        .map(|(index, order)| (index, order.expect("reads").order_id))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (Some(0), "S-00000".to_string()),
+            (None, "NOT-SENT".to_string())
+        ]
+    );
+    let unconfirmed: Vec<usize> = answer.unconfirmed.iter().map(|u| u.index).collect();
+    assert_eq!(unconfirmed, [1, 2]);
+}
+
+#[tokio::test]
 async fn a_redirect_ends_the_stream_naming_its_location_and_no_order_reaches_it() {
     let elsewhere = MockServer::start_async().await;
     let stolen = elsewhere.mock(|when, then| {

@@ -2,8 +2,8 @@
 
 use cj_graphql::tracking::{
     CorrectionReason, Instant, OrderCancelRequest, OrderCancellationStatus, OrderCreateRequest,
-    OrderItemInput, OrderRestateRequest, OrderStatus, VerticalParametersInput, VerticalType,
-    validate_cancel, validate_create, validate_restate,
+    OrderItemInput, OrderRestateRequest, OrderStatus, VerticalParameter, VerticalParametersInput,
+    VerticalType, validate_cancel, validate_create, validate_restate,
 };
 use graphql_parser::schema::{Definition, TypeDefinition, parse_schema};
 use serde_json::json;
@@ -270,4 +270,75 @@ fn restate_and_cancel_rules() {
         r
     };
     assert!(validate_restate(&[exactly_100], now).is_ok());
+}
+
+#[test]
+fn vertical_parameters_hold_only_what_is_set_and_read_as_the_derived_struct_did() {
+    // Out of schema order, a `null`, an escaped key: read as written, kept in schema order.
+    let read: VerticalParametersInput = serde_json::from_str(
+        r#"{"shopifyOrderId":"S-9","brand":null,"cl\u0061ss":"Business","advertiserVertical":"Travel","carOptions":"insurance"}"#,
+    )
+    .expect("reads");
+    let built = VerticalParametersInput::builder()
+        .advertiser_vertical(VerticalType::Travel)
+        .shopify_order_id("S-9")
+        .car_options("insurance")
+        .r#class("Business")
+        .build();
+    assert_eq!(read, built);
+    assert_eq!(read.brand(), None, "null is a field not set");
+    assert_eq!(read.r#class(), Some("Business"));
+    assert_eq!(read.get(VerticalParameter::CarOptions), Some("insurance"));
+    assert_eq!(
+        read.texts().map(|(f, _)| f.name()).collect::<Vec<_>>(),
+        ["carOptions", "class", "shopifyOrderId"],
+        "schema order"
+    );
+    assert_eq!(
+        serde_json::to_string(&read).expect("writes"),
+        r#"{"advertiserVertical":"Travel","carOptions":"insurance","class":"Business","shopifyOrderId":"S-9"}"#
+    );
+    assert_eq!(
+        format!("{read:?}"),
+        r#"VerticalParametersInput { advertiser_vertical: Travel, carOptions: "insurance", class: "Business", shopifyOrderId: "S-9" }"#,
+        "Debug shows what is set"
+    );
+
+    // Set, replace and clear by field.
+    let mut v = VerticalParametersInput::default();
+    assert!(v.is_empty());
+    v.set(VerticalParameter::Promotion, Some("summer".into()));
+    v.set(VerticalParameter::Brand, Some("Acme".into()));
+    v.set(VerticalParameter::Promotion, Some("winter".into()));
+    assert_eq!(
+        serde_json::to_string(&v).expect("writes"),
+        r#"{"brand":"Acme","promotion":"winter"}"#
+    );
+    v.set(VerticalParameter::Brand, None);
+    assert_eq!(v.brand(), None);
+    assert_eq!(v.promotion(), Some("winter"));
+    assert_eq!(
+        VerticalParameter::from_name("promotion"),
+        Some(VerticalParameter::Promotion)
+    );
+    assert_eq!(VerticalParameter::ALL.len(), 114);
+
+    // What the derived struct refused is still refused, naming the field.
+    for (json, why) in [
+        (r#"{"brand":"A","brand":"B"}"#, "duplicate field `brand`"),
+        (r#"{"brand":null,"brand":"B"}"#, "duplicate field `brand`"),
+        (
+            r#"{"advertiserVertical":"Travel","advertiserVertical":"Retail"}"#,
+            "duplicate field `advertiserVertical`",
+        ),
+        (r#"{"brandName":"A"}"#, "unknown field `brandName`"),
+        (
+            r#"{"brand":7}"#,
+            "invalid type: integer `7`, expected a string",
+        ),
+        (r#"[]"#, "invalid type: sequence"),
+    ] {
+        let e = serde_json::from_str::<VerticalParametersInput>(json).expect_err(json);
+        assert!(e.to_string().contains(why), "{json}: {e}");
+    }
 }

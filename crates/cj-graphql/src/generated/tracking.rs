@@ -773,449 +773,253 @@ pub struct VerticalParameters {
     #[serde(rename = "shopifyOrderId")]
     pub shopify_order_id: Option<String>,
 }
-/// CJ's GraphQL input `VerticalParametersInput`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(crate = ":: serde")]
-#[derive(bon::Builder)]
-#[builder(on(String, into), on(Id, into), on(Instant, into))]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct VerticalParametersInput {
-    /// The advertiser's vertical: `Retail`, `Finance`, `Travel` or `NetworkServices`. (`advertiserVertical: VerticalType`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "advertiserVertical")]
-    pub advertiser_vertical: Option<VerticalType>,
-    /// The ancillary spend amount for the transaction (Advertiser-only attribute) (`ancillarySpend: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "ancillarySpend")]
-    pub ancillary_spend: Option<String>,
-    /// Annual fee associated with this product (`annualFee: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "annualFee")]
-    pub annual_fee: Option<String>,
-    /// Identifies the status of the application at the time the transaction is sent to CJ (`applicationStatus: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "applicationStatus")]
-    pub application_status: Option<String>,
-    /// APR at time of application approval (`apr: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub apr: Option<String>,
-    /// APR for transfers (`aprTransfer: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "aprTransfer")]
-    pub apr_transfer: Option<String>,
-    /// APR transfer period in months (`aprTransferTime: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "aprTransferTime")]
-    pub apr_transfer_time: Option<String>,
-    /// The date booking was made; YYYY-MM-DD (`bookingDate: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "bookingDate")]
-    pub booking_date: Option<String>,
-    /// The status of the booking; i.e. confirmed, pending, etc. (`bookingStatus: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "bookingStatus")]
-    pub booking_status: Option<String>,
-    /// Value of booking after taxes (`bookingValuePostTax: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "bookingValuePostTax")]
-    pub booking_value_post_tax: Option<String>,
-    /// Value of booking before taxes (`bookingValuePreTax: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "bookingValuePreTax")]
-    pub booking_value_pre_tax: Option<String>,
-    /// Brand of item(s) purchased (`brand: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub brand: Option<String>,
-    /// Identifier of the brand of the item booked (`brandId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "brandId")]
-    pub brand_id: Option<String>,
-    /// Identifies the business unit the customer purchased through (`businessUnit: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "businessUnit")]
-    pub business_unit: Option<String>,
-    /// Marketing Campaign ID; advertiser-specific (`campaignId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "campaignId")]
-    pub campaign_id: Option<String>,
-    /// Marketing Campaign name; advertiser-specific (`campaignName: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "campaignName")]
-    pub campaign_name: Option<String>,
-    /// Name of the card category (`cardCategory: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "cardCategory")]
-    pub card_category: Option<String>,
-    /// Were other car option items chosen, i.e. "insurance" (`carOptions: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "carOptions")]
-    pub car_options: Option<String>,
-    /// Cash advance fee associated with this product (`cashAdvanceFee: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "cashAdvanceFee")]
-    pub cash_advance_fee: Option<String>,
-    /// Category of item. example: if a customer applies for a Personal Cash-back Credit card; service_type=cc&item_type=personal&category=cashback (`category: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    /// Location city name, i.e. for a hotel or event (`city: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    /// Class rating of item booked/purchased (`class: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub class: Option<String>,
-    /// Confirmation number for provider (i.e. a flight confirmation number from the airline) (`confirmationNumber: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "confirmationNumber")]
-    pub confirmation_number: Option<String>,
-    /// Contract length, in months (`contractLength: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "contractLength")]
-    pub contract_length: Option<String>,
-    /// Describe contract, advertiser-specific (`contractType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "contractType")]
-    pub contract_type: Option<String>,
-    /// Country where the transaction occurred (`countryCode: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "countryCode")]
-    pub country_code: Option<String>,
-    /// Amount discounted from coupon used (`couponDiscount: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "couponDiscount")]
-    pub coupon_discount: Option<String>,
-    /// Indicates the coupon type (`couponType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "couponType")]
-    pub coupon_type: Option<String>,
-    /// Amount of credit extended (`creditLine: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "creditLine")]
-    pub credit_line: Option<String>,
-    /// Quality of customer's credit; 300-579=Very Poor, 580-669=Fair, 670-739=Good,740-799=Very Good, 800-850=Exceptional (`creditQuality: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "creditQuality")]
-    pub credit_quality: Option<String>,
-    /// Whether the customer received a credit report, purchased it, got a free report, or started a trial for a reporting service (`creditReport: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "creditReport")]
-    pub credit_report: Option<String>,
-    /// Type of cruise (Alaskan, Caribbean, etc.) (`cruiseType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "cruiseType")]
-    pub cruise_type: Option<String>,
-    /// Country the customer purchasing is in, per ISO 3166-1 alpha 2 country code, eg. US, UK, AU, FR (`customerCountry: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "customerCountry")]
-    pub customer_country: Option<String>,
-    /// Advertiser-specific customer segment definition (`customerSegment: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "customerSegment")]
-    pub customer_segment: Option<String>,
-    /// Defines if a customer is new or existing (`customerStatus: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "customerStatus")]
-    pub customer_status: Option<String>,
-    /// Customer type: i.e. company, individual consumer, business, leisure (`customerType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "customerType")]
-    pub customer_type: Option<String>,
-    /// The service destination city name, eg. New York (`destinationCity: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "destinationCity")]
-    pub destination_city: Option<String>,
-    /// The service destination id, typically an advertiser-defined code representing a destination city or destination state/province, e.g. 728660 (`destinationId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "destinationId")]
-    pub destination_id: Option<String>,
-    /// Method of delivery (`delivery: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<String>,
-    /// Product or card description (`description: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The service destination country code, per ISO 3166-1 alpha 2 country code, eg. US, UK, AU, FR (`destinationCountry: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "destinationCountry")]
-    pub destination_country: Option<String>,
-    /// The service destination state/province code, per ISO 3166 standards (`destinationState: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "destinationState")]
-    pub destination_state: Option<String>,
-    /// Does the customer reside in the US: yes/no (`domestic: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub domestic: Option<String>,
-    /// IATA code for dropoff location if it's at an aiport (`dropoffIata: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "dropoffIata")]
-    pub dropoff_iata: Option<String>,
-    /// Unique car rental agency ID for dropoff location (`dropoffId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "dropoffId")]
-    pub dropoff_id: Option<String>,
-    /// Duration of days, i.e. can be used for number of nights for a hotel stay; length of a trial (`duration: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration: Option<String>,
-    /// Check-out date/time, departure date/time, etc. (`endDateTime: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "endDateTime")]
-    pub end_date_time: Option<String>,
-    /// Type of flight fare; i.e. gotta get away (`flightFareType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "flightFareType")]
-    pub flight_fare_type: Option<String>,
-    /// Were other flight items chosen; i.e. wifi (`flightOptions: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "flightOptions")]
-    pub flight_options: Option<String>,
-    /// Type of flight; i.e. direct, layover, overnight (`flightType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "flightType")]
-    pub flight_type: Option<String>,
-    /// Were flyer miles earned from this flight (`flyerMiles: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "flyerMiles")]
-    pub flyer_miles: Option<String>,
-    /// Amount of account funding (`fundedAmount: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "fundedAmount")]
-    pub funded_amount: Option<String>,
-    /// Currency for the account's initial funding (`fundedCurrency: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "fundedCurrency")]
-    pub funded_currency: Option<String>,
-    /// Entertainment category or genre (books, movies, streaming, music, etc.); transaction-level only (`genre: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub genre: Option<String>,
-    /// Number of guests (`guests: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub guests: Option<String>,
-    /// Code for each city in a flight schedule; comma-separated lists; commas must be URL-encoded (`iata: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iata: Option<String>,
-    /// The intro APR for purchases; if the intro APR is not different than overall APR, use the "APR" parameter (`introductoryApr: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "introductoryApr")]
-    pub introductory_apr: Option<String>,
-    /// Introductory APR period in months (`introductoryAprTime: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "introductoryAprTime")]
-    pub introductory_apr_time: Option<String>,
-    /// Id for item/s purchased. If multiple items, it will be a comma-separated lists. (`itemId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "itemId")]
-    pub item_id: Option<String>,
-    /// Name of the item purchased (`itemName: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "itemName")]
-    pub item_name: Option<String>,
-    /// Type of item. example: if a customer applies for a Personal Cash-back Credit card; service_type=cc&item_type=personal&category=cashback (`itemType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "itemType")]
-    pub item_type: Option<String>,
-    /// Booking itinerary id (`itineraryId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "itineraryId")]
-    pub itinerary_id: Option<String>,
-    /// General demographic (like new mover v. student v. Small biz) that an indicate how and why a card will be used (`lifestage: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lifestage: Option<String>,
-    /// Can be used to identify the store or location the customer will visit or has visited; advertiser-specific ID or name (`location: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    /// Indicates the level of the customer's loyalty status (`loyaltyEarned: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "loyaltyEarned")]
-    pub loyalty_earned: Option<String>,
-    /// Indicates whether this order resulted in the consumer joining the loyalty program (`loyaltyFirstTimeSignup: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "loyaltyFirstTimeSignup")]
-    pub loyalty_first_time_signup: Option<String>,
-    /// Indicates if loyalty points were used (`loyaltyLevel: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "loyaltyLevel")]
-    pub loyalty_level: Option<String>,
-    /// Indicates is loyalty points were earned (`loyaltyRedeemed: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "loyaltyRedeemed")]
-    pub loyalty_redeemed: Option<String>,
-    /// Customers status of membership (`loyaltyStatus: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "loyaltyStatus")]
-    pub loyalty_status: Option<String>,
-    /// Advertiser-only attribute. (`margin: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub margin: Option<String>,
-    /// The profit margin for the transaction (Advertiser-only attribute) (`marketingChannel: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "marketingChannel")]
-    pub marketing_channel: Option<String>,
-    /// Value of the minimum cash balance requirement for the account (`minimumBalance: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "minimumBalance")]
-    pub minimum_balance: Option<String>,
-    /// Minimum deposit amount (`minimumDeposit: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "minimumDeposit")]
-    pub minimum_deposit: Option<String>,
-    /// Minimum stay duration required, in days (`minimumStayDuration: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "minimumStayDuration")]
-    pub minimum_stay_duration: Option<String>,
-    /// Yes or no - yes means there was a "no cancellation allowed" policy on the transaction (`noCancellation: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "noCancellation")]
-    pub no_cancellation: Option<String>,
-    /// `orderSubtotal: String`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "orderSubtotal")]
-    pub order_subtotal: Option<String>,
-    /// The service origin city name, eg. New York (`originCity: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "originCity")]
-    pub origin_city: Option<String>,
-    /// The service origin country code, per ISO 3166-1 alpha 2 country code, eg. US, UK, AU, FR (`originCountry: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "originCountry")]
-    pub origin_country: Option<String>,
-    /// The service origin state/province code, per ISO 3166 standards (`originState: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "originState")]
-    pub origin_state: Option<String>,
-    /// Amount paid at booking after taxes (`paidAtBookingPostTax: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "paidAtBookingPostTax")]
-    pub paid_at_booking_post_tax: Option<String>,
-    /// Amount paid at booking before taxes (`paidAtBookingPreTax: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "paidAtBookingPreTax")]
-    pub paid_at_booking_pre_tax: Option<String>,
-    /// Method of payment used, i.e. credit card, mastercard, paypal, wire transfer, etc. (`paymentMethod: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "paymentMethod")]
-    pub payment_method: Option<String>,
-    /// Model of payment used; advertiser-specific (`paymentModel: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "paymentModel")]
-    pub payment_model: Option<String>,
-    /// IATA code for pickup location if it's at an aiport (`pickupIata: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "pickupIata")]
-    pub pickup_iata: Option<String>,
-    /// Unique car rental agency ID for pickup location (`pickupId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "pickupId")]
-    pub pickup_id: Option<String>,
-    /// Device platform customer is using (i.e. mobile, tablet, etc.) (`platformId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "platformId")]
-    pub platform_id: Option<String>,
-    /// The point of sale of the customer (`pointOfSale: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "pointOfSale")]
-    pub point_of_sale: Option<String>,
-    /// Departure port city i.e. for cruises (`port: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<String>,
-    /// Indicates if the purchase was made in advance of the item being available for sale (`preorder: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preorder: Option<String>,
-    /// Did the customer prepay on their transaction: yes or no (`prepaid: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prepaid: Option<String>,
-    /// Indicates if the applicant was pre-qualified for the card (`prequalify: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prequalify: Option<String>,
-    /// Promotion applied (i.e. "summer sale") (`promotion: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub promotion: Option<String>,
-    /// The numeric value associated with the promotion (i.e. if the promotion is $500 cash back, you would pass "promotion=dollars&promotion_amt=500") (`promotionAmount: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "promotionAmount")]
-    pub promotion_amount: Option<String>,
-    /// Threshold needed in order to get the discount (`promotionConditionThreshold: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "promotionConditionThreshold")]
-    pub promotion_condition_threshold: Option<String>,
-    /// Types of promotional conditions (`promotionConditionType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "promotionConditionType")]
-    pub promotion_condition_type: Option<String>,
-    /// Promotion end time. ISO 8601 standard yyyy-mm-ddThh24:mm:ss.sssZ (`promotionEnds: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "promotionEnds")]
-    pub promotion_ends: Option<String>,
-    /// Promotion start time. ISO 8601 standard yyyy-mm-ddThh24:mm:ss.sssZ (`promotionStarts: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "promotionStarts")]
-    pub promotion_starts: Option<String>,
-    /// Indicates the promotion type (`promotionType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "promotionType")]
-    pub promotion_type: Option<String>,
-    /// Quantity for a given sku, simple actions only; if using and item-based action, use QTYx (`quantity: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quantity: Option<String>,
-    /// Star rating of item booked/purchased (`rating: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rating: Option<String>,
-    /// Number of rooms booked (`rooms: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rooms: Option<String>,
-    /// Room type booked i.e. for hotel or cruise (`roomType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "roomType")]
-    pub room_type: Option<String>,
-    /// This parameter indicates the type of financial service the customer signed up for or purchased (`serviceType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "serviceType")]
-    pub service_type: Option<String>,
-    /// Name of the cruise ship (`shipName: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "shipName")]
-    pub ship_name: Option<String>,
-    /// Check-in date/time, arrival date/time, etc. (`startDateTime: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "startDateTime")]
-    pub start_date_time: Option<String>,
-    /// Identifies the state/province code the store or location is in, per ISO 3166-2 country subdivision standards (e.g. Alaska would be "or_state=US-AK", Bangkok would be "or_state=TH-10") (`state: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// Cost of Subscription fee featured when signing up for free trial (`subscriptionFee: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "subscriptionFee")]
-    pub subscription_fee: Option<String>,
-    /// Product duration; e.g. "indefinite" or 1 month/3 months/6 months (`subscriptionLength: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "subscriptionLength")]
-    pub subscription_length: Option<String>,
-    /// Amount of the tax (`taxAmount: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "taxAmount")]
-    pub tax_amount: Option<String>,
-    /// Type of the tax (`taxType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "taxType")]
-    pub tax_type: Option<String>,
-    /// The transfer fee amount (i.e. for a credit card) (`transferFee: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "transferFee")]
-    pub transfer_fee: Option<String>,
-    /// Type of travel being booked, i.e. air, car, activities, cruise, events, hotel, package, restaurants, travel guides, vacation rental, other. (`travelType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "travelType")]
-    pub travel_type: Option<String>,
-    /// Type of trip booked/purchased; i.e. one-way, round-trip, multi-city, round-trip + hotel (`tripType: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "tripType")]
-    pub trip_type: Option<String>,
-    /// Indicates if someone converted from a trial to a subscription (`upsell: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upsell: Option<String>,
-    /// Shopify Order ID (`shopifyOrderId: String`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(rename = "shopifyOrderId")]
-    pub shopify_order_id: Option<String>,
+sparse_input! {
+    #[doc = " CJ's GraphQL input `VerticalParametersInput`."] pub struct
+    VerticalParametersInput, builder VerticalParametersInputBuilder, field
+    VerticalParameter { typed { #[doc =
+    " The advertiser's vertical: `Retail`, `Finance`, `Travel` or `NetworkServices`. (`advertiserVertical: VerticalType`)"]
+    advertiser_vertical / maybe_advertiser_vertical : VerticalType =
+    "advertiserVertical", } text { #[doc =
+    " The ancillary spend amount for the transaction (Advertiser-only attribute) (`ancillarySpend: String`)"]
+    ancillary_spend / maybe_ancillary_spend / AncillarySpend = "ancillarySpend", #[doc =
+    " Annual fee associated with this product (`annualFee: String`)"] annual_fee /
+    maybe_annual_fee / AnnualFee = "annualFee", #[doc =
+    " Identifies the status of the application at the time the transaction is sent to CJ (`applicationStatus: String`)"]
+    application_status / maybe_application_status / ApplicationStatus =
+    "applicationStatus", #[doc = " APR at time of application approval (`apr: String`)"]
+    apr / maybe_apr / Apr = "apr", #[doc = " APR for transfers (`aprTransfer: String`)"]
+    apr_transfer / maybe_apr_transfer / AprTransfer = "aprTransfer", #[doc =
+    " APR transfer period in months (`aprTransferTime: String`)"] apr_transfer_time /
+    maybe_apr_transfer_time / AprTransferTime = "aprTransferTime", #[doc =
+    " The date booking was made; YYYY-MM-DD (`bookingDate: String`)"] booking_date /
+    maybe_booking_date / BookingDate = "bookingDate", #[doc =
+    " The status of the booking; i.e. confirmed, pending, etc. (`bookingStatus: String`)"]
+    booking_status / maybe_booking_status / BookingStatus = "bookingStatus", #[doc =
+    " Value of booking after taxes (`bookingValuePostTax: String`)"]
+    booking_value_post_tax / maybe_booking_value_post_tax / BookingValuePostTax =
+    "bookingValuePostTax", #[doc =
+    " Value of booking before taxes (`bookingValuePreTax: String`)"]
+    booking_value_pre_tax / maybe_booking_value_pre_tax / BookingValuePreTax =
+    "bookingValuePreTax", #[doc = " Brand of item(s) purchased (`brand: String`)"] brand
+    / maybe_brand / Brand = "brand", #[doc =
+    " Identifier of the brand of the item booked (`brandId: String`)"] brand_id /
+    maybe_brand_id / BrandId = "brandId", #[doc =
+    " Identifies the business unit the customer purchased through (`businessUnit: String`)"]
+    business_unit / maybe_business_unit / BusinessUnit = "businessUnit", #[doc =
+    " Marketing Campaign ID; advertiser-specific (`campaignId: String`)"] campaign_id /
+    maybe_campaign_id / CampaignId = "campaignId", #[doc =
+    " Marketing Campaign name; advertiser-specific (`campaignName: String`)"]
+    campaign_name / maybe_campaign_name / CampaignName = "campaignName", #[doc =
+    " Name of the card category (`cardCategory: String`)"] card_category /
+    maybe_card_category / CardCategory = "cardCategory", #[doc =
+    " Were other car option items chosen, i.e. \"insurance\" (`carOptions: String`)"]
+    car_options / maybe_car_options / CarOptions = "carOptions", #[doc =
+    " Cash advance fee associated with this product (`cashAdvanceFee: String`)"]
+    cash_advance_fee / maybe_cash_advance_fee / CashAdvanceFee = "cashAdvanceFee", #[doc
+    =
+    " Category of item. example: if a customer applies for a Personal Cash-back Credit card; service_type=cc&item_type=personal&category=cashback (`category: String`)"]
+    category / maybe_category / Category = "category", #[doc =
+    " Location city name, i.e. for a hotel or event (`city: String`)"] city / maybe_city
+    / City = "city", #[doc = " Class rating of item booked/purchased (`class: String`)"]
+    class / maybe_class / Class = "class", #[doc =
+    " Confirmation number for provider (i.e. a flight confirmation number from the airline) (`confirmationNumber: String`)"]
+    confirmation_number / maybe_confirmation_number / ConfirmationNumber =
+    "confirmationNumber", #[doc =
+    " Contract length, in months (`contractLength: String`)"] contract_length /
+    maybe_contract_length / ContractLength = "contractLength", #[doc =
+    " Describe contract, advertiser-specific (`contractType: String`)"] contract_type /
+    maybe_contract_type / ContractType = "contractType", #[doc =
+    " Country where the transaction occurred (`countryCode: String`)"] country_code /
+    maybe_country_code / CountryCode = "countryCode", #[doc =
+    " Amount discounted from coupon used (`couponDiscount: String`)"] coupon_discount /
+    maybe_coupon_discount / CouponDiscount = "couponDiscount", #[doc =
+    " Indicates the coupon type (`couponType: String`)"] coupon_type / maybe_coupon_type
+    / CouponType = "couponType", #[doc =
+    " Amount of credit extended (`creditLine: String`)"] credit_line / maybe_credit_line
+    / CreditLine = "creditLine", #[doc =
+    " Quality of customer's credit; 300-579=Very Poor, 580-669=Fair, 670-739=Good,740-799=Very Good, 800-850=Exceptional (`creditQuality: String`)"]
+    credit_quality / maybe_credit_quality / CreditQuality = "creditQuality", #[doc =
+    " Whether the customer received a credit report, purchased it, got a free report, or started a trial for a reporting service (`creditReport: String`)"]
+    credit_report / maybe_credit_report / CreditReport = "creditReport", #[doc =
+    " Type of cruise (Alaskan, Caribbean, etc.) (`cruiseType: String`)"] cruise_type /
+    maybe_cruise_type / CruiseType = "cruiseType", #[doc =
+    " Country the customer purchasing is in, per ISO 3166-1 alpha 2 country code, eg. US, UK, AU, FR (`customerCountry: String`)"]
+    customer_country / maybe_customer_country / CustomerCountry = "customerCountry",
+    #[doc =
+    " Advertiser-specific customer segment definition (`customerSegment: String`)"]
+    customer_segment / maybe_customer_segment / CustomerSegment = "customerSegment",
+    #[doc = " Defines if a customer is new or existing (`customerStatus: String`)"]
+    customer_status / maybe_customer_status / CustomerStatus = "customerStatus", #[doc =
+    " Customer type: i.e. company, individual consumer, business, leisure (`customerType: String`)"]
+    customer_type / maybe_customer_type / CustomerType = "customerType", #[doc =
+    " The service destination city name, eg. New York (`destinationCity: String`)"]
+    destination_city / maybe_destination_city / DestinationCity = "destinationCity",
+    #[doc =
+    " The service destination id, typically an advertiser-defined code representing a destination city or destination state/province, e.g. 728660 (`destinationId: String`)"]
+    destination_id / maybe_destination_id / DestinationId = "destinationId", #[doc =
+    " Method of delivery (`delivery: String`)"] delivery / maybe_delivery / Delivery =
+    "delivery", #[doc = " Product or card description (`description: String`)"]
+    description / maybe_description / Description = "description", #[doc =
+    " The service destination country code, per ISO 3166-1 alpha 2 country code, eg. US, UK, AU, FR (`destinationCountry: String`)"]
+    destination_country / maybe_destination_country / DestinationCountry =
+    "destinationCountry", #[doc =
+    " The service destination state/province code, per ISO 3166 standards (`destinationState: String`)"]
+    destination_state / maybe_destination_state / DestinationState = "destinationState",
+    #[doc = " Does the customer reside in the US: yes/no (`domestic: String`)"] domestic
+    / maybe_domestic / Domestic = "domestic", #[doc =
+    " IATA code for dropoff location if it's at an aiport (`dropoffIata: String`)"]
+    dropoff_iata / maybe_dropoff_iata / DropoffIata = "dropoffIata", #[doc =
+    " Unique car rental agency ID for dropoff location (`dropoffId: String`)"] dropoff_id
+    / maybe_dropoff_id / DropoffId = "dropoffId", #[doc =
+    " Duration of days, i.e. can be used for number of nights for a hotel stay; length of a trial (`duration: String`)"]
+    duration / maybe_duration / Duration = "duration", #[doc =
+    " Check-out date/time, departure date/time, etc. (`endDateTime: String`)"]
+    end_date_time / maybe_end_date_time / EndDateTime = "endDateTime", #[doc =
+    " Type of flight fare; i.e. gotta get away (`flightFareType: String`)"]
+    flight_fare_type / maybe_flight_fare_type / FlightFareType = "flightFareType", #[doc
+    = " Were other flight items chosen; i.e. wifi (`flightOptions: String`)"]
+    flight_options / maybe_flight_options / FlightOptions = "flightOptions", #[doc =
+    " Type of flight; i.e. direct, layover, overnight (`flightType: String`)"]
+    flight_type / maybe_flight_type / FlightType = "flightType", #[doc =
+    " Were flyer miles earned from this flight (`flyerMiles: String`)"] flyer_miles /
+    maybe_flyer_miles / FlyerMiles = "flyerMiles", #[doc =
+    " Amount of account funding (`fundedAmount: String`)"] funded_amount /
+    maybe_funded_amount / FundedAmount = "fundedAmount", #[doc =
+    " Currency for the account's initial funding (`fundedCurrency: String`)"]
+    funded_currency / maybe_funded_currency / FundedCurrency = "fundedCurrency", #[doc =
+    " Entertainment category or genre (books, movies, streaming, music, etc.); transaction-level only (`genre: String`)"]
+    genre / maybe_genre / Genre = "genre", #[doc =
+    " Number of guests (`guests: String`)"] guests / maybe_guests / Guests = "guests",
+    #[doc =
+    " Code for each city in a flight schedule; comma-separated lists; commas must be URL-encoded (`iata: String`)"]
+    iata / maybe_iata / Iata = "iata", #[doc =
+    " The intro APR for purchases; if the intro APR is not different than overall APR, use the \"APR\" parameter (`introductoryApr: String`)"]
+    introductory_apr / maybe_introductory_apr / IntroductoryApr = "introductoryApr",
+    #[doc = " Introductory APR period in months (`introductoryAprTime: String`)"]
+    introductory_apr_time / maybe_introductory_apr_time / IntroductoryAprTime =
+    "introductoryAprTime", #[doc =
+    " Id for item/s purchased. If multiple items, it will be a comma-separated lists. (`itemId: String`)"]
+    item_id / maybe_item_id / ItemId = "itemId", #[doc =
+    " Name of the item purchased (`itemName: String`)"] item_name / maybe_item_name /
+    ItemName = "itemName", #[doc =
+    " Type of item. example: if a customer applies for a Personal Cash-back Credit card; service_type=cc&item_type=personal&category=cashback (`itemType: String`)"]
+    item_type / maybe_item_type / ItemType = "itemType", #[doc =
+    " Booking itinerary id (`itineraryId: String`)"] itinerary_id / maybe_itinerary_id /
+    ItineraryId = "itineraryId", #[doc =
+    " General demographic (like new mover v. student v. Small biz) that an indicate how and why a card will be used (`lifestage: String`)"]
+    lifestage / maybe_lifestage / Lifestage = "lifestage", #[doc =
+    " Can be used to identify the store or location the customer will visit or has visited; advertiser-specific ID or name (`location: String`)"]
+    location / maybe_location / Location = "location", #[doc =
+    " Indicates the level of the customer's loyalty status (`loyaltyEarned: String`)"]
+    loyalty_earned / maybe_loyalty_earned / LoyaltyEarned = "loyaltyEarned", #[doc =
+    " Indicates whether this order resulted in the consumer joining the loyalty program (`loyaltyFirstTimeSignup: String`)"]
+    loyalty_first_time_signup / maybe_loyalty_first_time_signup / LoyaltyFirstTimeSignup
+    = "loyaltyFirstTimeSignup", #[doc =
+    " Indicates if loyalty points were used (`loyaltyLevel: String`)"] loyalty_level /
+    maybe_loyalty_level / LoyaltyLevel = "loyaltyLevel", #[doc =
+    " Indicates is loyalty points were earned (`loyaltyRedeemed: String`)"]
+    loyalty_redeemed / maybe_loyalty_redeemed / LoyaltyRedeemed = "loyaltyRedeemed",
+    #[doc = " Customers status of membership (`loyaltyStatus: String`)"] loyalty_status /
+    maybe_loyalty_status / LoyaltyStatus = "loyaltyStatus", #[doc =
+    " Advertiser-only attribute. (`margin: String`)"] margin / maybe_margin / Margin =
+    "margin", #[doc =
+    " The profit margin for the transaction (Advertiser-only attribute) (`marketingChannel: String`)"]
+    marketing_channel / maybe_marketing_channel / MarketingChannel = "marketingChannel",
+    #[doc =
+    " Value of the minimum cash balance requirement for the account (`minimumBalance: String`)"]
+    minimum_balance / maybe_minimum_balance / MinimumBalance = "minimumBalance", #[doc =
+    " Minimum deposit amount (`minimumDeposit: String`)"] minimum_deposit /
+    maybe_minimum_deposit / MinimumDeposit = "minimumDeposit", #[doc =
+    " Minimum stay duration required, in days (`minimumStayDuration: String`)"]
+    minimum_stay_duration / maybe_minimum_stay_duration / MinimumStayDuration =
+    "minimumStayDuration", #[doc =
+    " Yes or no - yes means there was a \"no cancellation allowed\" policy on the transaction (`noCancellation: String`)"]
+    no_cancellation / maybe_no_cancellation / NoCancellation = "noCancellation", #[doc =
+    " `orderSubtotal: String`"] order_subtotal / maybe_order_subtotal / OrderSubtotal =
+    "orderSubtotal", #[doc =
+    " The service origin city name, eg. New York (`originCity: String`)"] origin_city /
+    maybe_origin_city / OriginCity = "originCity", #[doc =
+    " The service origin country code, per ISO 3166-1 alpha 2 country code, eg. US, UK, AU, FR (`originCountry: String`)"]
+    origin_country / maybe_origin_country / OriginCountry = "originCountry", #[doc =
+    " The service origin state/province code, per ISO 3166 standards (`originState: String`)"]
+    origin_state / maybe_origin_state / OriginState = "originState", #[doc =
+    " Amount paid at booking after taxes (`paidAtBookingPostTax: String`)"]
+    paid_at_booking_post_tax / maybe_paid_at_booking_post_tax / PaidAtBookingPostTax =
+    "paidAtBookingPostTax", #[doc =
+    " Amount paid at booking before taxes (`paidAtBookingPreTax: String`)"]
+    paid_at_booking_pre_tax / maybe_paid_at_booking_pre_tax / PaidAtBookingPreTax =
+    "paidAtBookingPreTax", #[doc =
+    " Method of payment used, i.e. credit card, mastercard, paypal, wire transfer, etc. (`paymentMethod: String`)"]
+    payment_method / maybe_payment_method / PaymentMethod = "paymentMethod", #[doc =
+    " Model of payment used; advertiser-specific (`paymentModel: String`)"] payment_model
+    / maybe_payment_model / PaymentModel = "paymentModel", #[doc =
+    " IATA code for pickup location if it's at an aiport (`pickupIata: String`)"]
+    pickup_iata / maybe_pickup_iata / PickupIata = "pickupIata", #[doc =
+    " Unique car rental agency ID for pickup location (`pickupId: String`)"] pickup_id /
+    maybe_pickup_id / PickupId = "pickupId", #[doc =
+    " Device platform customer is using (i.e. mobile, tablet, etc.) (`platformId: String`)"]
+    platform_id / maybe_platform_id / PlatformId = "platformId", #[doc =
+    " The point of sale of the customer (`pointOfSale: String`)"] point_of_sale /
+    maybe_point_of_sale / PointOfSale = "pointOfSale", #[doc =
+    " Departure port city i.e. for cruises (`port: String`)"] port / maybe_port / Port =
+    "port", #[doc =
+    " Indicates if the purchase was made in advance of the item being available for sale (`preorder: String`)"]
+    preorder / maybe_preorder / Preorder = "preorder", #[doc =
+    " Did the customer prepay on their transaction: yes or no (`prepaid: String`)"]
+    prepaid / maybe_prepaid / Prepaid = "prepaid", #[doc =
+    " Indicates if the applicant was pre-qualified for the card (`prequalify: String`)"]
+    prequalify / maybe_prequalify / Prequalify = "prequalify", #[doc =
+    " Promotion applied (i.e. \"summer sale\") (`promotion: String`)"] promotion /
+    maybe_promotion / Promotion = "promotion", #[doc =
+    " The numeric value associated with the promotion (i.e. if the promotion is $500 cash back, you would pass \"promotion=dollars&promotion_amt=500\") (`promotionAmount: String`)"]
+    promotion_amount / maybe_promotion_amount / PromotionAmount = "promotionAmount",
+    #[doc =
+    " Threshold needed in order to get the discount (`promotionConditionThreshold: String`)"]
+    promotion_condition_threshold / maybe_promotion_condition_threshold /
+    PromotionConditionThreshold = "promotionConditionThreshold", #[doc =
+    " Types of promotional conditions (`promotionConditionType: String`)"]
+    promotion_condition_type / maybe_promotion_condition_type / PromotionConditionType =
+    "promotionConditionType", #[doc =
+    " Promotion end time. ISO 8601 standard yyyy-mm-ddThh24:mm:ss.sssZ (`promotionEnds: String`)"]
+    promotion_ends / maybe_promotion_ends / PromotionEnds = "promotionEnds", #[doc =
+    " Promotion start time. ISO 8601 standard yyyy-mm-ddThh24:mm:ss.sssZ (`promotionStarts: String`)"]
+    promotion_starts / maybe_promotion_starts / PromotionStarts = "promotionStarts",
+    #[doc = " Indicates the promotion type (`promotionType: String`)"] promotion_type /
+    maybe_promotion_type / PromotionType = "promotionType", #[doc =
+    " Quantity for a given sku, simple actions only; if using and item-based action, use QTYx (`quantity: String`)"]
+    quantity / maybe_quantity / Quantity = "quantity", #[doc =
+    " Star rating of item booked/purchased (`rating: String`)"] rating / maybe_rating /
+    Rating = "rating", #[doc = " Number of rooms booked (`rooms: String`)"] rooms /
+    maybe_rooms / Rooms = "rooms", #[doc =
+    " Room type booked i.e. for hotel or cruise (`roomType: String`)"] room_type /
+    maybe_room_type / RoomType = "roomType", #[doc =
+    " This parameter indicates the type of financial service the customer signed up for or purchased (`serviceType: String`)"]
+    service_type / maybe_service_type / ServiceType = "serviceType", #[doc =
+    " Name of the cruise ship (`shipName: String`)"] ship_name / maybe_ship_name /
+    ShipName = "shipName", #[doc =
+    " Check-in date/time, arrival date/time, etc. (`startDateTime: String`)"]
+    start_date_time / maybe_start_date_time / StartDateTime = "startDateTime", #[doc =
+    " Identifies the state/province code the store or location is in, per ISO 3166-2 country subdivision standards (e.g. Alaska would be \"or_state=US-AK\", Bangkok would be \"or_state=TH-10\") (`state: String`)"]
+    state / maybe_state / State = "state", #[doc =
+    " Cost of Subscription fee featured when signing up for free trial (`subscriptionFee: String`)"]
+    subscription_fee / maybe_subscription_fee / SubscriptionFee = "subscriptionFee",
+    #[doc =
+    " Product duration; e.g. \"indefinite\" or 1 month/3 months/6 months (`subscriptionLength: String`)"]
+    subscription_length / maybe_subscription_length / SubscriptionLength =
+    "subscriptionLength", #[doc = " Amount of the tax (`taxAmount: String`)"] tax_amount
+    / maybe_tax_amount / TaxAmount = "taxAmount", #[doc =
+    " Type of the tax (`taxType: String`)"] tax_type / maybe_tax_type / TaxType =
+    "taxType", #[doc =
+    " The transfer fee amount (i.e. for a credit card) (`transferFee: String`)"]
+    transfer_fee / maybe_transfer_fee / TransferFee = "transferFee", #[doc =
+    " Type of travel being booked, i.e. air, car, activities, cruise, events, hotel, package, restaurants, travel guides, vacation rental, other. (`travelType: String`)"]
+    travel_type / maybe_travel_type / TravelType = "travelType", #[doc =
+    " Type of trip booked/purchased; i.e. one-way, round-trip, multi-city, round-trip + hotel (`tripType: String`)"]
+    trip_type / maybe_trip_type / TripType = "tripType", #[doc =
+    " Indicates if someone converted from a trial to a subscription (`upsell: String`)"]
+    upsell / maybe_upsell / Upsell = "upsell", #[doc =
+    " Shopify Order ID (`shopifyOrderId: String`)"] shopify_order_id /
+    maybe_shopify_order_id / ShopifyOrderId = "shopifyOrderId", } }
 }
 pub(crate) struct CancelOrders;
 pub(crate) mod cancel_orders {
@@ -1425,360 +1229,5 @@ impl graphql_client::GraphQLQuery for RestateOrders {
             query: restate_orders::QUERY,
             operation_name: restate_orders::OPERATION_NAME,
         }
-    }
-}
-impl ::serde::Serialize for VerticalParametersInput {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        use ::serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(None)?;
-        if let Some(value) = &self.advertiser_vertical {
-            map.serialize_entry("advertiserVertical", value)?;
-        }
-        if let Some(value) = &self.ancillary_spend {
-            map.serialize_entry("ancillarySpend", value)?;
-        }
-        if let Some(value) = &self.annual_fee {
-            map.serialize_entry("annualFee", value)?;
-        }
-        if let Some(value) = &self.application_status {
-            map.serialize_entry("applicationStatus", value)?;
-        }
-        if let Some(value) = &self.apr {
-            map.serialize_entry("apr", value)?;
-        }
-        if let Some(value) = &self.apr_transfer {
-            map.serialize_entry("aprTransfer", value)?;
-        }
-        if let Some(value) = &self.apr_transfer_time {
-            map.serialize_entry("aprTransferTime", value)?;
-        }
-        if let Some(value) = &self.booking_date {
-            map.serialize_entry("bookingDate", value)?;
-        }
-        if let Some(value) = &self.booking_status {
-            map.serialize_entry("bookingStatus", value)?;
-        }
-        if let Some(value) = &self.booking_value_post_tax {
-            map.serialize_entry("bookingValuePostTax", value)?;
-        }
-        if let Some(value) = &self.booking_value_pre_tax {
-            map.serialize_entry("bookingValuePreTax", value)?;
-        }
-        if let Some(value) = &self.brand {
-            map.serialize_entry("brand", value)?;
-        }
-        if let Some(value) = &self.brand_id {
-            map.serialize_entry("brandId", value)?;
-        }
-        if let Some(value) = &self.business_unit {
-            map.serialize_entry("businessUnit", value)?;
-        }
-        if let Some(value) = &self.campaign_id {
-            map.serialize_entry("campaignId", value)?;
-        }
-        if let Some(value) = &self.campaign_name {
-            map.serialize_entry("campaignName", value)?;
-        }
-        if let Some(value) = &self.card_category {
-            map.serialize_entry("cardCategory", value)?;
-        }
-        if let Some(value) = &self.car_options {
-            map.serialize_entry("carOptions", value)?;
-        }
-        if let Some(value) = &self.cash_advance_fee {
-            map.serialize_entry("cashAdvanceFee", value)?;
-        }
-        if let Some(value) = &self.category {
-            map.serialize_entry("category", value)?;
-        }
-        if let Some(value) = &self.city {
-            map.serialize_entry("city", value)?;
-        }
-        if let Some(value) = &self.class {
-            map.serialize_entry("class", value)?;
-        }
-        if let Some(value) = &self.confirmation_number {
-            map.serialize_entry("confirmationNumber", value)?;
-        }
-        if let Some(value) = &self.contract_length {
-            map.serialize_entry("contractLength", value)?;
-        }
-        if let Some(value) = &self.contract_type {
-            map.serialize_entry("contractType", value)?;
-        }
-        if let Some(value) = &self.country_code {
-            map.serialize_entry("countryCode", value)?;
-        }
-        if let Some(value) = &self.coupon_discount {
-            map.serialize_entry("couponDiscount", value)?;
-        }
-        if let Some(value) = &self.coupon_type {
-            map.serialize_entry("couponType", value)?;
-        }
-        if let Some(value) = &self.credit_line {
-            map.serialize_entry("creditLine", value)?;
-        }
-        if let Some(value) = &self.credit_quality {
-            map.serialize_entry("creditQuality", value)?;
-        }
-        if let Some(value) = &self.credit_report {
-            map.serialize_entry("creditReport", value)?;
-        }
-        if let Some(value) = &self.cruise_type {
-            map.serialize_entry("cruiseType", value)?;
-        }
-        if let Some(value) = &self.customer_country {
-            map.serialize_entry("customerCountry", value)?;
-        }
-        if let Some(value) = &self.customer_segment {
-            map.serialize_entry("customerSegment", value)?;
-        }
-        if let Some(value) = &self.customer_status {
-            map.serialize_entry("customerStatus", value)?;
-        }
-        if let Some(value) = &self.customer_type {
-            map.serialize_entry("customerType", value)?;
-        }
-        if let Some(value) = &self.destination_city {
-            map.serialize_entry("destinationCity", value)?;
-        }
-        if let Some(value) = &self.destination_id {
-            map.serialize_entry("destinationId", value)?;
-        }
-        if let Some(value) = &self.delivery {
-            map.serialize_entry("delivery", value)?;
-        }
-        if let Some(value) = &self.description {
-            map.serialize_entry("description", value)?;
-        }
-        if let Some(value) = &self.destination_country {
-            map.serialize_entry("destinationCountry", value)?;
-        }
-        if let Some(value) = &self.destination_state {
-            map.serialize_entry("destinationState", value)?;
-        }
-        if let Some(value) = &self.domestic {
-            map.serialize_entry("domestic", value)?;
-        }
-        if let Some(value) = &self.dropoff_iata {
-            map.serialize_entry("dropoffIata", value)?;
-        }
-        if let Some(value) = &self.dropoff_id {
-            map.serialize_entry("dropoffId", value)?;
-        }
-        if let Some(value) = &self.duration {
-            map.serialize_entry("duration", value)?;
-        }
-        if let Some(value) = &self.end_date_time {
-            map.serialize_entry("endDateTime", value)?;
-        }
-        if let Some(value) = &self.flight_fare_type {
-            map.serialize_entry("flightFareType", value)?;
-        }
-        if let Some(value) = &self.flight_options {
-            map.serialize_entry("flightOptions", value)?;
-        }
-        if let Some(value) = &self.flight_type {
-            map.serialize_entry("flightType", value)?;
-        }
-        if let Some(value) = &self.flyer_miles {
-            map.serialize_entry("flyerMiles", value)?;
-        }
-        if let Some(value) = &self.funded_amount {
-            map.serialize_entry("fundedAmount", value)?;
-        }
-        if let Some(value) = &self.funded_currency {
-            map.serialize_entry("fundedCurrency", value)?;
-        }
-        if let Some(value) = &self.genre {
-            map.serialize_entry("genre", value)?;
-        }
-        if let Some(value) = &self.guests {
-            map.serialize_entry("guests", value)?;
-        }
-        if let Some(value) = &self.iata {
-            map.serialize_entry("iata", value)?;
-        }
-        if let Some(value) = &self.introductory_apr {
-            map.serialize_entry("introductoryApr", value)?;
-        }
-        if let Some(value) = &self.introductory_apr_time {
-            map.serialize_entry("introductoryAprTime", value)?;
-        }
-        if let Some(value) = &self.item_id {
-            map.serialize_entry("itemId", value)?;
-        }
-        if let Some(value) = &self.item_name {
-            map.serialize_entry("itemName", value)?;
-        }
-        if let Some(value) = &self.item_type {
-            map.serialize_entry("itemType", value)?;
-        }
-        if let Some(value) = &self.itinerary_id {
-            map.serialize_entry("itineraryId", value)?;
-        }
-        if let Some(value) = &self.lifestage {
-            map.serialize_entry("lifestage", value)?;
-        }
-        if let Some(value) = &self.location {
-            map.serialize_entry("location", value)?;
-        }
-        if let Some(value) = &self.loyalty_earned {
-            map.serialize_entry("loyaltyEarned", value)?;
-        }
-        if let Some(value) = &self.loyalty_first_time_signup {
-            map.serialize_entry("loyaltyFirstTimeSignup", value)?;
-        }
-        if let Some(value) = &self.loyalty_level {
-            map.serialize_entry("loyaltyLevel", value)?;
-        }
-        if let Some(value) = &self.loyalty_redeemed {
-            map.serialize_entry("loyaltyRedeemed", value)?;
-        }
-        if let Some(value) = &self.loyalty_status {
-            map.serialize_entry("loyaltyStatus", value)?;
-        }
-        if let Some(value) = &self.margin {
-            map.serialize_entry("margin", value)?;
-        }
-        if let Some(value) = &self.marketing_channel {
-            map.serialize_entry("marketingChannel", value)?;
-        }
-        if let Some(value) = &self.minimum_balance {
-            map.serialize_entry("minimumBalance", value)?;
-        }
-        if let Some(value) = &self.minimum_deposit {
-            map.serialize_entry("minimumDeposit", value)?;
-        }
-        if let Some(value) = &self.minimum_stay_duration {
-            map.serialize_entry("minimumStayDuration", value)?;
-        }
-        if let Some(value) = &self.no_cancellation {
-            map.serialize_entry("noCancellation", value)?;
-        }
-        if let Some(value) = &self.order_subtotal {
-            map.serialize_entry("orderSubtotal", value)?;
-        }
-        if let Some(value) = &self.origin_city {
-            map.serialize_entry("originCity", value)?;
-        }
-        if let Some(value) = &self.origin_country {
-            map.serialize_entry("originCountry", value)?;
-        }
-        if let Some(value) = &self.origin_state {
-            map.serialize_entry("originState", value)?;
-        }
-        if let Some(value) = &self.paid_at_booking_post_tax {
-            map.serialize_entry("paidAtBookingPostTax", value)?;
-        }
-        if let Some(value) = &self.paid_at_booking_pre_tax {
-            map.serialize_entry("paidAtBookingPreTax", value)?;
-        }
-        if let Some(value) = &self.payment_method {
-            map.serialize_entry("paymentMethod", value)?;
-        }
-        if let Some(value) = &self.payment_model {
-            map.serialize_entry("paymentModel", value)?;
-        }
-        if let Some(value) = &self.pickup_iata {
-            map.serialize_entry("pickupIata", value)?;
-        }
-        if let Some(value) = &self.pickup_id {
-            map.serialize_entry("pickupId", value)?;
-        }
-        if let Some(value) = &self.platform_id {
-            map.serialize_entry("platformId", value)?;
-        }
-        if let Some(value) = &self.point_of_sale {
-            map.serialize_entry("pointOfSale", value)?;
-        }
-        if let Some(value) = &self.port {
-            map.serialize_entry("port", value)?;
-        }
-        if let Some(value) = &self.preorder {
-            map.serialize_entry("preorder", value)?;
-        }
-        if let Some(value) = &self.prepaid {
-            map.serialize_entry("prepaid", value)?;
-        }
-        if let Some(value) = &self.prequalify {
-            map.serialize_entry("prequalify", value)?;
-        }
-        if let Some(value) = &self.promotion {
-            map.serialize_entry("promotion", value)?;
-        }
-        if let Some(value) = &self.promotion_amount {
-            map.serialize_entry("promotionAmount", value)?;
-        }
-        if let Some(value) = &self.promotion_condition_threshold {
-            map.serialize_entry("promotionConditionThreshold", value)?;
-        }
-        if let Some(value) = &self.promotion_condition_type {
-            map.serialize_entry("promotionConditionType", value)?;
-        }
-        if let Some(value) = &self.promotion_ends {
-            map.serialize_entry("promotionEnds", value)?;
-        }
-        if let Some(value) = &self.promotion_starts {
-            map.serialize_entry("promotionStarts", value)?;
-        }
-        if let Some(value) = &self.promotion_type {
-            map.serialize_entry("promotionType", value)?;
-        }
-        if let Some(value) = &self.quantity {
-            map.serialize_entry("quantity", value)?;
-        }
-        if let Some(value) = &self.rating {
-            map.serialize_entry("rating", value)?;
-        }
-        if let Some(value) = &self.rooms {
-            map.serialize_entry("rooms", value)?;
-        }
-        if let Some(value) = &self.room_type {
-            map.serialize_entry("roomType", value)?;
-        }
-        if let Some(value) = &self.service_type {
-            map.serialize_entry("serviceType", value)?;
-        }
-        if let Some(value) = &self.ship_name {
-            map.serialize_entry("shipName", value)?;
-        }
-        if let Some(value) = &self.start_date_time {
-            map.serialize_entry("startDateTime", value)?;
-        }
-        if let Some(value) = &self.state {
-            map.serialize_entry("state", value)?;
-        }
-        if let Some(value) = &self.subscription_fee {
-            map.serialize_entry("subscriptionFee", value)?;
-        }
-        if let Some(value) = &self.subscription_length {
-            map.serialize_entry("subscriptionLength", value)?;
-        }
-        if let Some(value) = &self.tax_amount {
-            map.serialize_entry("taxAmount", value)?;
-        }
-        if let Some(value) = &self.tax_type {
-            map.serialize_entry("taxType", value)?;
-        }
-        if let Some(value) = &self.transfer_fee {
-            map.serialize_entry("transferFee", value)?;
-        }
-        if let Some(value) = &self.travel_type {
-            map.serialize_entry("travelType", value)?;
-        }
-        if let Some(value) = &self.trip_type {
-            map.serialize_entry("tripType", value)?;
-        }
-        if let Some(value) = &self.upsell {
-            map.serialize_entry("upsell", value)?;
-        }
-        if let Some(value) = &self.shopify_order_id {
-            map.serialize_entry("shopifyOrderId", value)?;
-        }
-        map.end()
     }
 }

@@ -4,6 +4,9 @@
 //! them with an [`Orders`] client. The same [`OrderItemInput`], [`VerticalParametersInput`] and
 //! [`NameValuePairInput`] serve a create and a restate.
 
+// Before `generated`, which uses its macro.
+#[macro_use]
+mod sparse;
 #[allow(clippy::all)]
 #[rustfmt::skip]
 #[path = "../generated/tracking.rs"]
@@ -25,7 +28,8 @@ pub use generated::{
     ActionTracker, Ad, Advertiser, BypassChannel, BypassChannelInput, CustomIds, CustomIdsInput,
     NameValuePair, NameValuePairInput, Order, OrderCancelRequest, OrderCancellation,
     OrderCreateRequest, OrderItem, OrderItemInput, OrderReceipt, OrderRestateRequest,
-    PromotionalProperty, RequestError, VerticalParameters, VerticalParametersInput,
+    PromotionalProperty, RequestError, VerticalParameter, VerticalParameters,
+    VerticalParametersInput,
 };
 pub use pipeline::{EncodedOrder, OrderStream, StreamAnswer, StreamError, StreamOrder};
 pub use validate::{
@@ -33,7 +37,7 @@ pub use validate::{
     validate_create, validate_restate,
 };
 
-/// The builders that `bon` generates for the input types.
+/// The builders of the input types (`bon`'s, and the sparse `VerticalParametersInput`'s).
 pub mod builders {
     pub use super::generated::{
         BypassChannelInputBuilder, CustomIdsInputBuilder, NameValuePairInputBuilder,

@@ -233,9 +233,20 @@ impl<T> fmt::Debug for StreamAnswer<T> {
 }
 
 impl<T: DeserializeOwned> StreamAnswer<T> {
-    /// How many orders CJ accepted.
+    /// How many of the request's orders CJ accepted (an order CJ returned that the request
+    /// did not carry is not counted; see [`StreamAnswer::unrequested_count`]).
     pub fn accepted_count(&self) -> usize {
-        self.accepted.len()
+        self.accepted
+            .iter()
+            .filter(|(index, _)| index.is_some())
+            .count()
+    }
+
+    /// How many orders CJ's answer returned that the request did not carry (`None` in
+    /// [`StreamAnswer::accepted`]): none from CJ as documented; counted apart so that they are
+    /// never taken for the caller's.
+    pub fn unrequested_count(&self) -> usize {
+        self.accepted.len() - self.accepted_count()
     }
 
     /// The orders CJ accepted, as CJ returned them, read one at a time, each with its
@@ -611,11 +622,23 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
         .enumerate()
         .map(|(i, k)| (k.order_key(), start + i))
         .collect();
+    // An order CJ names twice counts once; one the request did not carry is kept (`None`),
+    // never counted as one of the caller's.
+    let mut named = vec![false; keys.len()];
     let accepted = read
         .keys
         .iter()
         .zip(read.ranges)
-        .map(|(k, range)| (positions.get(&k.order_key()).copied(), range))
+        .filter_map(|(k, range)| match positions.get(&k.order_key()) {
+            Some(&index) => {
+                let first = index
+                    .checked_sub(start)
+                    .and_then(|i| named.get_mut(i))
+                    .is_some_and(|seen| !std::mem::replace(seen, true));
+                first.then_some((Some(index), range))
+            }
+            None => Some((None, range)),
+        })
         .collect();
     tracing::info!(
         accepted = read.keys.len(),
