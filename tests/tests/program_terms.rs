@@ -410,6 +410,29 @@ async fn a_server_ignoring_offset_cannot_loop_the_walk() {
     );
 }
 
+#[tokio::test]
+async fn a_server_inventing_contracts_forever_cannot_make_the_walk_endless() {
+    // Every page new contracts, and a total that keeps ahead: the walk stops at its bound.
+    let server = MockServer::start_async().await;
+    let mock = serve_pages(&server, |offset| (offset..offset + 100, offset + 1_000_000)).await;
+    let items = futures_collect(
+        program_terms_client(&server.base_url())
+            .program_terms()
+            .contracts("7654321")
+            .max_contracts(250)
+            .stream(),
+    )
+    .await;
+    let (read, end): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    assert_eq!(read.len(), 250, "the bound, not one more");
+    assert_eq!(mock.calls_async().await, 3);
+    let [Err(Error::Paging(message))] = end.as_slice() else {
+        panic!("expected one paging error at the end, got {end:?}");
+    };
+    assert!(message.contains("more than 250 contracts"), "{message}");
+    assert_eq!(cj::program_terms::DEFAULT_MAX_CONTRACTS, 100_000);
+}
+
 /// The first page, from a server that answers `body`.
 async fn one_page(body: Value) -> Result<ContractList, Error> {
     let server = MockServer::start_async().await;

@@ -110,6 +110,12 @@ pub const DEFAULT_BASE_URL: &str = "https://programs.api.cj.com";
 /// The most contracts CJ returns in one page.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
+/// The most contracts [`ContractsRequest::stream`] reads by default: far above any publisher's
+/// (CJ has a few thousand advertisers), and a bound on the walk and its memory (the key of
+/// every contract read, some 100 bytes each) whatever a server announces. Change it with
+/// [`ContractsRequest::max_contracts`].
+pub const DEFAULT_MAX_CONTRACTS: usize = 100_000;
+
 /// Reads contracts from CJ's Program Terms API. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProgramTermsApi {
@@ -139,6 +145,7 @@ impl ProgramTermsApi {
             api: self.clone(),
             publisher_id: publisher_id.into(),
             filters: ContractFilters::builder().build(),
+            max_contracts: DEFAULT_MAX_CONTRACTS,
         }
     }
 }
@@ -149,9 +156,17 @@ pub struct ContractsRequest {
     api: ProgramTermsApi,
     publisher_id: Id,
     filters: ContractFilters,
+    max_contracts: usize,
 }
 
 impl ContractsRequest {
+    /// The most contracts [`stream`](ContractsRequest::stream) reads before it ends with
+    /// [`Error::Paging`] ([`DEFAULT_MAX_CONTRACTS`] by default).
+    pub fn max_contracts(mut self, max: usize) -> Self {
+        self.max_contracts = max;
+        self
+    }
+
     /// Only contracts with this advertiser (CID).
     pub fn advertiser(mut self, advertiser_id: impl Into<Id>) -> Self {
         self.filters.advertiser_id = Some(advertiser_id.into());
@@ -220,9 +235,11 @@ impl ContractsRequest {
     /// whatever the size of each page (a server may return fewer than asked) and however
     /// `totalCount` changes on the way (the latest one counts). It never yields a contract
     /// twice, and never loops: it stops at a page that adds no contract it has not seen (a
-    /// server ignoring `offset`). When it ends with another count than `totalCount` (contracts
-    /// missing, or more than announced), the stream ends with [`Error::Paging`] after every
-    /// contract read; another error ends it after being yielded.
+    /// server ignoring `offset`), nor reads more than
+    /// [`max_contracts`](ContractsRequest::max_contracts) whatever `totalCount` says. When it
+    /// ends with another count than `totalCount` (contracts missing, or more than announced),
+    /// or at that bound, the stream ends with [`Error::Paging`] after every contract read;
+    /// another error ends it after being yielded.
     pub fn stream(self) -> impl Stream<Item = Result<Contract, Error>> + Send + 'static {
         let walk = Walk {
             request: self,
@@ -280,6 +297,18 @@ impl Walk {
                 }
             }
             let read = self.seen.len();
+            let max = self.request.max_contracts;
+            if read > max {
+                // What is past the bound is dropped, never yielded.
+                let extra = read - max;
+                self.buffer
+                    .truncate(self.buffer.len().saturating_sub(extra));
+                self.end = Some(Some(Error::Paging(format!(
+                    "more than {max} contracts (totalCount is {total}): the walk stops at \
+                     {max}; raise the bound with `max_contracts`"
+                ))));
+                continue;
+            }
             let reached = i64::try_from(read).is_ok_and(|read| read >= total);
             // Every page read on adds a contract not seen while fewer than `totalCount` are
             // read: the walk is bounded by the totals CJ announces (and the offset's range).
