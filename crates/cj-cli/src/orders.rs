@@ -720,11 +720,16 @@ pub fn for_each_order<I: Input>(
     command: &str,
     mut each: impl FnMut(I, usize) -> Result<(), String>,
 ) -> Result<(), String> {
+    // 64 KiB reads: a file of a million orders takes 10,000 system calls, not 80,000.
+    const READ_BUFFER: usize = 1 << 16;
     let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
+        Box::new(std::io::BufReader::with_capacity(
+            READ_BUFFER,
+            std::io::stdin(),
+        ))
     } else {
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Box::new(std::io::BufReader::new(file))
+        Box::new(std::io::BufReader::with_capacity(READ_BUFFER, file))
     };
     let mut any = false;
     // One buffer for every line: a file of a million orders is not a million allocations.
