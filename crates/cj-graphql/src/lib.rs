@@ -28,7 +28,8 @@
 //!   operation modules into one shared definition (the xtask fails if two operations would
 //!   generate it differently). Path-like names stay private to the operation modules.
 //! - The same step adds what the derive cannot: rustdoc from the schema's descriptions,
-//!   `bon` builders for the inputs (`VerticalParametersInput` has 115 fields),
+//!   `bon` builders for the inputs, a sparse `VerticalParametersInput` (115 optional fields,
+//!   of which it stores those set: `tracking/sparse.rs`),
 //!   `#[non_exhaustive]`, and strict parsing of inputs (unknown fields are refused). Checked-in
 //!   code also spares every build the proc-macro's schema parsing.
 //!
