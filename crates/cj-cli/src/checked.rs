@@ -6,7 +6,7 @@
 //! file changes in between.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -187,10 +187,9 @@ fn repeated(mut hashes: Vec<u64>) -> HashSet<u64> {
 }
 
 fn key_hash(enterprise: &str, tracker: u32, order_id: &str) -> u64 {
-    // SipHash with fixed keys: the same hash for the same key, in every run.
-    let mut h = std::hash::DefaultHasher::new();
-    (enterprise, tracker, order_id).hash(&mut h);
-    h.finish()
+    // foldhash with a fixed seed: the same hash for the same key throughout the run, several
+    // times cheaper than SipHash; a collision only costs a look at the keys themselves.
+    foldhash::fast::FixedState::with_seed(0).hash_one((enterprise, tracker, order_id))
 }
 
 /// One order in the temporary file: its action tracker id, the lengths of its enterprise id,

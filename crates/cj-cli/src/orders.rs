@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::checked::{Checked, LineMap, Refused, check_in_background};
 use crate::input::{Input, JSON_LINES, parse_line};
-use crate::{Connection, exit, outln, report_error};
+use crate::{Connection, exit, report_error};
 
 /// What `--help` says of how orders are sent.
 const GUARANTEE: &str = "Nothing half-sent: the whole file is read and every order checked \
@@ -260,7 +260,11 @@ where
         .map_while(|r| r.map_err(|e| failed_read = Some(e)).ok());
     for body in sender.encode_iter(orders) {
         match body {
-            Ok(body) => outln!("{}", String::from_utf8_lossy(&body)),
+            // The encoder writes JSON, UTF-8 already: written as it is, then a line break.
+            Ok(body) => {
+                crate::stdout::bytes(&body);
+                crate::stdout::bytes(b"\n");
+            }
             Err(e) => return report_error(&e.error, &[]),
         }
     }
