@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use arrayvec::ArrayString;
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -252,7 +253,7 @@ impl fmt::Debug for NonNegativeDecimalNumber {
 
 impl Serialize for NonNegativeDecimalNumber {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 48];
+        let mut buf = ArrayString::new();
         match write_decimal(self.0, &mut buf) {
             Some(text) => serializer.serialize_str(text),
             // rust_decimal writes a plain JSON string (no exponent) from a stack buffer.
@@ -263,24 +264,29 @@ impl Serialize for NonNegativeDecimalNumber {
 
 /// `d` as rust_decimal writes it (`224.97`, `0.00`: every digit of its scale), for a
 /// non-negative value whose digits fit a `u64` (any amount); `None` otherwise. rust_decimal
-/// divides its 96-bit mantissa digit by digit; this is several times faster.
-fn write_decimal(d: Decimal, buf: &mut [u8; 48]) -> Option<&str> {
-    let mut mantissa = u64::try_from(d.mantissa()).ok()?;
+/// divides its 96-bit mantissa digit by digit; itoa writes the `u64` two digits at a time, and
+/// the dot goes in between, with no UTF-8 check of text that is ASCII by construction.
+fn write_decimal(d: Decimal, out: &mut ArrayString<48>) -> Option<&str> {
+    let mantissa = u64::try_from(d.mantissa()).ok()?;
     let scale = d.scale() as usize;
-    let mut at = buf.len();
-    let mut digits = 0;
-    // Digits from the last, with the dot after `scale` of them and a zero before it if needed.
-    while mantissa > 0 || digits <= scale {
-        if digits == scale && scale > 0 {
-            at = at.checked_sub(1)?;
-            *buf.get_mut(at)? = b'.';
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(mantissa);
+    if scale == 0 {
+        out.try_push_str(digits).ok()?;
+    } else if let Some(units_len) = digits.len().checked_sub(scale).filter(|n| *n > 0) {
+        let (units, decimals) = digits.split_at_checked(units_len)?;
+        out.try_push_str(units).ok()?;
+        out.try_push('.').ok()?;
+        out.try_push_str(decimals).ok()?;
+    } else {
+        // Fewer digits than the scale: `0.` and zeros before them (`0.05`).
+        out.try_push_str("0.").ok()?;
+        for _ in digits.len()..scale {
+            out.try_push('0').ok()?;
         }
-        at = at.checked_sub(1)?;
-        *buf.get_mut(at)? = b'0' + (mantissa % 10) as u8;
-        mantissa /= 10;
-        digits += 1;
+        out.try_push_str(digits).ok()?;
     }
-    std::str::from_utf8(buf.get(at..)?).ok()
+    Some(out.as_str())
 }
 
 impl<'de> Deserialize<'de> for NonNegativeDecimalNumber {
