@@ -1,6 +1,8 @@
 //! `cargo xtask bench orders [--orders N]`: the CPU time and peak memory
 //! of `cj orders create` and `cj queue enqueue` on N generated orders, against a plain typed
-//! serde baseline over the same lines, in the same session. Not part of the test suite.
+//! serde baseline over the same lines, in the same session; and the wall time of
+//! `cj orders create` against the larger of "encode everything" (the baseline) and "send
+//! everything" (the bodies `cj` sends, posted by a plain client). Not part of the test suite.
 //!
 //! Builds `cj` and `cj-bench` (release), generates the orders, starts `cj-bench serve` (a
 //! loopback server answering like CJ) and measures each command with GNU time
@@ -94,6 +96,26 @@ pub fn orders(count: usize) -> Result<()> {
             "--quiet",
         ];
         let dry = measure(&cj, &dry, &[])?;
+        // "Send everything": the very bodies `cj` sends (its dry run prints them), posted by
+        // the plainest client.
+        let bodies = dir.join("bodies.jsonl");
+        let printed = Command::new(&cj)
+            .args([
+                "orders",
+                "create",
+                "--file",
+                &file_arg,
+                "--dry-run",
+                "--quiet",
+            ])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&bodies)?)
+            .status()?;
+        if !printed.success() {
+            return Err("printing the request bodies failed".into());
+        }
+        let send = send_everything(&bench, &bodies, &format!("{url}/graphqltest"))?;
+        let _ = std::fs::remove_file(&bodies);
         let store = dir.join("queue.sqlite").to_string_lossy().into_owned();
         let enqueue = ["queue", "enqueue", "--file", &file_arg, "--store", &store];
         // Once: a second run would find every order stored already.
@@ -122,6 +144,14 @@ pub fn orders(count: usize) -> Result<()> {
             create.cpu / baseline.cpu.max(0.01),
             create.rss_mb / baseline.rss_mb.max(0.01)
         );
+        let larger = baseline.wall.max(send);
+        println!(
+            "wall: cj orders create {:.2} s; encode everything (the baseline) {:.2} s, send \
+             everything (the same bodies, a plain client) {send:.2} s: {:.2}x the larger",
+            create.wall,
+            baseline.wall,
+            create.wall / larger.max(1e-9)
+        );
         println!(
             "cj queue enqueue: {:.0} orders/s",
             count as f64 / enqueue.wall.max(1e-9)
@@ -132,6 +162,32 @@ pub fn orders(count: usize) -> Result<()> {
     let result = run();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// The seconds `cj-bench send` takes to post `bodies` to `url`: the least of [`RUNS`] runs.
+fn send_everything(bench: &Path, bodies: &Path, url: &str) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..RUNS {
+        let out = Command::new(bench)
+            .arg("send")
+            .arg(bodies)
+            .arg(url)
+            .stdin(Stdio::null())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            std::io::stderr().write_all(&out.stderr)?;
+            return Err("cj-bench send failed".into());
+        }
+        let seconds: f64 = text
+            .split_whitespace()
+            .rev()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("cannot read cj-bench send's report: {text:?}"))?;
+        best = best.min(seconds);
+    }
+    Ok(best)
 }
 
 /// Runs of each command: the cheapest counts, as the least disturbed by the rest of the

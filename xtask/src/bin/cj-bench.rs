@@ -9,6 +9,10 @@
 //!   its standard input closes; then prints the requests, orders and seconds it spent answering.
 //! - `cj-bench baseline FILE`: the plain typed serde baseline: each line parsed into plain
 //!   structs of strings and integers, encoded into request bodies of 10,000 orders, dropped.
+//! - `cj-bench send BODIES URL`: "send everything": each line of BODIES (request bodies, as
+//!   `cj orders create --dry-run` prints them) posted in turn to URL over one keep-alive
+//!   connection, each answer read whole; prints the seconds from the first request to the last
+//!   answer.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -32,7 +36,10 @@ fn main() {
             .and_then(|n| generate(n, file)),
         ["serve"] => serve(),
         ["baseline", file] => baseline(file),
-        _ => Err("usage: cj-bench generate N FILE | serve | baseline FILE".into()),
+        ["send", bodies, url] => send(bodies, url),
+        _ => {
+            Err("usage: cj-bench generate N FILE | serve | baseline FILE | send BODIES URL".into())
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -160,6 +167,65 @@ fn baseline(file: &str) -> Result<()> {
         flush(&mut chunk)?;
     }
     eprintln!("baseline: {orders} orders parsed and encoded into {bytes} bytes of requests");
+    Ok(())
+}
+
+/// Posts each line of `bodies` to `url` (`http://host:port/path`), one request at a time, and
+/// reads each answer whole: the least a client can do to send these bodies.
+fn send(bodies: &str, url: &str) -> Result<()> {
+    let rest = url.strip_prefix("http://").ok_or("send: an http:// URL")?;
+    let (host, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, "/"),
+    };
+    let stream = TcpStream::connect(host)?;
+    stream.set_nodelay(true)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = BufWriter::new(stream);
+    let mut lines = BufReader::new(std::fs::File::open(bodies)?);
+    let (mut body, mut line, mut answer) = (String::new(), String::new(), Vec::new());
+    let mut requests = 0;
+    let started = Instant::now();
+    while lines.read_line(&mut body)? > 0 {
+        let text = body.trim_end();
+        if !text.is_empty() {
+            write!(
+                writer,
+                "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
+                 authorization: Bearer bench\r\ncontent-length: {}\r\n\r\n",
+                text.len()
+            )?;
+            writer.write_all(text.as_bytes())?;
+            writer.flush()?;
+            let mut length = 0usize;
+            line.clear();
+            reader.read_line(&mut line)?;
+            if !line.starts_with("HTTP/1.1 200") {
+                return Err(format!("send: the server answered {}", line.trim_end()).into());
+            }
+            loop {
+                line.clear();
+                reader.read_line(&mut line)?;
+                let header = line.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse()?;
+                }
+            }
+            answer.resize(length, 0);
+            reader.read_exact(&mut answer)?;
+            requests += 1;
+        }
+        body.clear();
+    }
+    println!(
+        "sent {requests} request(s) in {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
