@@ -803,6 +803,30 @@ async fn an_answer_that_names_no_order_confirms_none() {
 }
 
 #[tokio::test]
+async fn an_order_returned_twice_or_never_sent_is_not_an_accepted_one() {
+    let server = cj_answering(
+        200,
+        json!({"data": {"createOrders": {
+            "orders": [order_json("A-1", "s-1"), order_json("A-1", "s-1"), order_json("NOT-SENT", "s-9")],
+            "errors": null
+        }}}),
+    )
+    .await;
+    let response = client(&server.base_url(), Mode::Test)
+        .orders()
+        .create(&[sample_create("A-1"), sample_create("A-2")])
+        .await
+        .expect("answered");
+    let ids = |orders: &[cj::tracking::Order]| -> Vec<String> {
+        orders.iter().map(|o| o.order_id.clone()).collect()
+    };
+    assert_eq!(ids(&response.orders), ["A-1"], "A-1 once");
+    assert_eq!(ids(&response.unrequested), ["NOT-SENT"]);
+    assert_eq!(response.unconfirmed.len(), 1);
+    assert_eq!(response.unconfirmed[0].order_id, "A-2");
+}
+
+#[tokio::test]
 async fn errors_of_a_split_submission_name_the_callers_order() {
     let server = MockServer::start_async().await;
     server

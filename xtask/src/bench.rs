@@ -87,7 +87,7 @@ pub fn orders(count: usize) -> Result<()> {
             &[&create[..], &["--quiet", "--retries", "0"]].concat(),
             &env,
         )?;
-        let dry = [
+        let dry_run = [
             "orders",
             "create",
             "--file",
@@ -95,19 +95,12 @@ pub fn orders(count: usize) -> Result<()> {
             "--dry-run",
             "--quiet",
         ];
-        let dry = measure(&cj, &dry, &[])?;
+        let dry = measure(&cj, &dry_run, &[])?;
         // "Send everything": the very bodies `cj` sends (its dry run prints them), posted by
         // the plainest client.
         let bodies = dir.join("bodies.jsonl");
         let printed = Command::new(&cj)
-            .args([
-                "orders",
-                "create",
-                "--file",
-                &file_arg,
-                "--dry-run",
-                "--quiet",
-            ])
+            .args(dry_run)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&bodies)?)
             .status()?;

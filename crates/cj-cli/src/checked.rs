@@ -246,8 +246,9 @@ fn read_fields<I>(input: &mut impl io::BufRead) -> Result<EncodedOrder<I>, Strin
     Ok(EncodedOrder::from_json(enterprise, tracker, order_id, json))
 }
 
-/// The longest text a record of the temporary file can hold: an order file's longest line.
-const MAX_RECORD_TEXT: u32 = 64 << 20;
+/// The longest text a record of the temporary file can hold: four times an order file's
+/// longest line, as an order encoded may be longer than its line (`1e9` written out).
+const MAX_RECORD_TEXT: u32 = 4 * crate::orders::MAX_LINE_BYTES as u32;
 
 impl Checked {
     /// The orders whose key (with a hash in `repeats`) repeats an earlier order's.

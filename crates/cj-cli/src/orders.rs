@@ -467,19 +467,23 @@ impl Printer {
             OrdersOutput::Table => {
                 let mut rows: Vec<[String; 4]> = Vec::with_capacity(answer.accepted_count());
                 // Said after the rows, below the table's header.
-                let mut unreadable = String::new();
+                let mut notes = String::new();
                 for (index, order) in answer.accepted() {
-                    match order {
-                        Ok(order) if index.is_none() => unreadable.push_str(&format!(
+                    match (index, order) {
+                        (Some(_), Ok(order)) => rows.push(order.row()),
+                        (Some(_), Err(e)) => notes.push_str(&format!(
+                            "accepted: {}: CJ named the order, but the rest of its answer could \
+                             not be read: {e}\n",
+                            self.input_line(index, None)
+                        )),
+                        (None, Ok(order)) => notes.push_str(&format!(
                             "unrequested: CJ returned order {} that no request carried (not \
                              counted as accepted)\n",
                             order.row()[0]
                         )),
-                        Ok(order) => rows.push(order.row()),
-                        Err(e) => unreadable.push_str(&format!(
-                            "accepted: {}: CJ named the order, but the rest of its answer could \
-                             not be read: {e}\n",
-                            self.input_line(index, None)
+                        (None, Err(e)) => notes.push_str(&format!(
+                            "unrequested: CJ returned an order that no request carried (not \
+                             counted as accepted), and it could not be read: {e}\n"
                         )),
                     }
                 }
@@ -498,7 +502,7 @@ impl Printer {
                     self.buf.extend_from_slice(table_row(r, &widths).as_bytes());
                     self.flush_full();
                 }
-                self.buf.extend_from_slice(unreadable.as_bytes());
+                self.buf.extend_from_slice(notes.as_bytes());
                 for e in &answer.errors {
                     let at = self.input_line(e.index, e.order_id.as_deref());
                     let text = if e.fields.is_empty() {
@@ -715,7 +719,7 @@ impl Progress {
 
 /// The longest line an order file may have: far more than any order CJ takes (100 items, every
 /// vertical parameter).
-const MAX_LINE_BYTES: usize = 16 << 20;
+pub(crate) const MAX_LINE_BYTES: usize = 16 << 20;
 
 /// Reads JSON Lines one order at a time, giving `each` the order and its line number; an
 /// error of `each` stops the reading. Fails on a file without orders.

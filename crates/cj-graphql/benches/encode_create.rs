@@ -101,18 +101,19 @@ struct PlainOrder {
     currency: String,
 }
 
+/// A request body of plain (or typed plain) orders.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlainBody<'a> {
+struct PlainBody<'a, O> {
     query: &'static str,
     operation_name: &'static str,
-    variables: PlainVariables<'a>,
+    variables: PlainVariables<'a, O>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PlainVariables<'a> {
-    new_orders: &'a [PlainOrder],
+struct PlainVariables<'a, O> {
+    new_orders: &'a [O],
 }
 
 #[derive(Serialize)]
@@ -137,20 +138,6 @@ struct TypedOrder {
     vertical_parameters: PlainVertical,
     items: Vec<TypedItem>,
     currency: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TypedBody<'a> {
-    query: &'static str,
-    operation_name: &'static str,
-    variables: TypedVariables<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TypedVariables<'a> {
-    new_orders: &'a [TypedOrder],
 }
 
 fn typed_orders() -> Vec<TypedOrder> {
@@ -230,7 +217,7 @@ fn bench(c: &mut Criterion) {
     let sdk_json = String::from_utf8(unchecked.encode_create(&sdk).expect("encodes")[0].to_vec())
         .expect("UTF-8");
     let typed_json =
-        serde_json::to_string(&TypedVariables { new_orders: &typed }).expect("encodes");
+        serde_json::to_string(&PlainVariables { new_orders: &typed }).expect("encodes");
     let plain_json =
         serde_json::to_string(&PlainVariables { new_orders: &plain }).expect("encodes");
     assert_eq!(typed_json, plain_json);
@@ -259,10 +246,10 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("plain_serde_json_typed", |b| {
         b.iter(|| {
-            let body = TypedBody {
+            let body = PlainBody {
                 query: "q",
                 operation_name: "CreateOrders",
-                variables: TypedVariables { new_orders: &typed },
+                variables: PlainVariables { new_orders: &typed },
             };
             black_box(serde_json::to_vec(&body).expect("encodes"))
         })

@@ -197,26 +197,12 @@ fn send(bodies: &str, url: &str) -> Result<()> {
             )?;
             writer.write_all(text.as_bytes())?;
             writer.flush()?;
-            let mut length = 0usize;
             line.clear();
             reader.read_line(&mut line)?;
             if !line.starts_with("HTTP/1.1 200") {
                 return Err(format!("send: the server answered {}", line.trim_end()).into());
             }
-            loop {
-                line.clear();
-                reader.read_line(&mut line)?;
-                let header = line.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse()?;
-                }
-            }
-            answer.resize(length, 0);
+            answer.resize(content_length(&mut reader, &mut line)?, 0);
             reader.read_exact(&mut answer)?;
             requests += 1;
         }
@@ -283,30 +269,36 @@ fn serve() -> Result<()> {
     Ok(())
 }
 
+/// Reads the headers after a request or status line, up to the blank line: the
+/// `Content-Length` (0 without one). `line` is a buffer.
+fn content_length(reader: &mut impl BufRead, line: &mut String) -> Result<usize> {
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(line)?;
+        let header = line.trim_end();
+        if header.is_empty() {
+            return Ok(length);
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse()?;
+        }
+    }
+}
+
 /// HTTP/1.1 with keep-alive, `Content-Length` bodies only (what reqwest sends).
 fn connection(server: &Server, stream: TcpStream) -> Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = BufWriter::new(stream);
+    let mut line = String::new();
     loop {
-        let mut length = 0usize;
-        let mut line = String::new();
+        line.clear();
         if reader.read_line(&mut line)? == 0 {
             return Ok(());
         }
-        loop {
-            line.clear();
-            reader.read_line(&mut line)?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse()?;
-            }
-        }
-        let mut body = vec![0; length];
+        let mut body = vec![0; content_length(&mut reader, &mut line)?];
         reader.read_exact(&mut body)?;
         let started = Instant::now();
         let answer = answer(server, &body)?;

@@ -160,6 +160,11 @@ pub struct TrackingResponse<T> {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub graphql_errors: Vec<GraphQLError>,
+    /// Orders CJ's answer returned that no request carried (none, as CJ documents it): kept
+    /// apart so that they are never taken for accepted orders of the caller's. An order CJ
+    /// returns twice is in `orders` once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrequested: Vec<T>,
 }
 
 impl<T> Default for TrackingResponse<T> {
@@ -169,6 +174,7 @@ impl<T> Default for TrackingResponse<T> {
             errors: Vec::new(),
             unconfirmed: Vec::new(),
             graphql_errors: Vec::new(),
+            unrequested: Vec::new(),
         }
     }
 }
@@ -553,8 +559,8 @@ impl Orders {
 }
 
 /// Adds one request's answer to `merged`: CJ's errors traced to the input (rebased by
-/// `offset`, the chunk's position in the whole input), and the chunk's orders that CJ neither
-/// returned nor refused as unconfirmed.
+/// `offset`, the chunk's position in the whole input), the chunk's orders that CJ neither
+/// returned nor refused as unconfirmed, and each order CJ returned where its [`Naming`] puts it.
 fn settle_chunk<I: OrderKey, T: OrderKey>(
     merged: &mut TrackingResponse<T>,
     chunk: &[I],
@@ -562,21 +568,48 @@ fn settle_chunk<I: OrderKey, T: OrderKey>(
     accepted: Vec<T>,
     errors: &[RequestError],
 ) {
-    let (errors, unconfirmed) = settle(chunk, offset, &accepted, errors);
-    merged.errors.extend(errors);
-    merged.unconfirmed.extend(unconfirmed);
-    merged.orders.extend(accepted);
+    let settled = settle(chunk, offset, &accepted, errors);
+    merged.errors.extend(settled.errors);
+    merged.unconfirmed.extend(settled.unconfirmed);
+    for (order, naming) in accepted.into_iter().zip(settled.namings) {
+        match naming {
+            Naming::Carried(_) => merged.orders.push(order),
+            Naming::Again => {}
+            Naming::Unrequested => merged.unrequested.push(order),
+        }
+    }
 }
 
-/// One request's `RequestError`s traced to the input (rebased by `offset`, the chunk's position
-/// in the whole input), and the chunk's orders that CJ neither returned (`accepted`) nor
-/// refused: the unconfirmed.
+/// What an order of CJ's answer is to the request it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// The request's order at this position of the whole input, named for the first time.
+    Carried(usize),
+    /// A request's order named earlier in the same answer: counted once.
+    Again,
+    /// An order the request did not carry.
+    Unrequested,
+}
+
+/// One request's answer traced to the input.
+struct Settled {
+    /// CJ's `RequestError`s, rebased onto the whole input.
+    errors: Vec<OrderError>,
+    /// The request's orders that CJ neither returned nor refused.
+    unconfirmed: Vec<UnconfirmedOrder>,
+    /// For each order CJ returned, in its order: which of the request's it names.
+    namings: Vec<Naming>,
+}
+
+/// One request's answer traced to the input (`offset` is the chunk's position in the whole
+/// input): CJ's `RequestError`s, the chunk's orders that CJ neither returned (`accepted`) nor
+/// refused (the unconfirmed), and what each returned order names.
 fn settle<I: OrderKey, K: OrderKey>(
     chunk: &[I],
     offset: usize,
     accepted: &[K],
     errors: &[RequestError],
-) -> (Vec<OrderError>, Vec<UnconfirmedOrder>) {
+) -> Settled {
     let mut refused = vec![false; chunk.len()];
     let mut traced = Vec::with_capacity(errors.len());
     for e in errors {
@@ -600,18 +633,43 @@ fn settle<I: OrderKey, K: OrderKey>(
                 .map(|o| o.order_key().2.to_string()),
         });
     }
-    let returned: foldhash::HashSet<(&str, NonNegativeInt, &str)> =
-        accepted.iter().map(OrderKey::order_key).collect();
+    // Each key's first position in the chunk (an unchecked chunk may repeat a key: CJ's one
+    // answer then confirms both), and whether CJ has named it yet.
+    let mut positions: foldhash::HashMap<(&str, NonNegativeInt, &str), (usize, bool)> =
+        foldhash::HashMap::default();
+    for (i, order) in chunk.iter().enumerate() {
+        positions.entry(order.order_key()).or_insert((i, false));
+    }
+    let namings = accepted
+        .iter()
+        .map(|k| match positions.get_mut(&k.order_key()) {
+            Some((i, named)) => {
+                if std::mem::replace(named, true) {
+                    Naming::Again
+                } else {
+                    Naming::Carried(*i + offset)
+                }
+            }
+            None => Naming::Unrequested,
+        })
+        .collect();
     let mut unconfirmed = Vec::new();
     for ((i, order), refused) in chunk.iter().enumerate().zip(refused) {
-        if !refused && !returned.contains(&order.order_key()) {
+        let returned = positions
+            .get(&order.order_key())
+            .is_some_and(|(_, named)| *named);
+        if !refused && !returned {
             unconfirmed.push(UnconfirmedOrder {
                 index: i + offset,
                 order_id: order.order_key().2.to_string(),
             });
         }
     }
-    (traced, unconfirmed)
+    Settled {
+        errors: traced,
+        unconfirmed,
+        namings,
+    }
 }
 
 /// CJ's `RequestError`s with their text redacted (CJ may echo the key in any of them).
@@ -740,6 +798,19 @@ fn check_settled<I: OrderKey, T: OrderKey>(
             .any(|o| o.order_key() == order.order_key());
         let places = usize::from(refused) + unconfirmed + usize::from(accepted && !refused);
         assert_eq!(places, 1, "order {index} is in {places} places");
+    }
+    // Accepted orders are the chunk's, each once; anything else CJ returned is unrequested.
+    let mut seen = std::collections::HashSet::new();
+    for o in &merged.orders {
+        assert!(
+            chunk.iter().any(|c| c.order_key() == o.order_key()),
+            "{:?} was not sent",
+            o.order_key()
+        );
+        assert!(seen.insert(o.order_key()), "{:?} twice", o.order_key());
+    }
+    for o in &merged.unrequested {
+        assert!(!chunk.iter().any(|c| c.order_key() == o.order_key()));
     }
     for e in &merged.errors {
         assert!(e.index.is_none_or(|i| range.contains(&i)), "{e:?}");

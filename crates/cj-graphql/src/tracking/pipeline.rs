@@ -280,15 +280,19 @@ impl<T: DeserializeOwned> StreamAnswer<T> {
     /// The answer as a [`TrackingResponse`], every accepted order read: the first echo that
     /// does not read as `T` is the error.
     pub fn into_response(self) -> Result<TrackingResponse<T>, serde_json::Error> {
-        let orders = self
-            .accepted()
-            .map(|(_, order)| order)
-            .collect::<Result<_, _>>()?;
+        let (mut orders, mut unrequested) = (Vec::new(), Vec::new());
+        for (index, order) in self.accepted() {
+            match index {
+                Some(_) => orders.push(order?),
+                None => unrequested.push(order?),
+            }
+        }
         Ok(TrackingResponse {
             orders,
             errors: self.errors,
             unconfirmed: self.unconfirmed,
             graphql_errors: self.graphql_errors,
+            unrequested,
         })
     }
 }
@@ -616,28 +620,18 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
     let redactor = client.transport.redactor();
     let read = read_answer(&body, operation.field, redactor)?;
     let request_errors = super::redact_request_errors(redactor, read.errors);
-    let (errors, unconfirmed) = super::settle(&keys, start, &read.keys, &request_errors);
-    let positions: foldhash::HashMap<(&str, NonNegativeInt, &str), usize> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.order_key(), start + i))
-        .collect();
+    let settled = super::settle(&keys, start, &read.keys, &request_errors);
+    let (errors, unconfirmed) = (settled.errors, settled.unconfirmed);
     // An order CJ names twice counts once; one the request did not carry is kept (`None`),
     // never counted as one of the caller's.
-    let mut named = vec![false; keys.len()];
-    let accepted = read
-        .keys
-        .iter()
+    let accepted = settled
+        .namings
+        .into_iter()
         .zip(read.ranges)
-        .filter_map(|(k, range)| match positions.get(&k.order_key()) {
-            Some(&index) => {
-                let first = index
-                    .checked_sub(start)
-                    .and_then(|i| named.get_mut(i))
-                    .is_some_and(|seen| !std::mem::replace(seen, true));
-                first.then_some((Some(index), range))
-            }
-            None => Some((None, range)),
+        .filter_map(|(naming, range)| match naming {
+            super::Naming::Carried(index) => Some((Some(index), range)),
+            super::Naming::Again => None,
+            super::Naming::Unrequested => Some((None, range)),
         })
         .collect();
     tracing::info!(
@@ -942,12 +936,10 @@ pub(crate) fn fuzz_answer(data: &[u8]) {
         })
         .collect();
     let errors = super::redact_request_errors(&redactor, read.errors);
-    let (errors, unconfirmed) = super::settle(&keys, 10_000, &read.keys, &errors);
-    let answer = TrackingResponse {
-        orders: read.keys,
-        errors,
-        unconfirmed,
+    let mut answer = TrackingResponse {
         graphql_errors: read.graphql_errors,
+        ..TrackingResponse::default()
     };
+    super::settle_chunk(&mut answer, &keys, 10_000, read.keys, &errors);
     super::check_settled(&answer, &keys, 10_000);
 }
