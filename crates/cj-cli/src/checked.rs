@@ -9,14 +9,14 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use cj::tracking::{EncodedOrder, Instant};
 use cj::{InvalidInput, Problem};
 
-use crate::input::Input;
-use crate::orders::for_each_order;
+use crate::input::{Input, parse_line};
 
 /// At most this many problems are kept and printed; the rest are counted.
 const MAX_PROBLEMS: usize = 1_000;
@@ -94,64 +94,187 @@ impl LineMap {
 /// Reads, checks and encodes every order of `path` (`-`: standard input), in a blocking
 /// thread; `stop` (Ctrl-C) ends it early. Duplicate keys are found from a 64-bit hash of each
 /// key (8 bytes an order), confirmed against the keys themselves.
+///
+/// The lines are read in batches that worker threads (one a core) parse, check and encode;
+/// the batches are written to the temporary file in input order, so the outcome is the same
+/// as reading one order at a time.
 pub fn check<I: Input>(
     path: &PathBuf,
     command: &str,
     stop: &AtomicBool,
     progress: &crate::orders::Progress,
 ) -> Result<Checked, Refused> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(MAX_WORKERS);
+    check_with::<I>(path, command, stop, progress, workers, BATCH_BYTES)
+}
+
+/// The most threads that check orders.
+const MAX_WORKERS: usize = 8;
+/// A batch closes once its lines hold this many bytes (or [`BATCH_ORDERS`] orders).
+const BATCH_BYTES: usize = 256 << 10;
+/// The most orders in a batch.
+const BATCH_ORDERS: usize = 1_024;
+/// The most input bytes read but not yet written to the temporary file, one batch aside: what
+/// bounds memory whatever the order of the workers (a batch of one longest line still goes).
+const UNWRITTEN_BYTES: usize = 16 << 20;
+
+/// Lines for a worker: the first order's input position, the lines one after another, and
+/// where each ends with its line number.
+struct Batch {
+    first: usize,
+    text: String,
+    lines: Vec<(usize, usize)>,
+}
+
+/// A batch checked: its orders encoded as records of the temporary file, their key hashes,
+/// their problems, each order's (position, line), and the line that is not an order, if one
+/// is (the orders after it were not read).
+#[derive(Default)]
+struct Done {
+    records: Vec<u8>,
+    hashes: Vec<u64>,
+    problems: Vec<Problem>,
+    lines: Vec<(usize, usize)>,
+    unreadable: Option<String>,
+    write_error: Option<io::Error>,
+    /// The input bytes of the batch, given back to the budget once written.
+    bytes: usize,
+}
+
+/// What the writer takes, in input order.
+enum Entry {
+    /// A batch, answered by its worker on this channel.
+    Batch(Receiver<Done>),
+    /// The input could not be read further.
+    Failed(String),
+}
+
+/// The input bytes read but not yet written: the reader waits while there are too many, until
+/// the writer gives some back or ends.
+#[derive(Default)]
+struct Budget {
+    /// The bytes taken, and whether the writer ended.
+    state: Mutex<(usize, bool)>,
+    freed: Condvar,
+}
+
+impl Budget {
+    fn take(&self, bytes: usize) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while !state.1 && state.0 > 0 && state.0 + bytes > UNWRITTEN_BYTES {
+            state = self
+                .freed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.0 += bytes;
+    }
+
+    fn give_back(&self, bytes: usize) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 = state.0.saturating_sub(bytes);
+        self.freed.notify_all();
+    }
+
+    /// The writer ended: nothing waits for it any more.
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.freed.notify_all();
+    }
+}
+
+/// [`check`] with `workers` threads and batches of `batch_bytes`.
+fn check_with<I: Input>(
+    path: &PathBuf,
+    command: &str,
+    stop: &AtomicBool,
+    progress: &crate::orders::Progress,
+    workers: usize,
+    batch_bytes: usize,
+) -> Result<Checked, Refused> {
     let file = tempfile::tempfile()
         .map_err(|e| Refused::Unreadable(format!("cannot create a temporary file: {e}")))?;
-    let mut spool = BufWriter::with_capacity(1 << 16, file);
     let now = Instant::now();
-    let mut lines = LineMap::default();
-    let mut problems = Vec::new();
-    let mut more = 0;
-    let mut hashes = Vec::new();
-    let mut count = 0;
-    let mut write_error = None;
-    let mut json = Vec::new();
-    let read = for_each_order(path, command, |order: I, line| {
-        if stop.load(Ordering::Relaxed) {
-            return Err(INTERRUPTED.into());
+    let budget = Budget::default();
+    let pool = Pool::default();
+    // Whether the writer stopped (a line that is not an order, Ctrl-C): reading stops too.
+    let ended = AtomicBool::new(false);
+    let (jobs, queue) = mpsc::sync_channel::<(Batch, SyncSender<Done>)>(workers);
+    let queue = Mutex::new(queue);
+    let written = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    // Held only while taking a job.
+                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok((batch, answer)) = job else { return };
+                    // The writer may have stopped: then nobody listens.
+                    let _ = answer.send(check_batch::<I>(batch, command, now, &pool));
+                }
+            });
         }
-        let index = count;
-        count += 1;
-        lines.record(index, line);
-        for p in order.check(index, now) {
-            if problems.len() < MAX_PROBLEMS {
-                problems.push(p);
-            } else {
-                more += 1;
+        let (entries, in_order) = mpsc::sync_channel::<Entry>(2 * workers);
+        let writer = scope.spawn(|| {
+            let written = write_in_order(in_order, file, stop, progress, &budget, &pool);
+            // The reader stops too.
+            ended.store(true, Ordering::Relaxed);
+            budget.close();
+            written
+        });
+        let dispatch = |batch: Batch| -> Result<(), String> {
+            budget.take(batch.text.len());
+            let (answer, answered) = mpsc::sync_channel(1);
+            entries
+                .send(Entry::Batch(answered))
+                .map_err(|_| INTERRUPTED.to_string())?;
+            jobs.send((batch, answer))
+                .map_err(|_| INTERRUPTED.to_string())
+        };
+        let mut batch = Batch::new(0, &pool);
+        let read = crate::orders::Lines::open(path).and_then(|mut lines| {
+            loop {
+                if ended.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+                    return Err(INTERRUPTED.into());
+                }
+                // Read straight into the batch: no copy of each line.
+                let Some(line_no) = lines.next_into(&mut batch.text)? else {
+                    break;
+                };
+                batch.lines.push((batch.text.len(), line_no));
+                if batch.text.len() >= batch_bytes || batch.lines.len() >= BATCH_ORDERS {
+                    let next = Batch::new(batch.first + batch.lines.len(), &pool);
+                    dispatch(std::mem::replace(&mut batch, next))?;
+                }
             }
+            if batch.lines.is_empty() {
+                Ok(())
+            } else {
+                dispatch(batch)
+            }
+        });
+        if let Err(e) = read
+            && e != INTERRUPTED
+        {
+            let _ = entries.send(Entry::Failed(e));
         }
-        let (enterprise, tracker, order_id) = order.order_key();
-        hashes.push(key_hash(enterprise, tracker, order_id));
-        if let Err(e) = write_record(&mut spool, &order, &mut json) {
-            write_error.get_or_insert(e);
-        }
-        if count % 4_096 == 0 {
-            progress.checked(count);
-        }
-        Ok(())
-    });
-    match read {
-        Err(e) if e == INTERRUPTED => return Err(Refused::Interrupted),
-        Err(e) => return Err(Refused::Unreadable(e)),
-        Ok(()) => {}
-    }
-    progress.checked(count);
-    let mut file = spool
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|mut f| f.rewind().map(|()| f));
-    if let Some(e) = write_error {
-        file = Err(e);
-    }
-    let file =
-        file.map_err(|e| Refused::Unreadable(format!("cannot write a temporary file: {e}")))?;
+        // The workers and the writer end once their channels are closed and drained.
+        drop((jobs, entries));
+        writer
+            .join()
+            .unwrap_or_else(|_| Err(Refused::Unreadable("the check failed".into())))
+    })?;
+    let Written {
+        spool,
+        count,
+        lines,
+        hashes,
+        mut problems,
+        mut more,
+    } = written;
     let checked = Checked {
-        spool: file,
+        spool,
         count,
         lines,
     };
@@ -173,6 +296,171 @@ pub fn check<I: Input>(
         problems,
         more,
         lines: checked.lines,
+    })
+}
+
+impl Batch {
+    fn new(first: usize, pool: &Pool) -> Batch {
+        Batch {
+            first,
+            text: pool.take(&pool.texts),
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// Buffers given back once used, for the next batches: a file of a million orders does not
+/// need thousands of fresh buffers of a quarter megabyte (each one page faults).
+#[derive(Default)]
+struct Pool {
+    texts: Mutex<Vec<String>>,
+    records: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Pool {
+    fn take<T: Default>(&self, buffers: &Mutex<Vec<T>>) -> T {
+        let mut buffers = buffers.lock().unwrap_or_else(PoisonError::into_inner);
+        buffers.pop().unwrap_or_default()
+    }
+
+    /// Keeps `buffer` (emptied) unless it grew far beyond a batch (a very long line): the
+    /// pool holds no more than the batches in flight did.
+    fn give_back<T>(&self, buffers: &Mutex<Vec<T>>, buffer: T, capacity: usize) {
+        if capacity <= 4 * BATCH_BYTES {
+            let mut buffers = buffers.lock().unwrap_or_else(PoisonError::into_inner);
+            if buffers.len() < POOLED {
+                buffers.push(buffer);
+            }
+        }
+    }
+}
+
+/// The most buffers of each kind a [`Pool`] keeps.
+const POOLED: usize = 4 * MAX_WORKERS;
+
+/// Parses, checks and encodes the orders of `batch` (a worker's job).
+fn check_batch<I: Input>(batch: Batch, command: &str, now: Instant, pool: &Pool) -> Done {
+    let mut records = pool.take(&pool.records);
+    records.clear();
+    // An encoded order is about as long as its line.
+    records.reserve(batch.text.len() + 32 * batch.lines.len());
+    let mut done = Done {
+        records,
+        hashes: Vec::with_capacity(batch.lines.len()),
+        bytes: batch.text.len(),
+        ..Done::default()
+    };
+    let mut json = Vec::new();
+    let mut start = 0;
+    for (n, &(end, line_no)) in batch.lines.iter().enumerate() {
+        let line = batch.text.get(start..end).unwrap_or_default();
+        start = end;
+        let order: I = match parse_line(line, command) {
+            Ok(order) => order,
+            Err(why) => {
+                done.unreadable = Some(format!("line {line_no}: {why}"));
+                break;
+            }
+        };
+        let index = batch.first + n;
+        done.problems.extend(order.check(index, now));
+        let (enterprise, tracker, order_id) = order.order_key();
+        done.hashes.push(key_hash(enterprise, tracker, order_id));
+        if let Err(e) = write_record(&mut done.records, &order, &mut json) {
+            done.write_error.get_or_insert(e);
+        }
+        done.lines.push((index, line_no));
+    }
+    let mut text = batch.text;
+    let capacity = text.capacity();
+    text.clear();
+    pool.give_back(&pool.texts, text, capacity);
+    done
+}
+
+/// What the writer made of the batches.
+struct Written {
+    spool: std::fs::File,
+    count: usize,
+    lines: LineMap,
+    hashes: Vec<u64>,
+    problems: Vec<Problem>,
+    more: usize,
+}
+
+/// Writes the checked batches to `file` in input order, keeping the first [`MAX_PROBLEMS`]
+/// problems; stops at the first line that is not an order, at a failure to read, and at
+/// Ctrl-C (`stop`).
+fn write_in_order(
+    entries: Receiver<Entry>,
+    file: std::fs::File,
+    stop: &AtomicBool,
+    progress: &crate::orders::Progress,
+    budget: &Budget,
+    pool: &Pool,
+) -> Result<Written, Refused> {
+    let mut spool = BufWriter::with_capacity(1 << 16, file);
+    let mut lines = LineMap::default();
+    let (mut problems, mut more) = (Vec::new(), 0);
+    let mut hashes = Vec::new();
+    let mut count = 0;
+    let mut write_error = None;
+    for entry in entries {
+        if stop.load(Ordering::Relaxed) {
+            return Err(Refused::Interrupted);
+        }
+        let done = match entry {
+            Entry::Failed(e) => return Err(Refused::Unreadable(e)),
+            Entry::Batch(answered) => match answered.recv() {
+                Ok(done) => done,
+                Err(_) => return Err(Refused::Unreadable("the check failed".into())),
+            },
+        };
+        budget.give_back(done.bytes);
+        if let Err(e) = spool.write_all(&done.records) {
+            write_error.get_or_insert(e);
+        }
+        let capacity = done.records.capacity();
+        pool.give_back(&pool.records, done.records, capacity);
+        if let Some(e) = done.write_error {
+            write_error.get_or_insert(e);
+        }
+        hashes.extend_from_slice(&done.hashes);
+        for (index, line) in done.lines {
+            lines.record(index, line);
+        }
+        count += done.hashes.len();
+        for p in done.problems {
+            if problems.len() < MAX_PROBLEMS {
+                problems.push(p);
+            } else {
+                more += 1;
+            }
+        }
+        progress.checked(count);
+        if let Some(e) = done.unreadable {
+            return Err(Refused::Unreadable(e));
+        }
+    }
+    if stop.load(Ordering::Relaxed) {
+        return Err(Refused::Interrupted);
+    }
+    let mut file = spool
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|mut f| f.rewind().map(|()| f));
+    if let Some(e) = write_error {
+        file = Err(e);
+    }
+    let spool =
+        file.map_err(|e| Refused::Unreadable(format!("cannot write a temporary file: {e}")))?;
+    Ok(Written {
+        spool,
+        count,
+        lines,
+        hashes,
+        problems,
+        more,
     })
 }
 
@@ -358,5 +646,132 @@ mod tests {
         huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         let read = read_record::<OrderCreateRequest>(&mut huge.as_slice()).expect("a record");
         assert!(read.is_err_and(|e| e.contains("corrupt")));
+    }
+
+    /// What a check came to, as text to compare.
+    fn outcome(result: Result<Checked, Refused>) -> String {
+        match result {
+            Ok(checked) => {
+                let orders: Vec<String> = checked
+                    .orders::<OrderCreateRequest>()
+                    .map(|o| o.map(|o| format!("{:?} {}", o.order_key(), o.json())))
+                    .collect::<Result<_, _>>()
+                    .expect("the spool reads back");
+                let lines: Vec<usize> = (0..checked.count).map(|i| checked.lines.line(i)).collect();
+                format!("ok {} {orders:?} {lines:?}", checked.count)
+            }
+            Err(Refused::Unreadable(e)) => format!("unreadable {e}"),
+            Err(Refused::Interrupted) => "interrupted".into(),
+            Err(Refused::Invalid {
+                problems,
+                more,
+                lines,
+            }) => {
+                let at: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("{p:?} line {:?}", p.index.map(|i| lines.line(i))))
+                    .collect();
+                format!("invalid {more} {at:?}")
+            }
+        }
+    }
+
+    /// Checks `text` as a file, one order at a time (one worker, one batch) and in batches of
+    /// a line or two over four workers: the same outcome, which is returned.
+    fn both_ways(text: &str) -> String {
+        let mut file = tempfile::NamedTempFile::new().expect("a file");
+        file.write_all(text.as_bytes()).expect("written");
+        let path = file.path().to_path_buf();
+        let stop = AtomicBool::new(false);
+        let progress = crate::orders::Progress::new(true);
+        let one = outcome(check_with::<OrderCreateRequest>(
+            &path,
+            "cj orders ",
+            &stop,
+            &progress,
+            1,
+            usize::MAX,
+        ));
+        for batch_bytes in [1, 300] {
+            let batched = outcome(check_with::<OrderCreateRequest>(
+                &path,
+                "cj orders ",
+                &stop,
+                &progress,
+                4,
+                batch_bytes,
+            ));
+            assert_eq!(batched, one, "batches of {batch_bytes} bytes");
+        }
+        one
+    }
+
+    fn line(id: &str, currency: &str) -> String {
+        format!(
+            "{{\"enterpriseId\":\"1234567\",\"actionTrackerId\":123456,\"orderId\":\"{id}\",\
+             \"eventTime\":\"2024-01-15T18:08:36.089Z\",\"cjEvent\":\"e\",\
+             \"currency\":\"{currency}\",\"amount\":\"10.00\"}}\n"
+        )
+    }
+
+    #[test]
+    fn checking_in_batches_over_several_threads_is_checking_one_order_at_a_time() {
+        // Valid orders between blank lines: every order read back in input order, each with
+        // its line.
+        let mut valid = String::new();
+        for i in 0..300 {
+            valid.push_str(&line(&format!("V-{i}"), "USD"));
+            if i % 7 == 0 {
+                valid.push_str("\n  \n");
+            }
+        }
+        assert!(both_ways(&valid).starts_with("ok 300 "));
+
+        // Orders that break CJ's rules, and a key repeated 250 lines later: every problem,
+        // at its line, in input order.
+        let mut invalid = valid.clone();
+        invalid.push_str(&line("V-3", "USD"));
+        invalid.push_str(&line("", "USD"));
+        invalid.push_str(&line("BAD-CURRENCY", "dollars"));
+        let refused = both_ways(&invalid);
+        assert!(refused.starts_with("invalid 0 "), "{refused}");
+        assert!(refused.contains("V-3"), "{refused}");
+        assert!(refused.contains("BAD-CURRENCY"), "{refused}");
+
+        // More problems than are kept: the rest counted.
+        let many: String = (0..MAX_PROBLEMS + 5)
+            .map(|i| line(&format!("N-{i}"), "dollars"))
+            .collect();
+        assert!(both_ways(&many).starts_with("invalid 5 "));
+
+        // Lines that are not orders, the first one after invalid orders: that line is the
+        // answer (the same message), whatever batch or thread it fell to.
+        let mut unreadable = invalid.clone();
+        unreadable.push_str("{\"orderId\": 12,5}\n");
+        unreadable.push_str(&valid);
+        unreadable.push_str("not json\n");
+        let refused = both_ways(&unreadable);
+        assert!(refused.starts_with("unreadable line 390: "), "{refused}");
+
+        // No orders at all.
+        assert!(both_ways("\n\n").starts_with("unreadable "));
+
+        // Ctrl-C: interrupted, however it is split.
+        let mut file = tempfile::NamedTempFile::new().expect("a file");
+        file.write_all(valid.as_bytes()).expect("written");
+        let stopped = AtomicBool::new(true);
+        let progress = crate::orders::Progress::new(true);
+        for (workers, batch_bytes) in [(1, usize::MAX), (4, 1)] {
+            let path = file.path().to_path_buf();
+            let checked = check_with::<OrderCreateRequest>(
+                &path,
+                "cj orders ",
+                &stopped,
+                &progress,
+                workers,
+                batch_bytes,
+            );
+            assert_eq!(outcome(checked), "interrupted");
+        }
     }
 }

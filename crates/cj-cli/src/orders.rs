@@ -728,48 +728,96 @@ pub fn for_each_order<I: Input>(
     command: &str,
     mut each: impl FnMut(I, usize) -> Result<(), String>,
 ) -> Result<(), String> {
-    // 64 KiB reads: a file of a million orders takes 10,000 system calls, not 80,000.
-    const READ_BUFFER: usize = 1 << 16;
-    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(std::io::BufReader::with_capacity(
-            READ_BUFFER,
-            std::io::stdin(),
-        ))
-    } else {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Box::new(std::io::BufReader::with_capacity(READ_BUFFER, file))
-    };
-    let mut any = false;
+    for_each_line(path, |line, line_no| {
+        let order = parse_line(line, command).map_err(|why| format!("line {line_no}: {why}"))?;
+        each(order, line_no)
+    })
+}
+
+/// Reads `path` (`-`: standard input) one line at a time, giving `each` every line that is
+/// not blank (without its line break) and its line number; an error of `each` stops the
+/// reading. Fails on a line longer than [`MAX_LINE_BYTES`] and on a file without such lines.
+pub fn for_each_line(
+    path: &PathBuf,
+    mut each: impl FnMut(&str, usize) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut lines = Lines::open(path)?;
     // One buffer for every line: a file of a million orders is not a million allocations.
     let mut line = String::new();
-    for line_no in 1.. {
+    while let Some(line_no) = lines.next_into(&mut line)? {
+        each(&line, line_no)?;
         line.clear();
-        // A line is read up to the limit, so that a file without line breaks cannot take all
-        // memory.
-        let limit = MAX_LINE_BYTES as u64 + 1;
-        match std::io::Read::take(&mut reader, limit).read_line(&mut line) {
-            Ok(0) => break,
-            Ok(n) if n > MAX_LINE_BYTES => {
-                return Err(format!(
-                    "{}: line {line_no} is longer than {MAX_LINE_BYTES} bytes: {JSON_LINES}",
-                    path.display()
-                ));
-            }
-            Ok(_) => {}
-            Err(e) => return Err(format!("{}: line {line_no}: {e}", path.display())),
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let order = parse_line(line.trim_end_matches(['\n', '\r']), command)
-            .map_err(|why| format!("line {line_no}: {why}"))?;
-        each(order, line_no)?;
-        any = true;
-    }
-    if !any {
-        return Err(format!("{}: no orders", path.display()));
     }
     Ok(())
+}
+
+/// The lines of an order file that are not blank.
+pub struct Lines {
+    reader: Box<dyn BufRead + Send>,
+    path: PathBuf,
+    /// The number of the last line read.
+    line_no: usize,
+    any: bool,
+}
+
+impl Lines {
+    /// `path`, or standard input for `-`.
+    pub fn open(path: &PathBuf) -> Result<Lines, String> {
+        // 64 KiB reads: a file of a million orders takes 10,000 system calls, not 80,000.
+        const READ_BUFFER: usize = 1 << 16;
+        let reader: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::BufReader::with_capacity(
+                READ_BUFFER,
+                std::io::stdin(),
+            ))
+        } else {
+            let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Box::new(std::io::BufReader::with_capacity(READ_BUFFER, file))
+        };
+        Ok(Lines {
+            reader,
+            path: path.clone(),
+            line_no: 0,
+            any: false,
+        })
+    }
+
+    /// Appends the next line that is not blank, without its line break, to `buf`: its line
+    /// number, or `None` at the end. Fails on a line longer than [`MAX_LINE_BYTES`], and at
+    /// the end of a file without such lines.
+    pub fn next_into(&mut self, buf: &mut String) -> Result<Option<usize>, String> {
+        let start = buf.len();
+        loop {
+            self.line_no += 1;
+            let line_no = self.line_no;
+            // A line is read up to the limit, so that a file without line breaks cannot take
+            // all memory.
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            match std::io::Read::take(&mut self.reader, limit).read_line(buf) {
+                Ok(0) if self.any => return Ok(None),
+                Ok(0) => return Err(format!("{}: no orders", self.path.display())),
+                Ok(n) if n > MAX_LINE_BYTES => {
+                    return Err(format!(
+                        "{}: line {line_no} is longer than {MAX_LINE_BYTES} bytes: {JSON_LINES}",
+                        self.path.display()
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!("{}: line {line_no}: {e}", self.path.display()));
+                }
+            }
+            let line = buf.get(start..).unwrap_or_default();
+            if line.trim().is_empty() {
+                buf.truncate(start);
+                continue;
+            }
+            let kept = line.trim_end_matches(['\n', '\r']).len();
+            buf.truncate(start + kept);
+            self.any = true;
+            return Ok(Some(line_no));
+        }
+    }
 }
 
 /// One row of the readable table.

@@ -636,7 +636,7 @@ fn settle<I: OrderKey, K: OrderKey>(
     // Each key's first position in the chunk (an unchecked chunk may repeat a key: CJ's one
     // answer then confirms both), and whether CJ has named it yet.
     let mut positions: foldhash::HashMap<(&str, NonNegativeInt, &str), (usize, bool)> =
-        foldhash::HashMap::default();
+        foldhash::HashMap::with_capacity_and_hasher(chunk.len(), Default::default());
     for (i, order) in chunk.iter().enumerate() {
         positions.entry(order.order_key()).or_insert((i, false));
     }

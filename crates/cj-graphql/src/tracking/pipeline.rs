@@ -844,7 +844,7 @@ impl<O: StreamOrder> Chunker<O> {
     /// A complete request, its keys checked for duplicates: ready to send, or refused.
     fn complete(&self, mut chunk: Chunk) -> Result<Chunk, Box<StreamError>> {
         if self.strict {
-            let mut duplicates = super::Duplicates::default();
+            let mut duplicates = super::Duplicates::with_capacity(chunk.keys.len());
             for (i, key) in chunk.keys.iter().enumerate() {
                 let problem = duplicates.add(chunk.start + i, key);
                 chunk.problems.extend(problem);

@@ -1,7 +1,5 @@
 //! CJ's documented rules for orders, checked before anything is sent (`api-facts.md` 1.7, 1.8).
 
-use std::collections::HashMap;
-
 use cj_transport::{CjEnum, InvalidInput, Problem};
 
 use super::{
@@ -125,7 +123,7 @@ impl OrderRules for OrderCancelRequest {
 /// Every problem of every order, duplicate keys included.
 fn validate<O: OrderRules>(orders: &[O], now: Instant) -> Result<(), InvalidInput> {
     let mut problems = Vec::new();
-    let mut duplicates = Duplicates::default();
+    let mut duplicates = Duplicates::with_capacity(orders.len());
     for (i, o) in orders.iter().enumerate() {
         problems.extend(o.check(i, now));
         problems.extend(duplicates.add(i, o));
@@ -141,10 +139,17 @@ fn validate<O: OrderRules>(orders: &[O], now: Instant) -> Result<(), InvalidInpu
 /// id): CJ would count them once.
 #[derive(Debug, Default)]
 pub struct Duplicates<'a> {
-    seen: HashMap<(&'a str, NonNegativeInt, &'a str), usize>,
+    seen: foldhash::HashMap<(&'a str, NonNegativeInt, &'a str), usize>,
 }
 
 impl<'a> Duplicates<'a> {
+    /// Room for `orders` keys up front: a request of 10,000 is not rehashed as it grows.
+    pub fn with_capacity(orders: usize) -> Self {
+        Duplicates {
+            seen: foldhash::HashMap::with_capacity_and_hasher(orders, Default::default()),
+        }
+    }
+
     /// Adds the order at `index`; the problem when an earlier order has its key.
     pub fn add(&mut self, index: usize, order: &'a impl OrderKey) -> Option<Problem> {
         let key = order.order_key();
