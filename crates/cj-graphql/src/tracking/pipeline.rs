@@ -2,6 +2,7 @@
 //! orders (and [`MAX_REQUEST_BYTES`](super::MAX_REQUEST_BYTES)) at a time, the next body encoded
 //! while the current one is sent.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -17,6 +18,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use tracing::Instrument;
+
+use crate::scalars::IdText;
 
 use super::{
     Id, Instant, NonNegativeInt, OrderCancelRequest, OrderCancellation, OrderCreateRequest,
@@ -622,6 +625,8 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
     let request_errors = super::redact_request_errors(redactor, read.errors);
     let settled = super::settle(&keys, start, &read.keys, &request_errors);
     let (errors, unconfirmed) = (settled.errors, settled.unconfirmed);
+    let named = read.keys.len();
+    drop(read.keys);
     // An order CJ names twice counts once; one the request did not carry is kept (`None`),
     // never counted as one of the caller's.
     let accepted = settled
@@ -635,7 +640,7 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
         })
         .collect();
     tracing::info!(
-        accepted = read.keys.len(),
+        accepted = named,
         errors = errors.len(),
         graphql_errors = read.graphql_errors.len(),
         "answered"
@@ -651,10 +656,10 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
     })
 }
 
-/// What one answer holds: the accepted orders' keys and where each is in the body, CJ's
-/// `RequestError`s and the GraphQL errors beside the data.
-struct ReadAnswer {
-    keys: Vec<KeyBuf>,
+/// What one answer holds: the accepted orders' keys (borrowed from the body) and where each
+/// is in the body, CJ's `RequestError`s and the GraphQL errors beside the data.
+struct ReadAnswer<'a> {
+    keys: Vec<Named<'a>>,
     ranges: Vec<Range<usize>>,
     errors: Vec<RequestError>,
     graphql_errors: Vec<GraphQLError>,
@@ -671,12 +676,12 @@ struct Payload<'a> {
 /// Reads the answer to `field` (`createOrders`, ...): each accepted order is read only as far
 /// as the key that names it (an order without one makes the answer unreadable) and kept as its
 /// place in `body`; the rest of CJ's echo is read when the caller asks for it.
-fn read_answer(
-    body: &[u8],
+fn read_answer<'a>(
+    body: &'a [u8],
     field: &str,
     redactor: &cj_transport::Redactor,
-) -> Result<ReadAnswer, Error> {
-    let answer = crate::graphql::decode::<BTreeMap<String, Option<Payload<'_>>>>(body, redactor)?;
+) -> Result<ReadAnswer<'a>, Error> {
+    let answer = crate::graphql::decode::<BTreeMap<String, Option<Payload<'a>>>>(body, redactor)?;
     let mut data = answer.data;
     let payload = data.remove(field).flatten();
     let (orders, errors) = payload.map_or((None, None), |p| (p.orders, p.errors));
@@ -685,18 +690,15 @@ fn read_answer(
     let mut ranges = Vec::with_capacity(orders.len());
     let base = body.as_ptr() as usize;
     for (n, raw) in orders.into_iter().enumerate() {
-        let named: Named = serde_json::from_str(raw.get()).map_err(|e| Error::Decode {
+        let text: &'a str = raw.get();
+        let named: Named<'a> = serde_json::from_str(text).map_err(|e| Error::Decode {
             message: redactor.redact(&format!("at `data.{field}.orders[{n}]`: {e}")),
-            body: redactor.redact_body(raw.get().as_bytes()),
+            body: redactor.redact_body(text.as_bytes()),
         })?;
-        keys.push(KeyBuf {
-            enterprise_id: named.advertiser.enterprise_id,
-            action_tracker_id: named.action_tracker.id,
-            order_id: named.order_id,
-        });
+        keys.push(named);
         // The raw text borrows from `body`: its place there.
-        let start = (raw.get().as_ptr() as usize).saturating_sub(base);
-        ranges.push(start..start + raw.get().len());
+        let start = (text.as_ptr() as usize).saturating_sub(base);
+        ranges.push(start..start + text.len());
     }
     Ok(ReadAnswer {
         keys,
@@ -706,25 +708,38 @@ fn read_answer(
     })
 }
 
-/// What names an accepted order (an `Order` or an `OrderCancellation`) in CJ's answer; every
-/// other field is skipped unread.
+/// What names an accepted order (an `Order` or an `OrderCancellation`) in CJ's answer,
+/// borrowed from the answer unless escaped; every other field is skipped unread.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Named {
-    advertiser: NamedAdvertiser,
+struct Named<'a> {
+    #[serde(borrow)]
+    advertiser: NamedAdvertiser<'a>,
     action_tracker: NamedTracker,
-    order_id: String,
+    #[serde(borrow)]
+    order_id: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct NamedAdvertiser {
-    enterprise_id: Id,
+struct NamedAdvertiser<'a> {
+    #[serde(borrow)]
+    enterprise_id: IdText<'a>,
 }
 
 #[derive(Deserialize)]
 struct NamedTracker {
     id: NonNegativeInt,
+}
+
+impl OrderKey for Named<'_> {
+    fn order_key(&self) -> (&str, NonNegativeInt, &str) {
+        (
+            &self.advertiser.enterprise_id.0,
+            self.action_tracker.id,
+            &self.order_id,
+        )
+    }
 }
 
 /// Turns orders into request bodies: checks each (with [`Validation::Strict`]), encodes it
@@ -942,4 +957,40 @@ pub(crate) fn fuzz_answer(data: &[u8]) {
     };
     super::settle_chunk(&mut answer, &keys, 10_000, read.keys, &errors);
     super::check_settled(&answer, &keys, 10_000);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_names_orders_by_keys_read_in_place_escaped_or_numeric_alike() {
+        let redactor = cj_transport::Redactor::new("never-in-this-answer");
+        let body = br#"{"data":{"createOrders":{"orders":[
+            {"advertiser":{"enterpriseId":"1234567"},"actionTracker":{"id":123456},"orderId":"A-1"},
+            {"orderId":"B\u002d2","advertiser":{"enterpriseId":1234567},"actionTracker":{"id":7}}
+        ],"errors":[]}}}"#;
+        let read = read_answer(body, "createOrders", &redactor).expect("reads");
+        let keys: Vec<_> = read.keys.iter().map(OrderKey::order_key).collect();
+        assert_eq!(keys, [("1234567", 123456, "A-1"), ("1234567", 7, "B-2")]);
+        // Plain text is borrowed from the body; an escaped id is unescaped into its own.
+        assert!(matches!(read.keys[0].order_id, Cow::Borrowed(_)));
+        assert!(matches!(read.keys[1].order_id, Cow::Owned(_)));
+        let first = read.ranges.first().cloned().expect("a range");
+        assert!(body[first].starts_with(br#"{"advertiser""#));
+
+        // An enterprise id that is not an integer, and an order without its key: unreadable.
+        for order in [
+            r#"{"advertiser":{"enterpriseId":12.5},"actionTracker":{"id":1},"orderId":"C"}"#,
+            r#"{"advertiser":{"enterpriseId":"1"},"orderId":"C"}"#,
+        ] {
+            let body = format!(r#"{{"data":{{"createOrders":{{"orders":[{order}]}}}}}}"#);
+            let read = read_answer(body.as_bytes(), "createOrders", &redactor);
+            assert!(
+                matches!(read, Err(Error::Decode { .. })),
+                "{order}: {:?}",
+                read.map(|r| r.keys.len())
+            );
+        }
+    }
 }
