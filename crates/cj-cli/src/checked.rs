@@ -198,9 +198,6 @@ fn check_with<I: Input>(
         .map_err(|e| Refused::Unreadable(format!("cannot create a temporary file: {e}")))?;
     let now = Instant::now();
     let budget = Budget::default();
-    let pool = Pool::default();
-    // Whether the writer stopped (a line that is not an order, Ctrl-C): reading stops too.
-    let ended = AtomicBool::new(false);
     let (jobs, queue) = mpsc::sync_channel::<(Batch, SyncSender<Done>)>(workers);
     let queue = Mutex::new(queue);
     let written = std::thread::scope(|scope| {
@@ -211,15 +208,15 @@ fn check_with<I: Input>(
                     let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                     let Ok((batch, answer)) = job else { return };
                     // The writer may have stopped: then nobody listens.
-                    let _ = answer.send(check_batch::<I>(batch, command, now, &pool));
+                    let _ = answer.send(check_batch::<I>(batch, command, now));
                 }
             });
         }
         let (entries, in_order) = mpsc::sync_channel::<Entry>(2 * workers);
         let writer = scope.spawn(|| {
-            let written = write_in_order(in_order, file, stop, progress, &budget, &pool);
-            // The reader stops too.
-            ended.store(true, Ordering::Relaxed);
+            let written = write_in_order(in_order, file, stop, progress, &budget);
+            // The reader stops too: at its next batch, whose entry finds no writer, or now
+            // if it waits for room.
             budget.close();
             written
         });
@@ -232,10 +229,10 @@ fn check_with<I: Input>(
             jobs.send((batch, answer))
                 .map_err(|_| INTERRUPTED.to_string())
         };
-        let mut batch = Batch::new(0, &pool);
+        let mut batch = Batch::new(0, batch_bytes);
         let read = crate::orders::Lines::open(path).and_then(|mut lines| {
             loop {
-                if ended.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
                     return Err(INTERRUPTED.into());
                 }
                 // Read straight into the batch: no copy of each line.
@@ -244,7 +241,7 @@ fn check_with<I: Input>(
                 };
                 batch.lines.push((batch.text.len(), line_no));
                 if batch.text.len() >= batch_bytes || batch.lines.len() >= BATCH_ORDERS {
-                    let next = Batch::new(batch.first + batch.lines.len(), &pool);
+                    let next = Batch::new(batch.first + batch.lines.len(), batch_bytes);
                     dispatch(std::mem::replace(&mut batch, next))?;
                 }
             }
@@ -300,52 +297,21 @@ fn check_with<I: Input>(
 }
 
 impl Batch {
-    fn new(first: usize, pool: &Pool) -> Batch {
+    fn new(first: usize, batch_bytes: usize) -> Batch {
         Batch {
             first,
-            text: pool.take(&pool.texts),
+            // Room for the batch and the line that fills it.
+            text: String::with_capacity(batch_bytes.min(BATCH_BYTES) + (1 << 10)),
             lines: Vec::new(),
         }
     }
 }
 
-/// Buffers given back once used, for the next batches: a file of a million orders does not
-/// need thousands of fresh buffers of a quarter megabyte (each one page faults).
-#[derive(Default)]
-struct Pool {
-    texts: Mutex<Vec<String>>,
-    records: Mutex<Vec<Vec<u8>>>,
-}
-
-impl Pool {
-    fn take<T: Default>(&self, buffers: &Mutex<Vec<T>>) -> T {
-        let mut buffers = buffers.lock().unwrap_or_else(PoisonError::into_inner);
-        buffers.pop().unwrap_or_default()
-    }
-
-    /// Keeps `buffer` (emptied) unless it grew far beyond a batch (a very long line): the
-    /// pool holds no more than the batches in flight did.
-    fn give_back<T>(&self, buffers: &Mutex<Vec<T>>, buffer: T, capacity: usize) {
-        if capacity <= 4 * BATCH_BYTES {
-            let mut buffers = buffers.lock().unwrap_or_else(PoisonError::into_inner);
-            if buffers.len() < POOLED {
-                buffers.push(buffer);
-            }
-        }
-    }
-}
-
-/// The most buffers of each kind a [`Pool`] keeps.
-const POOLED: usize = 4 * MAX_WORKERS;
-
 /// Parses, checks and encodes the orders of `batch` (a worker's job).
-fn check_batch<I: Input>(batch: Batch, command: &str, now: Instant, pool: &Pool) -> Done {
-    let mut records = pool.take(&pool.records);
-    records.clear();
-    // An encoded order is about as long as its line.
-    records.reserve(batch.text.len() + 32 * batch.lines.len());
+fn check_batch<I: Input>(batch: Batch, command: &str, now: Instant) -> Done {
     let mut done = Done {
-        records,
+        // An encoded order is about as long as its line.
+        records: Vec::with_capacity(batch.text.len() + 32 * batch.lines.len()),
         hashes: Vec::with_capacity(batch.lines.len()),
         bytes: batch.text.len(),
         ..Done::default()
@@ -371,10 +337,6 @@ fn check_batch<I: Input>(batch: Batch, command: &str, now: Instant, pool: &Pool)
         }
         done.lines.push((index, line_no));
     }
-    let mut text = batch.text;
-    let capacity = text.capacity();
-    text.clear();
-    pool.give_back(&pool.texts, text, capacity);
     done
 }
 
@@ -397,7 +359,6 @@ fn write_in_order(
     stop: &AtomicBool,
     progress: &crate::orders::Progress,
     budget: &Budget,
-    pool: &Pool,
 ) -> Result<Written, Refused> {
     let mut spool = BufWriter::with_capacity(1 << 16, file);
     let mut lines = LineMap::default();
@@ -420,8 +381,6 @@ fn write_in_order(
         if let Err(e) = spool.write_all(&done.records) {
             write_error.get_or_insert(e);
         }
-        let capacity = done.records.capacity();
-        pool.give_back(&pool.records, done.records, capacity);
         if let Some(e) = done.write_error {
             write_error.get_or_insert(e);
         }

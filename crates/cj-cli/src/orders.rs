@@ -728,24 +728,12 @@ pub fn for_each_order<I: Input>(
     command: &str,
     mut each: impl FnMut(I, usize) -> Result<(), String>,
 ) -> Result<(), String> {
-    for_each_line(path, |line, line_no| {
-        let order = parse_line(line, command).map_err(|why| format!("line {line_no}: {why}"))?;
-        each(order, line_no)
-    })
-}
-
-/// Reads `path` (`-`: standard input) one line at a time, giving `each` every line that is
-/// not blank (without its line break) and its line number; an error of `each` stops the
-/// reading. Fails on a line longer than [`MAX_LINE_BYTES`] and on a file without such lines.
-pub fn for_each_line(
-    path: &PathBuf,
-    mut each: impl FnMut(&str, usize) -> Result<(), String>,
-) -> Result<(), String> {
     let mut lines = Lines::open(path)?;
     // One buffer for every line: a file of a million orders is not a million allocations.
     let mut line = String::new();
     while let Some(line_no) = lines.next_into(&mut line)? {
-        each(&line, line_no)?;
+        let order = parse_line(&line, command).map_err(|why| format!("line {line_no}: {why}"))?;
+        each(order, line_no)?;
         line.clear();
     }
     Ok(())
@@ -753,7 +741,7 @@ pub fn for_each_line(
 
 /// The lines of an order file that are not blank.
 pub struct Lines {
-    reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead>,
     path: PathBuf,
     /// The number of the last line read.
     line_no: usize,
@@ -765,7 +753,7 @@ impl Lines {
     pub fn open(path: &PathBuf) -> Result<Lines, String> {
         // 64 KiB reads: a file of a million orders takes 10,000 system calls, not 80,000.
         const READ_BUFFER: usize = 1 << 16;
-        let reader: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
             Box::new(std::io::BufReader::with_capacity(
                 READ_BUFFER,
                 std::io::stdin(),

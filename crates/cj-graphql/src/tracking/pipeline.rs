@@ -621,18 +621,21 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
     )
     .await?;
     let redactor = client.transport.redactor();
-    let read = read_answer(&body, operation.field, redactor)?;
-    let request_errors = super::redact_request_errors(redactor, read.errors);
-    let settled = super::settle(&keys, start, &read.keys, &request_errors);
+    let ReadAnswer {
+        keys: named,
+        ranges,
+        errors: request_errors,
+        graphql_errors,
+    } = read_answer(&body, operation.field, redactor)?;
+    let request_errors = super::redact_request_errors(redactor, request_errors);
+    let settled = super::settle(&keys, start, &named, &request_errors);
     let (errors, unconfirmed) = (settled.errors, settled.unconfirmed);
-    let named = read.keys.len();
-    drop(read.keys);
     // An order CJ names twice counts once; one the request did not carry is kept (`None`),
     // never counted as one of the caller's.
     let accepted = settled
         .namings
         .into_iter()
-        .zip(read.ranges)
+        .zip(ranges)
         .filter_map(|(naming, range)| match naming {
             super::Naming::Carried(index) => Some((Some(index), range)),
             super::Naming::Again => None,
@@ -640,16 +643,16 @@ async fn send_chunk<T: DeserializeOwned + OrderKey>(
         })
         .collect();
     tracing::info!(
-        accepted = named,
+        accepted = named.len(),
         errors = errors.len(),
-        graphql_errors = read.graphql_errors.len(),
+        graphql_errors = graphql_errors.len(),
         "answered"
     );
     Ok(StreamAnswer {
         orders: start..start + keys.len(),
         errors,
         unconfirmed,
-        graphql_errors: read.graphql_errors,
+        graphql_errors,
         body,
         accepted,
         kind: PhantomData,
