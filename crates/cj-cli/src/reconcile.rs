@@ -3,11 +3,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
+use std::pin::Pin;
 
-use cj::commissions::StreamExt;
+use cj::commissions::{Stream, StreamExt};
 use cj::jiff::{SignedDuration, Timestamp};
-use cj::queue::{AcceptedEntry, Kind, NewEntry, SqliteStore, Store, order_key};
+use cj::queue::reconcile::{QueueReconcileError, add_accepted, line_key, reconcile_store, requeue};
+use cj::queue::{SqliteStore, order_key};
 use cj::reconcile::{ReconcileError, Reconciled, Reconciler, SentOrder, Verdict};
+use cj::rust_decimal::Decimal;
 use cj::tracking::{OrderCancelRequest, OrderCreateRequest, OrderRestateRequest};
 use clap::Args;
 
@@ -18,20 +21,17 @@ use crate::orders::for_each_order;
 use crate::queue::store_failed;
 use crate::{exit, outln, report_error};
 
-/// Accepted orders read from the store at a time, and verdicts or resent orders written at a
-/// time.
-const PAGE: usize = 1000;
-
 /// How many unexpected records the table lists (JSON lists them all).
 const TABLE_UNEXPECTED: usize = 100;
 
 /// `cj reconcile`: the orders sent, against what CJ recorded.
 #[derive(Args)]
 #[command(
-    after_help = "Exit status: 0 when no order is missing or recorded with another \
-                        amount; 1 when some are (or CJ refused the query); 2 usage or \
-                        unreadable input; 3 Commission Detail could not be read (no verdict \
-                        is given then)."
+    after_help = "Exit status: 0 when every order is recorded, corrected, cancelled-as-sent \
+                  or pending; 1 when any needs attention (missing, amount-differs, \
+                  amount-unknown, items-differ, cancel-missing, other-tracker, or a record \
+                  unexpected), or the store failed; 2 usage or unreadable input; 3 Commission \
+                  Detail could not be read (no verdict is given then)."
 )]
 pub struct ReconcileArgs {
     /// The advertiser whose commissions are read (CID; repeatable).
@@ -122,8 +122,9 @@ pub async fn run(args: ReconcileArgs) -> u8 {
         }
         Some(path) => match SqliteStore::open(path) {
             Ok(store) => {
-                if let Err(code) = load_store(&store, &mut reconciler).await {
-                    return code;
+                if let Err(e) = add_accepted(&store, &mut reconciler).await {
+                    eprintln!("error: {}", crate::error_chain(&e));
+                    return exit::TRANSPORT;
                 }
                 Some(store)
             }
@@ -157,54 +158,54 @@ pub async fn run(args: ReconcileArgs) -> u8 {
     }
 
     let mut report = Report::new(args.output);
-    let mut verdicts: Vec<(String, Verdict)> = Vec::new();
-    // The queue's keys of the missing orders.
+    // The queue's keys of the missing orders (never the other-tracker ones: resending those
+    // could make a second commission).
     let mut missing: HashSet<String> = HashSet::new();
     let mut code = exit::OK;
-    let lines = reconciler.reconcile(client.commissions(), args.advertiser_ids.iter().cloned());
-    let mut lines = std::pin::pin!(lines);
+    let advertisers = args.advertiser_ids.iter().cloned();
+    let api = client.commissions();
+    let lines: Pin<Box<dyn Stream<Item = Result<Reconciled, QueueReconcileError>> + Send + '_>> =
+        match &store {
+            // Each order's verdict is recorded in the store as the lines go.
+            Some(store) => Box::pin(reconcile_store(store, reconciler, api, advertisers, |r| r)),
+            None => Box::pin(
+                reconciler
+                    .reconcile(api, advertisers)
+                    .map(|l| l.map_err(Into::into)),
+            ),
+        };
+    let mut lines = lines;
     while let Some(line) = lines.next().await {
         let line = match line {
             Ok(line) => line,
-            Err(ReconcileError::Commissions(e)) => {
+            Err(QueueReconcileError::Reconcile(ReconcileError::Commissions(e))) => {
                 // Nothing more is printed: JSON stays unclosed (a partial answer never parses
                 // as a whole one), and no table is printed.
+                report_error(&e, &[]);
                 eprintln!("no verdict was given: every record is needed to tell what is missing");
-                return report_error(&e, &[]);
+                report.abandon();
+                return exit::TRANSPORT;
             }
+            Err(QueueReconcileError::Store(e)) => return store_failed(e.to_string()),
             Err(e) => {
                 eprintln!("error: {}", crate::error_chain(&e));
                 code = exit::CJ_ERRORS;
                 continue;
             }
         };
-        if line.verdict.is_failure() {
+        if line.verdict.needs_attention() {
             code = exit::CJ_ERRORS;
         }
         if line.verdict == Verdict::Missing {
-            missing.insert(queue_key(&line));
-        }
-        if let Some(store) = &store
-            && line.verdict != Verdict::Unexpected
-        {
-            verdicts.push((queue_key(&line), line.verdict));
-            if verdicts.len() >= PAGE
-                && let Err(e) = record(store, std::mem::take(&mut verdicts)).await
-            {
-                return store_failed(e);
-            }
+            missing.insert(line_key(&line));
         }
         if let Err(e) = report.line(&line) {
             eprintln!("error: cannot print a line as JSON: {e}");
             return exit::TRANSPORT;
         }
     }
+    drop(lines);
     report.end();
-    if let Some(store) = &store
-        && let Err(e) = record(store, verdicts).await
-    {
-        return store_failed(e);
-    }
     if args.resend_missing && !missing.is_empty() {
         let resent = match (&store, &args.resend_file) {
             (Some(store), _) => resend_to_store(store, &missing).await,
@@ -217,78 +218,6 @@ pub async fn run(args: ReconcileArgs) -> u8 {
         }
     }
     code
-}
-
-/// The queue's key of an order's line (its enterprise, action tracker and order ids).
-fn queue_key(line: &Reconciled) -> String {
-    let tracker = line.action_tracker_id.parse().unwrap_or_default();
-    order_key(&line.enterprise_id, tracker, &line.order_id)
-}
-
-async fn record(store: &SqliteStore, verdicts: Vec<(String, Verdict)>) -> Result<(), String> {
-    if verdicts.is_empty() {
-        return Ok(());
-    }
-    let now = Timestamp::now().as_millisecond();
-    store
-        .record_verdicts(verdicts, now)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Each page of the orders the store recorded as accepted, in order, until `each` says stop.
-async fn each_accepted(
-    store: &SqliteStore,
-    mut each: impl FnMut(AcceptedEntry) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut after = 0;
-    loop {
-        let page = store
-            .accepted(after, PAGE)
-            .await
-            .map_err(|e| format!("the queue's store failed: {e}"))?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        after = last.id;
-        for entry in page {
-            each(entry)?;
-        }
-    }
-}
-
-/// Adds the orders the store recorded as accepted, each sent when CJ accepted it.
-async fn load_store(store: &SqliteStore, reconciler: &mut Reconciler) -> Result<(), u8> {
-    each_accepted(store, |entry| {
-        let sent_at = Timestamp::from_millisecond(entry.accepted_at_ms).map_err(|e| {
-            format!(
-                "queue entry {} ({}): acceptance time: {e}",
-                entry.id, entry.key
-            )
-        })?;
-        let unreadable = |e: serde_json::Error| {
-            format!(
-                "queue entry {} ({}): cannot read the order: {e}",
-                entry.id, entry.key
-            )
-        };
-        let sent = match entry.kind {
-            Kind::Create => serde_json::from_str::<OrderCreateRequest>(&entry.payload)
-                .map(|o| SentOrder::create(&o, sent_at)),
-            Kind::Restate => serde_json::from_str::<OrderRestateRequest>(&entry.payload)
-                .map(|o| SentOrder::restate(&o, sent_at)),
-            Kind::Cancel => serde_json::from_str::<OrderCancelRequest>(&entry.payload)
-                .map(|o| SentOrder::cancel(&o, sent_at)),
-        }
-        .map_err(unreadable)?;
-        reconciler.add(sent);
-        Ok(())
-    })
-    .await
-    .map_err(|message| {
-        eprintln!("error: {message}");
-        exit::TRANSPORT
-    })
 }
 
 /// Adds the orders of the files, each sent at its `eventTime` (creates) or `updateTime`.
@@ -351,32 +280,9 @@ fn read<I: Input>(
 /// order) back in the queue.
 async fn resend_to_store(store: &SqliteStore, missing: &HashSet<String>) -> Result<(), String> {
     let now = Timestamp::now().as_millisecond();
-    let mut batch = Vec::new();
-    let mut queued = 0usize;
-    let mut pages = Vec::new();
-    each_accepted(store, |entry| {
-        if missing.contains(&entry.key) {
-            batch.push(NewEntry {
-                kind: entry.kind,
-                key: entry.key,
-                payload: entry.payload,
-                enqueued_at_ms: now,
-            });
-            if batch.len() >= PAGE {
-                pages.push(std::mem::take(&mut batch));
-            }
-        }
-        Ok(())
-    })
-    .await?;
-    pages.push(batch);
-    for page in pages {
-        queued += page.len();
-        store
-            .append(page)
-            .await
-            .map_err(|e| format!("the queue's store failed: {e}"))?;
-    }
+    let queued = requeue(store, missing, now)
+        .await
+        .map_err(|e| format!("the queue's store failed: {e}"))?;
     eprintln!(
         "{queued} request(s) of {} missing order(s) put back in the queue: `cj queue run` sends \
          them (CJ deduplicates)",
@@ -424,15 +330,12 @@ struct Report {
     count: usize,
     counts: BTreeMap<Verdict, usize>,
     /// The table's rows of the orders needing attention, and of the first unexpected records.
-    rows: Vec<[String; 6]>,
+    rows: Vec<[String; 7]>,
     unexpected: usize,
 }
 
 impl Report {
     fn new(format: Format) -> Self {
-        if format == Format::Json {
-            outln!("[");
-        }
         Report {
             format,
             count: 0,
@@ -447,12 +350,13 @@ impl Report {
         match self.format {
             Format::Json | Format::Jsonl => {
                 let json = serde_json::to_string(line)?;
-                let comma = if self.format == Format::Json && self.count > 0 {
-                    ","
-                } else {
-                    ""
+                // The array opens with its first line: a read that fails first prints nothing.
+                let before = match (self.format, self.count) {
+                    (Format::Json, 0) => "[\n",
+                    (Format::Json, _) => ",",
+                    _ => "",
                 };
-                outln!("{comma}{json}");
+                outln!("{before}{json}");
             }
             Format::Table if line.verdict == Verdict::Unexpected => {
                 self.unexpected += 1;
@@ -467,8 +371,20 @@ impl Report {
         Ok(())
     }
 
+    /// Says that what was printed is not the whole answer (a JSON array left open never
+    /// parses as one).
+    fn abandon(&self) {
+        if self.count > 0 && self.format != Format::Table {
+            eprintln!(
+                "the {} line(s) printed are records read before the failure, not a reconciliation",
+                self.count
+            );
+        }
+    }
+
     fn end(&self) {
         match self.format {
+            Format::Json if self.count == 0 => outln!("[]"),
             Format::Json => outln!("]"),
             Format::Jsonl => {}
             Format::Table => {
@@ -491,8 +407,9 @@ impl Report {
                     "ORDER ID",
                     "VERDICT",
                     "SENT",
-                    "RECORDED",
+                    "CJ (ADVERTISER CURRENCY, USD)",
                     "COMMISSION IDS",
+                    "DETAIL",
                 ]
                 .map(String::from);
                 crate::print_table(&header, &self.rows);
@@ -502,24 +419,51 @@ impl Report {
                         self.unexpected - TABLE_UNEXPECTED
                     );
                 }
+                outln!(
+                    "CJ names no currency code: its amount is in the advertiser's functional \
+                     currency, beside its USD amount; an order sent in another currency is \
+                     converted"
+                );
             }
         }
     }
 }
 
-fn row(line: &Reconciled) -> [String; 6] {
-    let amount = |a: Option<cj::rust_decimal::Decimal>| a.map_or("-".into(), |a| a.to_string());
+fn row(line: &Reconciled) -> [String; 7] {
+    let amount = |a: Option<Decimal>| a.map_or("-".into(), |a| a.to_string());
+    let sent = match (&line.sent_amount, &line.sent_currency) {
+        (None, _) => "-".to_string(),
+        (Some(a), Some(currency)) => format!("{a} {currency}"),
+        (Some(a), None) => format!("{a} (advertiser currency)"),
+    };
+    let recorded = match (line.recorded_amount, line.recorded_amount_usd) {
+        (None, None) => "-".to_string(),
+        (adv, usd) => format!("{} / {} USD", amount(adv), amount(usd)),
+    };
     let ids = if line.commission_ids.is_empty() {
         "-".to_string()
     } else {
         line.commission_ids.join(" ")
     };
+    let detail = match line.verdict {
+        Verdict::OtherTracker => format!(
+            "CJ has it under action tracker {}: not resent",
+            line.other_action_tracker_ids.join(", ")
+        ),
+        Verdict::ItemsDiffer => format!("SKUs differ: {}", line.differing_skus.join(", ")),
+        Verdict::AmountUnknown => "CJ gives no advertiser-currency sale amount".to_string(),
+        _ if !line.differing_skus.is_empty() => {
+            format!("SKUs differ too: {}", line.differing_skus.join(", "))
+        }
+        _ => String::new(),
+    };
     [
         line.action_tracker_id.clone(),
         line.order_id.clone(),
         line.verdict.to_string(),
-        amount(line.sent_amount),
-        amount(line.recorded_amount),
+        sent,
+        recorded,
         ids,
+        detail,
     ]
 }

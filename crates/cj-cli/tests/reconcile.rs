@@ -301,27 +301,76 @@ fn the_table_counts_verdicts_and_lists_what_needs_attention() {
         "cancel-missing     1",
         "missing            1",
         "unexpected         1",
-        "ACTION TRACKER  ORDER ID  VERDICT         SENT   RECORDED  COMMISSION IDS",
-        "123456          R-3       amount-differs  50.00  45.00     3",
-        "123456          R-4       missing         20.00  -         -",
-        "123456          R-7       cancel-missing  60.00  60.00     8",
-        "123456          X-9       unexpected      -      12.00     4",
+        "amount-unknown     0",
+        "items-differ       0",
+        "other-tracker      0",
     ] {
         assert!(table.contains(expected), "{expected:?} in:\n{table}");
     }
+    // Every amount says its currency: the order's beside the amount sent, CJ's as the
+    // advertiser's functional currency beside its USD amount.
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("ACTION TRACKER"))
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "ACTION TRACKER",
+            "ORDER ID",
+            "VERDICT",
+            "SENT",
+            "CJ (ADVERTISER CURRENCY, USD)",
+            "COMMISSION IDS",
+            "DETAIL"
+        ],
+        "{table}"
+    );
+    for expected in [
+        vec![
+            "123456",
+            "R-3",
+            "amount-differs",
+            "50.00 USD",
+            "45.00 / 45.00 USD",
+            "3",
+        ],
+        vec!["123456", "R-4", "missing", "20.00 USD", "-", "-"],
+        vec![
+            "123456",
+            "R-7",
+            "cancel-missing",
+            "60.00 USD",
+            "60.00 / 60.00 USD",
+            "8",
+        ],
+        vec!["123456", "X-9", "unexpected", "-", "12.00 / 12.00 USD", "4"],
+    ] {
+        assert!(rows.contains(&expected), "{expected:?} in:\n{table}");
+    }
+    assert!(
+        table.contains("advertiser's functional currency"),
+        "{table}"
+    );
     for fine in ["R-1 ", "R-2 ", "R-5 ", "R-6 "] {
         assert!(!table.contains(fine), "{fine} needs no attention:\n{table}");
     }
 }
 
 #[test]
-fn reconcile_exits_0_when_nothing_is_missing_or_differs() {
+fn reconcile_exits_0_only_when_every_order_is_as_sent() {
     let t = Times::new();
     let dir = temp_dir("fine");
     let created = dir.join("created.jsonl");
     std::fs::write(&created, create_line("R-1", "149.98", t.event)).expect("writes");
-    let (server, _seen) = commissions_server(recorded(&t));
     let created = created.display().to_string();
+    let (server, _seen) = commissions_server(vec![record(&t, "1", "R-1", "149.98", json!({}))]);
     let out = reconcile(&server, &["--created", &created, "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let all: Value = serde_json::from_str(&text(&out.stdout)).expect("one JSON array");
@@ -331,14 +380,155 @@ fn reconcile_exits_0_when_nothing_is_missing_or_differs() {
         .iter()
         .filter_map(|l| l["verdict"].as_str())
         .collect();
-    // The other orders CJ has are unexpected: not a failure.
-    assert_eq!(verdicts.iter().filter(|v| **v == "recorded").count(), 1);
+    assert_eq!(verdicts, ["recorded"]);
+
+    // A record CJ has of an order that was never sent needs a look: 1.
+    let (server, _seen) = commissions_server(recorded(&t));
+    let out = reconcile(&server, &["--created", &created, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let all: Value = serde_json::from_str(&text(&out.stdout)).expect("one JSON array");
     assert!(
-        verdicts
+        all.as_array()
+            .expect("an array")
             .iter()
-            .all(|v| ["recorded", "unexpected"].contains(v)),
-        "{verdicts:?}"
+            .any(|l| l["verdict"] == "unexpected"),
+        "{all}"
     );
+}
+
+/// The exit status of one order against one record, sent long enough ago to be judged.
+fn judged(order: &str, extra: &[&str], cj_records: Vec<Value>) -> (Option<i32>, Vec<Value>) {
+    let dir = temp_dir(&format!("judged-{}", cj_records.len()));
+    let created = dir.join(format!("created-{}.jsonl", std::process::id()));
+    std::fs::write(&created, order).expect("writes");
+    let created = created.display().to_string();
+    let (server, _seen) = commissions_server(cj_records);
+    let mut args = vec!["--created", created.as_str(), "--output", "jsonl"];
+    args.extend_from_slice(extra);
+    let out = reconcile(&server, &args);
+    let lines = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+        .collect();
+    (out.status.code(), lines)
+}
+
+#[test]
+fn a_cancel_cj_does_not_reflect_exits_1() {
+    let t = Times::new();
+    let dir = temp_dir("cancel-missing");
+    let created = dir.join("created.jsonl");
+    let cancelled = dir.join("cancelled.jsonl");
+    std::fs::write(&created, create_line("R-7", "60.00", t.event)).expect("writes");
+    let cancel = json!({"enterpriseId": "1234567", "actionTrackerId": 123456, "orderId": "R-7",
+                        "updateTime": t.cancelled.to_string(), "correctionReason": "InvalidCreditCard"});
+    std::fs::write(&cancelled, cancel.to_string()).expect("writes");
+    let (server, _seen) = commissions_server(vec![record(&t, "8", "R-7", "60.00", json!({}))]);
+    let (created, cancelled) = (
+        created.display().to_string(),
+        cancelled.display().to_string(),
+    );
+    let out = reconcile(&server, &["--created", &created, "--cancelled", &cancelled]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("cancel-missing     1"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn an_order_cj_has_under_another_action_tracker_is_other_tracker_and_never_resent() {
+    let t = Times::new();
+    let dir = temp_dir("other-tracker");
+    let created = dir.join("created.jsonl");
+    std::fs::write(&created, create_line("R-1", "149.98", t.event)).expect("writes");
+    let created = created.display().to_string();
+    let resend = dir.join("resend.jsonl");
+    let resend_arg = resend.display().to_string();
+    let (server, _seen) = commissions_server(vec![record(
+        &t,
+        "1",
+        "R-1",
+        "149.98",
+        json!({"actionTrackerId": "999"}),
+    )]);
+    let out = reconcile(
+        &server,
+        &[
+            "--created",
+            &created,
+            "--output",
+            "jsonl",
+            "--resend-missing",
+            "--resend-file",
+            &resend_arg,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+        .collect();
+    assert_eq!(lines.len(), 1, "not also unexpected: {lines:?}");
+    assert_eq!(lines[0]["verdict"], "other-tracker");
+    assert_eq!(lines[0]["actionTrackerId"], "123456");
+    assert_eq!(lines[0]["otherActionTrackerIds"], json!(["999"]));
+    assert!(!resend.exists(), "nothing missing, nothing written");
+
+    let out = reconcile(&server, &["--created", &created]);
+    assert_eq!(out.status.code(), Some(1));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("CJ has it under action tracker 999: not resent"),
+        "{table}"
+    );
+}
+
+#[test]
+fn another_sku_is_items_differ_and_a_missing_advertiser_amount_is_amount_unknown() {
+    let t = Times::new();
+    let mut order: Value =
+        serde_json::from_str(&create_line("R-1", "149.98", t.event)).expect("json");
+    order["items"] = json!([{"sku": "SKU-BLK-LG", "unitPrice": "74.99", "quantity": 2}]);
+    let item = json!({"commissionItemId": "1-1", "sku": "SKU-RED-SM", "quantity": 2,
+        "perItemSaleAmountAdvCurrency": "74.99", "perItemSaleAmountPubCurrency": "74.99",
+        "perItemSaleAmountUsd": "74.99", "totalCommissionAdvCurrency": "1.00",
+        "totalCommissionPubCurrency": "1.00", "totalCommissionUsd": "1.00", "situationDetails": []});
+    let (code, lines) = judged(
+        &order.to_string(),
+        &[],
+        vec![record(
+            &t,
+            "1",
+            "R-1",
+            "149.98",
+            json!({"actionType": "item_sale", "items": [item]}),
+        )],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(lines[0]["verdict"], "items-differ", "{lines:?}");
+    assert_eq!(
+        lines[0]["differingSkus"],
+        json!(["SKU-BLK-LG", "SKU-RED-SM"])
+    );
+
+    let (code, lines) = judged(
+        &create_line("R-2", "149.98", t.event),
+        &[],
+        vec![record(
+            &t,
+            "2",
+            "R-2",
+            "149.98",
+            json!({"saleAmountAdvCurrency": null, "saleAmountUsd": "162.00"}),
+        )],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(lines[0]["verdict"], "amount-unknown", "{lines:?}");
+    assert_eq!(lines[0]["recordedAmount"], Value::Null);
+    assert_eq!(lines[0]["recordedAmountUsd"], "162.00");
+    assert_eq!(lines[0]["sentCurrency"], "USD");
 }
 
 #[test]
@@ -390,13 +580,21 @@ fn a_failed_read_gives_no_verdict() {
         then.status(200)
             .json_body(json!({"data": null, "errors": [{"message": "Unauthorized"}]}));
     });
+    for format in ["jsonl", "json", "table"] {
+        let out = reconcile_files(&server, &files, &["--output", format]);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "Commission Detail could not be read: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            text(&out.stdout),
+            "",
+            "{format}: no verdict, not even `missing`, no `[`"
+        );
+    }
     let out = reconcile_files(&server, &files, &["--output", "jsonl"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "CJ refused: {}",
-        text(&out.stderr)
-    );
     assert_eq!(text(&out.stdout), "", "no verdict, not even `missing`");
     let err = text(&out.stderr);
     assert!(

@@ -11,10 +11,36 @@
 //!
 //! The order's `amount` as last sent (the create's, or the latest restate's: a restatement
 //! replaces the whole order) is compared, as a `Decimal`, with CJ's **`saleAmountAdvCurrency`**
-//! (the sale amount in the advertiser's currency) summed over the order's original record and
-//! its corrections, which are changes ([`fold_actions`] groups them). `2.50` equals `2.5`. An
-//! order sent in another currency than the advertiser's (CJ converts it) shows as
-//! `amount-differs`, with both amounts. Records without a sale amount (leads) are not compared.
+//! (the sale amount in the advertiser's functional currency) summed over the order's original
+//! record and its corrections, which are changes ([`fold_actions`] groups them). `2.50` equals
+//! `2.5`. CJ's record names no currency code: an order sent in another `currency` than the
+//! advertiser's (CJ converts it) shows as `amount-differs`, and each line carries the order's
+//! [`sent_currency`](Reconciled::sent_currency) and CJ's USD amount
+//! ([`recorded_amount_usd`](Reconciled::recorded_amount_usd)) beside CJ's amount, so a
+//! conversion can be told from a wrong amount. An order sent with an amount whose records carry
+//! no advertiser-currency amount is `amount-unknown` (nothing was compared), never `recorded`.
+//! Orders sent without an amount (leads) are not compared.
+//!
+//! # Which items are compared
+//!
+//! When the order as last sent carried `items`, CJ's item records are compared with them by
+//! SKU: the quantity of each SKU (an order may list a SKU more than once: the quantities add
+//! up), and the unit price of an item sent without a discount when the amounts are evidently in
+//! one currency (the order named no `currency`, or its amount agrees with CJ's). CJ's current
+//! items are those of its latest record that lists items; if a correction lists a negative
+//! quantity, CJ's item records are changes and are summed instead. A SKU that differs is named
+//! in [`differing_skus`](Reconciled::differing_skus) and the verdict is `items-differ`. Records
+//! that list no items at all (a simple action) are not compared item by item.
+//!
+//! # Another action tracker
+//!
+//! CJ's unique order is enterprise id + action tracker id + order id. A record of the same
+//! enterprise (`advertiserId`) and `orderId` under another action tracker is not the order:
+//! when CJ has only such records, the order is `other-tracker`, naming the tracker CJ used
+//! ([`other_action_tracker_ids`](Reconciled::other_action_tracker_ids)); it is not `missing`
+//! (sending it again could make a second commission) and its records are not also listed as
+//! `unexpected`. When CJ also has the order under its own tracker, the other tracker's records
+//! are another order, listed as `unexpected` after the order's verdict.
 //!
 //! # Which records are read
 //!
@@ -29,13 +55,15 @@
 //!
 //! # Memory
 //!
-//! The reconciler keeps, per order, its ids, the amount last sent, a few times and flags, and a
-//! summary of each of CJ's records for it (ids, dates, status, amounts: not the items nor the
+//! The reconciler keeps, per order, its ids, the amount and currency last sent (and the items,
+//! when it sent items), a few times and flags, and a summary of each of CJ's records for it
+//! (ids, dates, status, amounts, and the items only for an order that sent items; never the
 //! vertical attributes). Records of orders that were not sent are given back as they are read
-//! (as [`Verdict::Unexpected`]) and never kept. Memory grows with the number of orders, not with
-//! the number of records CJ holds.
+//! (as [`Verdict::Unexpected`]) and never kept, except those of a sent order id under another
+//! action tracker, kept until the end to tell `other-tracker` from `unexpected`. Memory grows
+//! with the number of orders, not with the number of records CJ holds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,11 +75,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::commissions::{
-    ActionStatus, ActionType, AdvertiserCommission, CommissionRecord, CommissionsApi,
-    CorrectionReason, FoldError, Instant, ValidationStatus, fold_actions,
+    ActionStatus, ActionType, Advertiser, AdvertiserCommission, CommissionRecord, CommissionsApi,
+    CommissionsRequest, CorrectionReason, FoldError, Instant, ValidationStatus, fold_actions,
+    id_order,
 };
 use crate::tracking::{
-    NonNegativeInt, OrderCancelRequest, OrderCreateRequest, OrderRestateRequest,
+    NonNegativeInt, OrderCancelRequest, OrderCreateRequest, OrderItemInput, OrderRestateRequest,
 };
 
 /// How long after an order was sent it is not yet expected in Commission Detail: 2 hours (CJ
@@ -62,14 +91,25 @@ pub const DEFAULT_GRACE: SignedDuration = SignedDuration::from_hours(2);
 pub const DEFAULT_MARGIN: SignedDuration = SignedDuration::from_hours(24);
 
 /// What an order's reconciliation found. Serialized as the kebab-case names below.
+///
+/// `cj reconcile` exits 0 only when every verdict is `recorded`, `corrected`,
+/// `cancelled-as-sent` or `pending` ([`needs_attention`](Self::needs_attention) is false), and
+/// 1 otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Verdict {
-    /// `recorded`: CJ has the order, with the amount sent, and no correction.
+    /// `recorded`: CJ has the order, with the amount (and items) sent, and no correction.
     Recorded,
     /// `amount-differs`: CJ's sale amount (after its corrections) is not the amount last sent.
     AmountDiffers,
+    /// `amount-unknown`: CJ has the order, but its records carry no sale amount in the
+    /// advertiser's currency, so the amount sent could not be compared (the line carries what
+    /// CJ did give, such as the USD amount).
+    AmountUnknown,
+    /// `items-differ`: CJ has the order with the amount sent, but its item records differ from
+    /// the items last sent (the line names the SKUs).
+    ItemsDiffer,
     /// `corrected`: CJ has correction records for the order (such as a restatement's), and its
     /// current state agrees with what was sent.
     Corrected,
@@ -77,11 +117,15 @@ pub enum Verdict {
     /// its corrections, or a `DECLINED` validation).
     CancelledAsSent,
     /// `cancel-missing`: a cancel was sent more than the grace period ago, and CJ still has the
-    /// order as not cancelled.
+    /// order as not cancelled: CJ keeps paying commission on it.
     CancelMissing,
     /// `pending`: what CJ has does not match yet, but it was sent less than the grace period
     /// ago: not yet expected.
     Pending,
+    /// `other-tracker`: CJ has no record of the order under its action tracker, but has the
+    /// same enterprise id and order id under another one (the line names it). Not `missing`:
+    /// sending it again could make a second commission.
+    OtherTracker,
     /// `missing`: sent more than the grace period ago and not in CJ at all: it failed
     /// processing (or its create was never sent). Safe to send again: CJ deduplicates.
     Missing,
@@ -91,13 +135,16 @@ pub enum Verdict {
 
 impl Verdict {
     /// Every verdict, in the order reports list them.
-    pub const ALL: [Verdict; 8] = [
+    pub const ALL: [Verdict; 11] = [
         Verdict::Recorded,
         Verdict::Corrected,
         Verdict::CancelledAsSent,
         Verdict::Pending,
         Verdict::AmountDiffers,
+        Verdict::AmountUnknown,
+        Verdict::ItemsDiffer,
         Verdict::CancelMissing,
+        Verdict::OtherTracker,
         Verdict::Missing,
         Verdict::Unexpected,
     ];
@@ -107,43 +154,40 @@ impl Verdict {
         match self {
             Verdict::Recorded => "recorded",
             Verdict::AmountDiffers => "amount-differs",
+            Verdict::AmountUnknown => "amount-unknown",
+            Verdict::ItemsDiffer => "items-differ",
             Verdict::Corrected => "corrected",
             Verdict::CancelledAsSent => "cancelled-as-sent",
             Verdict::CancelMissing => "cancel-missing",
             Verdict::Pending => "pending",
+            Verdict::OtherTracker => "other-tracker",
             Verdict::Missing => "missing",
             Verdict::Unexpected => "unexpected",
         }
     }
 
-    /// Whether CJ has records of the order (whatever they say).
+    /// Whether CJ has records of the order as sent (under its action tracker, whatever they
+    /// say).
     pub fn is_confirmed(self) -> bool {
         matches!(
             self,
             Verdict::Recorded
                 | Verdict::AmountDiffers
+                | Verdict::AmountUnknown
+                | Verdict::ItemsDiffer
                 | Verdict::Corrected
                 | Verdict::CancelledAsSent
                 | Verdict::CancelMissing
         )
     }
 
-    /// Whether a person should look at it: `amount-differs`, `cancel-missing`, `missing`,
-    /// `unexpected`.
+    /// Whether a person should look at it: every verdict but `recorded`, `corrected`,
+    /// `cancelled-as-sent` and `pending`. `cj reconcile` exits 1 when any line has one.
     pub fn needs_attention(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Verdict::AmountDiffers
-                | Verdict::CancelMissing
-                | Verdict::Missing
-                | Verdict::Unexpected
+            Verdict::Recorded | Verdict::Corrected | Verdict::CancelledAsSent | Verdict::Pending
         )
-    }
-
-    /// Whether it is a failure to report: `missing` or `amount-differs` (what `cj reconcile`
-    /// exits 1 for).
-    pub fn is_failure(self) -> bool {
-        matches!(self, Verdict::Missing | Verdict::AmountDiffers)
     }
 }
 
@@ -196,10 +240,45 @@ pub struct SentOrder {
     pub kind: SentKind,
     /// `amount` (a create's or a restate's; `None` for a cancel, or when not given).
     pub amount: Option<Decimal>,
+    /// `currency` (a create's or a restate's; `None`: CJ takes the advertiser's functional
+    /// currency).
+    pub currency: Option<String>,
+    /// `items` (a create's or a restate's; `None` when the request carried none).
+    pub items: Option<Vec<SentItem>>,
     /// A create's `eventTime`.
     pub event_time: Option<Instant>,
     /// When it was sent (or accepted by CJ).
     pub sent_at: Instant,
+}
+
+/// An item of an order as sent: what reconciliation compares with CJ's item records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SentItem {
+    /// `sku`.
+    pub sku: String,
+    /// `quantity`.
+    pub quantity: NonNegativeInt,
+    /// `unitPrice`, in the order's currency.
+    pub unit_price: Decimal,
+    /// `discount` on the unit price.
+    pub discount: Option<Decimal>,
+}
+
+impl SentItem {
+    /// An item as the Tracking API's request carries it.
+    pub fn new(item: &OrderItemInput) -> Self {
+        SentItem {
+            sku: item.sku.clone(),
+            quantity: item.quantity,
+            unit_price: item.unit_price.get(),
+            discount: item.discount.map(|d| d.get()),
+        }
+    }
+}
+
+fn sent_items(items: Option<&Vec<OrderItemInput>>) -> Option<Vec<SentItem>> {
+    items.map(|items| items.iter().map(SentItem::new).collect())
 }
 
 impl SentOrder {
@@ -211,6 +290,8 @@ impl SentOrder {
             order_id: order.order_id.clone(),
             kind: SentKind::Create,
             amount: order.amount.map(|a| a.get()),
+            currency: order.currency.clone(),
+            items: sent_items(order.items.as_ref()),
             event_time: order.event_time,
             sent_at: sent_at.into(),
         }
@@ -224,6 +305,8 @@ impl SentOrder {
             order_id: order.order_id.clone(),
             kind: SentKind::Restate,
             amount: order.amount.map(|a| a.get()),
+            currency: order.currency.clone(),
+            items: sent_items(order.items.as_ref()),
             event_time: None,
             sent_at: sent_at.into(),
         }
@@ -237,6 +320,8 @@ impl SentOrder {
             order_id: order.order_id.clone(),
             kind: SentKind::Cancel,
             amount: None,
+            currency: None,
+            items: None,
             event_time: None,
             sent_at: sent_at.into(),
         }
@@ -245,7 +330,8 @@ impl SentOrder {
 
 /// One line of a reconciliation: an order and its verdict, or a record CJ has for an order
 /// that was not sent. Serialized with camelCase names (`orderId`, `actionTrackerId`,
-/// `verdict`, `sentAmount`, `recordedAmount`, `commissionIds`, ...).
+/// `verdict`, `sentAmount`, `sentCurrency`, `recordedAmount`, `recordedAmountUsd`,
+/// `commissionIds`, ...).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -260,9 +346,15 @@ pub struct Reconciled {
     pub enterprise_id: String,
     /// The amount last sent (the create's or the latest restate's); `None` when none was sent.
     pub sent_amount: Option<Decimal>,
-    /// CJ's `saleAmountAdvCurrency`, summed over the order's records (its current sale amount);
-    /// `None` when CJ has no record or no sale amount.
+    /// The `currency` the amount was sent in; `None` when the order named none (CJ then takes
+    /// the advertiser's functional currency).
+    pub sent_currency: Option<String>,
+    /// CJ's `saleAmountAdvCurrency`, summed over the order's records (its current sale amount),
+    /// **in the advertiser's functional currency** (CJ's record names no currency code); `None`
+    /// when CJ has no record or no such amount.
     pub recorded_amount: Option<Decimal>,
+    /// CJ's `saleAmountUsd`, summed over the order's records; `None` when CJ gives none.
+    pub recorded_amount_usd: Option<Decimal>,
     /// CJ's `commissionId` of each record: the original first, then the corrections.
     pub commission_ids: Vec<String>,
     /// The latest record's `actionStatus` (by posting date).
@@ -272,6 +364,13 @@ pub struct Reconciled {
     /// Whether CJ's original record was read (`false`: only corrections were, whose amounts are
     /// changes, so none is compared).
     pub original_read: bool,
+    /// The SKUs whose quantity or unit price in CJ's item records differs from the items last
+    /// sent (see the [module documentation](self)), in SKU order; empty when they agree or were
+    /// not compared.
+    pub differing_skus: Vec<String>,
+    /// For `other-tracker`: the action trackers CJ recorded the enterprise id and order id
+    /// under instead.
+    pub other_action_tracker_ids: Vec<String>,
     /// Whether a restate was sent.
     pub restated: bool,
     /// Whether a cancel was sent.
@@ -312,13 +411,16 @@ pub enum ReconcileError {
 ///
 /// | CJ has | the order | verdict |
 /// |---|---|---|
+/// | only records of its enterprise and order id under another action tracker | | `other-tracker` |
 /// | nothing | its latest create (without one, its latest request) sent less than `grace` ago | `pending` |
 /// | nothing | sent earlier | `missing` |
 /// | only corrections (its original is outside the dates read) | | `corrected` |
 /// | records | cancelled: sale amount now zero, or `DECLINED` | `cancelled-as-sent` |
 /// | records | cancelled: otherwise | `pending` if the cancel is recent, else `cancel-missing` |
 /// | records | sale amount is not the amount last sent | `pending` if that request is recent, else `amount-differs` |
-/// | records | the amounts agree (or one is missing) | `corrected` if CJ has corrections, else `recorded` |
+/// | records without an advertiser-currency sale amount | sent with an amount | `amount-unknown` |
+/// | records | items differ from the items last sent | `pending` if that request is recent, else `items-differ` |
+/// | records | the amounts and items agree (or it sent none) | `corrected` if CJ has corrections, else `recorded` |
 ///
 /// See the [module documentation](self) for the amounts compared and the dates read.
 ///
@@ -388,8 +490,9 @@ pub enum ReconcileError {
 pub struct Reconciler {
     /// The orders, in the order they were first added.
     orders: Vec<Expected>,
-    /// Action tracker, then order id: the order's index in `orders`.
-    index: HashMap<NonNegativeInt, HashMap<Arc<str>, usize>>,
+    /// Order id: the first order with it in `orders` (the others, under other action trackers
+    /// or enterprises, follow through [`Expected::next`]).
+    index: HashMap<Arc<str>, usize>,
     grace: SignedDuration,
     margin: SignedDuration,
     now: Timestamp,
@@ -404,17 +507,31 @@ struct Expected {
     enterprise_id: Box<str>,
     action_tracker_id: NonNegativeInt,
     order_id: Arc<str>,
+    /// The next order with the same order id (another action tracker or enterprise).
+    next: Option<usize>,
     /// When the latest create was sent (an order sent again has a later one).
     create_sent: Option<Timestamp>,
     restated: bool,
     /// When the cancel was sent, if one was.
     cancel_sent: Option<Timestamp>,
-    /// The amount last sent, and when the request that carried it was sent.
+    /// The amount, currency and items last sent, and when the request that carried them was
+    /// sent.
     amount: Option<Decimal>,
+    currency: Option<Box<str>>,
+    items: Option<Box<[SentItem]>>,
     amount_sent: Option<(SentKind, Timestamp)>,
     last_sent: Timestamp,
     /// CJ's records of the order, summarized.
     records: Vec<Seen>,
+    /// CJ's records of its enterprise id and order id under another action tracker.
+    elsewhere: Vec<Seen>,
+}
+
+impl Expected {
+    /// Whether CJ's item records are worth keeping: the order sent items.
+    fn sent_items(&self) -> bool {
+        self.items.as_ref().is_some_and(|items| !items.is_empty())
+    }
 }
 
 impl Default for Reconciler {
@@ -458,8 +575,20 @@ impl Reconciler {
         self
     }
 
+    /// The orders with `order_id`, by their position in `orders`.
+    fn same_id(&self, order_id: &str) -> impl Iterator<Item = (usize, &Expected)> {
+        let mut at = self.index.get(order_id).copied();
+        std::iter::from_fn(move || {
+            let i = at?;
+            let order = self.orders.get(i)?;
+            at = order.next;
+            Some((i, order))
+        })
+    }
+
     /// Adds a request sent for an order. An order's requests may come in any order: its amount
-    /// is the latest restate's (by sending time) if it was restated, else its create's.
+    /// (and currency and items) is the latest restate's (by sending time) if it was restated,
+    /// else its create's.
     pub fn add(&mut self, sent: SentOrder) {
         let at = sent.sent_at.timestamp();
         let event = sent.event_time.map(Instant::timestamp);
@@ -468,25 +597,49 @@ impl Reconciler {
         self.earliest = Some(self.earliest.map_or(early, |t| t.min(early)));
         self.latest = Some(self.latest.map_or(late, |t| t.max(late)));
 
-        let orders = self.index.entry(sent.action_tracker_id).or_default();
-        let position = match orders.get(sent.order_id.as_str()) {
-            Some(&i) => i,
+        let mut last_same_id = None;
+        let mut found = None;
+        for (i, order) in self.same_id(&sent.order_id) {
+            if order.action_tracker_id == sent.action_tracker_id
+                && *order.enterprise_id == *sent.enterprise_id
+            {
+                found = Some(i);
+                break;
+            }
+            last_same_id = Some(i);
+        }
+        let position = match found {
+            Some(i) => i,
             None => {
-                let order_id: Arc<str> = Arc::from(sent.order_id.as_str());
-                orders.insert(order_id.clone(), self.orders.len());
+                let position = self.orders.len();
+                let order_id = match last_same_id.and_then(|i| self.orders.get_mut(i)) {
+                    Some(previous) => {
+                        previous.next = Some(position);
+                        previous.order_id.clone()
+                    }
+                    None => {
+                        let order_id: Arc<str> = Arc::from(sent.order_id.as_str());
+                        self.index.insert(order_id.clone(), position);
+                        order_id
+                    }
+                };
                 self.orders.push(Expected {
                     enterprise_id: sent.enterprise_id.as_str().into(),
                     action_tracker_id: sent.action_tracker_id,
                     order_id,
+                    next: None,
                     create_sent: None,
                     restated: false,
                     cancel_sent: None,
                     amount: None,
+                    currency: None,
+                    items: None,
                     amount_sent: None,
                     last_sent: at,
                     records: Vec::new(),
+                    elsewhere: Vec::new(),
                 });
-                self.orders.len() - 1
+                position
             }
         };
         let Some(order) = self.orders.get_mut(position) else {
@@ -503,8 +656,8 @@ impl Reconciler {
             }
         }
         if sent.kind != SentKind::Cancel {
-            // A restate replaces the whole order: the latest one's amount stands, over the
-            // create's, whatever order they were added in.
+            // A restate replaces the whole order: the latest one's amount, currency and items
+            // stand, over the create's, whatever order they were added in.
             let newer = match order.amount_sent {
                 None => true,
                 Some((SentKind::Create, _)) => sent.kind == SentKind::Restate,
@@ -512,6 +665,8 @@ impl Reconciler {
             };
             if newer {
                 order.amount = sent.amount;
+                order.currency = sent.currency.map(String::into_boxed_str);
+                order.items = sent.items.map(Vec::into_boxed_slice);
                 order.amount_sent = Some((sent.kind, at));
             }
         }
@@ -545,50 +700,52 @@ impl Reconciler {
         Some((since.into(), before.into()))
     }
 
-    /// Takes one of CJ's records: kept (summarized) when it is of an order that was added, and
-    /// given back as an [`Verdict::Unexpected`] line when it is of another order. A record
-    /// without an `orderId` is not an order: it is skipped (`None`).
+    /// Takes one of CJ's records: kept (summarized) when it is of an order that was added, or
+    /// of an added order's enterprise and order id under another action tracker (judged at
+    /// the end: `other-tracker`, or `unexpected` after the order's verdict), and given back as
+    /// an [`Verdict::Unexpected`] line when it is of another order. A record without an
+    /// `orderId` is not an order: it is skipped (`None`).
     pub fn push(&mut self, record: &AdvertiserCommission) -> Option<Reconciled> {
         let order_id = record.order_id.as_deref()?;
-        let found = record
+        let tracker = record
             .action_tracker_id
             .trim()
             .parse::<NonNegativeInt>()
-            .ok()
-            .and_then(|tracker| self.index.get(&tracker))
-            .and_then(|orders| orders.get(order_id))
-            .and_then(|&i| self.orders.get_mut(i));
-        match found {
+            .ok();
+        let mut exact = None;
+        let mut elsewhere = None;
+        for (i, order) in self.same_id(order_id) {
+            if Some(order.action_tracker_id) == tracker {
+                exact = Some(i);
+                break;
+            }
+            if elsewhere.is_none() && order.enterprise_id.trim() == record.advertiser_id.trim() {
+                elsewhere = Some(i);
+            }
+        }
+        match exact.or(elsewhere).and_then(|i| self.orders.get_mut(i)) {
             Some(order) => {
-                order
-                    .records
-                    .push(Seen::new(record, order.order_id.clone()));
+                let seen = Seen::new(record, order.order_id.clone(), order.sent_items());
+                if exact.is_some() {
+                    order.records.push(seen);
+                } else {
+                    order.elsewhere.push(seen);
+                }
                 None
             }
-            None => Some(Reconciled {
-                order_id: order_id.to_string(),
-                action_tracker_id: record.action_tracker_id.clone(),
-                verdict: Verdict::Unexpected,
-                enterprise_id: record.advertiser_id.clone(),
-                sent_amount: None,
-                recorded_amount: record.sale_amount_adv_currency,
-                commission_ids: vec![record.commission_id.clone()],
-                action_status: Some(record.action_status.clone()),
-                correction_reasons: record.correction_reason.iter().cloned().collect(),
-                original_read: record.original,
-                restated: false,
-                cancelled: false,
-                last_sent: None,
-            }),
+            None => Some(Seen::new(record, Arc::from(order_id), false).unexpected()),
         }
     }
 
-    /// Every order's verdict, in the order the orders were first added.
+    /// Every order's verdict, in the order the orders were first added; after an order's line,
+    /// the records of its order id under another action tracker, as `unexpected`, when CJ also
+    /// has the order under its own.
     pub fn finish(self) -> Verdicts {
         Verdicts {
             orders: self.orders.into_iter(),
             now: self.now,
             grace: self.grace,
+            unexpected: Vec::new().into_iter(),
         }
     }
 
@@ -606,8 +763,25 @@ impl Reconciler {
         I: IntoIterator,
         I::Item: Into<String>,
     {
+        self.reconcile_with(api, advertiser_ids, |request| request)
+    }
+
+    /// [`reconcile`](Self::reconcile), with the request changed by `narrow` before it is sent
+    /// (filters such as `websiteIds` or `actionTypes`). The event dates are the reconciler's:
+    /// leave them. A record a filter leaves out is not read, so its order is judged as if CJ
+    /// had no record of it: narrow only to what the orders added share.
+    pub fn reconcile_with<I>(
+        self,
+        api: &CommissionsApi,
+        advertiser_ids: I,
+        narrow: impl FnOnce(CommissionsRequest<Advertiser>) -> CommissionsRequest<Advertiser>,
+    ) -> impl Stream<Item = Result<Reconciled, ReconcileError>> + Send + 'static
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
         let records = self.window().map(|(since, before)| {
-            api.advertiser(advertiser_ids)
+            narrow(api.advertiser(advertiser_ids))
                 .since_event(since)
                 .before_event(before)
                 .stream()
@@ -657,51 +831,99 @@ pub struct Verdicts {
     orders: std::vec::IntoIter<Expected>,
     now: Timestamp,
     grace: SignedDuration,
+    /// The `unexpected` lines that follow the last order's verdict.
+    unexpected: std::vec::IntoIter<Reconciled>,
 }
 
 impl Iterator for Verdicts {
     type Item = Result<Reconciled, ReconcileError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(line) = self.unexpected.next() {
+            return Some(Ok(line));
+        }
         let order = self.orders.next()?;
-        Some(judge(order, self.now, self.grace))
+        Some(
+            judge(order, self.now, self.grace).map(|(line, unexpected)| {
+                self.unexpected = unexpected.into_iter();
+                line
+            }),
+        )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.orders.size_hint()
+        (self.orders.len() + self.unexpected.len(), None)
     }
 }
 
-/// An order's verdict from what was sent and CJ's records.
+/// An order's verdict from what was sent and CJ's records, and the `unexpected` lines of the
+/// records of its order id under another action tracker when CJ has it under its own.
 fn judge(
     order: Expected,
     now: Timestamp,
     grace: SignedDuration,
-) -> Result<Reconciled, ReconcileError> {
+) -> Result<(Reconciled, Vec<Reconciled>), ReconcileError> {
     let recent = |t: Timestamp| now.duration_since(t) < grace;
     let Expected {
         enterprise_id,
         action_tracker_id,
         order_id,
+        next: _,
         create_sent,
         restated,
         cancel_sent,
         amount,
+        currency,
+        items,
         amount_sent,
         last_sent,
         records,
+        elsewhere,
     } = order;
     let fold_error = |source| ReconcileError::Fold {
         order_id: order_id.to_string(),
         action_tracker_id,
         source,
     };
+    // The items compared are those of CJ's current state, known before the records are folded.
+    let cj_items = items
+        .as_deref()
+        .filter(|sent| !sent.is_empty())
+        .and_then(|_| current_items(&records));
     let cj = if records.is_empty() {
         None
     } else {
         Some(Folded::new(records).map_err(fold_error)?)
     };
+    let mut other_action_tracker_ids: Vec<String> = Vec::new();
+    let mut unexpected = Vec::new();
+    let other = match &cj {
+        None if !elsewhere.is_empty() => {
+            for seen in &elsewhere {
+                if !other_action_tracker_ids
+                    .iter()
+                    .any(|id| *id == *seen.action_tracker_id)
+                {
+                    other_action_tracker_ids.push(seen.action_tracker_id.to_string());
+                }
+            }
+            Some(Folded::new(elsewhere).map_err(fold_error)?)
+        }
+        _ => {
+            unexpected = elsewhere.into_iter().map(Seen::unexpected).collect();
+            None
+        }
+    };
+    // The amounts are evidently in one currency: CJ took the advertiser's, or they agree.
+    let one_currency = currency.is_none()
+        || matches!((amount, cj.as_ref().and_then(|cj| cj.sale_amount)), (Some(a), Some(b)) if a == b);
+    let differing_skus = match (items.as_deref(), &cj_items) {
+        (Some(sent), Some(cj_items)) => differing_skus(sent, cj_items, one_currency),
+        _ => Vec::new(),
+    };
+    let amount_recent = matches!(amount_sent, Some((_, at)) if recent(at));
     let verdict = match &cj {
+        None if other.is_some() => Verdict::OtherTracker,
         // Not yet expected while its latest create (or, without one, its latest request) is
         // recent: an order sent again gets a new grace period.
         None if recent(create_sent.unwrap_or(last_sent)) => Verdict::Pending,
@@ -712,31 +934,123 @@ fn judge(
             Some(at) if recent(at) => Verdict::Pending,
             Some(_) => Verdict::CancelMissing,
             None => match (amount, cj.sale_amount) {
-                (Some(sent), Some(recorded)) if sent != recorded => match amount_sent {
-                    Some((_, at)) if recent(at) => Verdict::Pending,
-                    _ => Verdict::AmountDiffers,
-                },
+                (Some(sent), Some(recorded)) if sent != recorded && amount_recent => {
+                    Verdict::Pending
+                }
+                (Some(sent), Some(recorded)) if sent != recorded => Verdict::AmountDiffers,
+                (Some(_), None) => Verdict::AmountUnknown,
+                _ if !differing_skus.is_empty() && amount_recent => Verdict::Pending,
+                _ if !differing_skus.is_empty() => Verdict::ItemsDiffer,
                 _ if cj.corrected => Verdict::Corrected,
                 _ => Verdict::Recorded,
             },
         },
     };
-    let cj = cj.unwrap_or_default();
-    Ok(Reconciled {
+    let cj = cj.or(other).unwrap_or_default();
+    let line = Reconciled {
         order_id: order_id.to_string(),
         action_tracker_id: action_tracker_id.to_string(),
         verdict,
         enterprise_id: enterprise_id.into(),
         sent_amount: amount,
+        sent_currency: currency.map(String::from),
         recorded_amount: cj.sale_amount,
+        recorded_amount_usd: cj.sale_amount_usd,
         commission_ids: cj.commission_ids,
         action_status: cj.status,
         correction_reasons: cj.correction_reasons,
         original_read: cj.original_read,
+        differing_skus,
+        other_action_tracker_ids,
         restated,
         cancelled: cancel_sent.is_some(),
         last_sent: Some(last_sent.into()),
-    })
+    };
+    Ok((line, unexpected))
+}
+
+/// Quantity and unit price per SKU; a price is `None` where it cannot be compared (an item
+/// with a discount, a SKU listed at two prices, or CJ's items summed as changes).
+type ItemsBySku<'a> = BTreeMap<&'a str, (i128, Option<Decimal>)>;
+
+/// CJ's current items, by SKU: [`ItemsBySku`] kept beyond the records they were read from.
+type CjItems = BTreeMap<Box<str>, (i128, Option<Decimal>)>;
+
+/// Adds an item to `items`: quantities add up, two prices for one SKU compare as none.
+fn add_item<'a>(items: &mut ItemsBySku<'a>, sku: &'a str, quantity: i128, price: Option<Decimal>) {
+    let entry = items.entry(sku.trim()).or_insert((0, price));
+    entry.0 = entry.0.saturating_add(quantity);
+    if entry.1 != price {
+        entry.1 = None;
+    }
+}
+
+/// CJ's current items: those of its latest record that lists items, or, if a correction lists
+/// a negative quantity (its items are changes), the sum over every record. `None` when no
+/// record lists items.
+fn current_items(records: &[Seen]) -> Option<CjItems> {
+    let listing: Vec<&Seen> = records.iter().filter(|r| !r.items.is_empty()).collect();
+    let changes = listing
+        .iter()
+        .any(|r| r.items.iter().any(|item| item.quantity < 0));
+    let chosen: Vec<&Seen> = if changes {
+        listing
+    } else {
+        let latest = listing.into_iter().max_by(|a, b| {
+            a.posting_date
+                .cmp(&b.posting_date)
+                .then_with(|| id_order(&a.commission_id, &b.commission_id))
+        })?;
+        vec![latest]
+    };
+    let mut items = ItemsBySku::new();
+    for record in &chosen {
+        for item in &record.items {
+            let price = (!changes).then_some(item.per_item_sale_amount_adv_currency);
+            add_item(&mut items, &item.sku, i128::from(item.quantity), price);
+        }
+    }
+    Some(
+        items
+            .into_iter()
+            .map(|(sku, value)| (Box::from(sku), value))
+            .collect(),
+    )
+    .filter(|items: &CjItems| !items.is_empty())
+}
+
+/// The SKUs whose quantity differs between the items sent and CJ's, or whose unit price does
+/// where both can be compared (`one_currency`, no discount).
+fn differing_skus(
+    sent: &[SentItem],
+    cj: &CjItems,
+    one_currency: bool,
+) -> Vec<String> {
+    let mut expected = ItemsBySku::new();
+    for item in sent {
+        let undiscounted = item.discount.is_none_or(|d| d.is_zero());
+        let price = (one_currency && undiscounted).then_some(item.unit_price);
+        add_item(&mut expected, &item.sku, i128::from(item.quantity), price);
+    }
+    let mut differing: Vec<String> = Vec::new();
+    for (sku, (quantity, price)) in &expected {
+        let differs = match cj.get(*sku) {
+            None => true,
+            Some((cj_quantity, cj_price)) => {
+                cj_quantity != quantity || matches!((price, cj_price), (Some(a), Some(b)) if a != b)
+            }
+        };
+        if differs {
+            differing.push((*sku).to_string());
+        }
+    }
+    for sku in cj.keys() {
+        if !expected.contains_key(&**sku) {
+            differing.push(sku.to_string());
+        }
+    }
+    differing.sort();
+    differing
 }
 
 /// An order's current state in CJ: its records folded by action ([`fold_actions`]), and summed
@@ -744,6 +1058,7 @@ fn judge(
 #[derive(Debug, Default)]
 struct Folded {
     sale_amount: Option<Decimal>,
+    sale_amount_usd: Option<Decimal>,
     commission_usd: Decimal,
     status: Option<ActionStatus>,
     validation: Option<ValidationStatus>,
@@ -762,9 +1077,17 @@ impl Folded {
         let mut latest: Option<(Instant, &Seen)> = None;
         let states = fold_actions(records)?;
         for state in &states {
-            let overflow = || FoldError::Overflow {
+            let overflow = |field| FoldError::Overflow {
                 action: state.original_action_id.clone(),
-                field: "sale amount (advertiser's currency)",
+                field,
+            };
+            let add = |sum: Option<Decimal>, value: Option<Decimal>, field| match (sum, value) {
+                (sum, Some(value)) => sum
+                    .unwrap_or(Decimal::ZERO)
+                    .checked_add(value)
+                    .map(Some)
+                    .ok_or_else(|| overflow(field)),
+                (sum, None) => Ok(sum),
             };
             folded.original_read &= state.has_original;
             folded.corrected |= state.is_corrected();
@@ -774,13 +1097,19 @@ impl Folded {
             folded.commission_usd = folded
                 .commission_usd
                 .checked_add(state.commission_usd)
-                .ok_or_else(overflow)?;
+                .ok_or_else(|| overflow("commission (USD)"))?;
+            folded.sale_amount_usd = add(
+                folded.sale_amount_usd,
+                state.sale_amount_usd,
+                "sale amount (USD)",
+            )?;
             for record in &state.history {
                 folded.commission_ids.push(record.commission_id.to_string());
-                if let Some(amount) = record.sale_amount_adv_currency {
-                    let sum = folded.sale_amount.unwrap_or(Decimal::ZERO);
-                    folded.sale_amount = Some(sum.checked_add(amount).ok_or_else(overflow)?);
-                }
+                folded.sale_amount = add(
+                    folded.sale_amount,
+                    record.sale_amount_adv_currency,
+                    "sale amount (advertiser's currency)",
+                )?;
                 if latest.is_none_or(|(at, _)| record.posting_date >= at) {
                     latest = Some((record.posting_date, record));
                 }
@@ -805,11 +1134,12 @@ impl Folded {
 }
 
 /// What reconciliation keeps of one of CJ's records: what [`fold_actions`] reads, the
-/// advertiser's sale amount and the validation status.
+/// advertiser's sale amount, the validation status, and the items of an order that sent items.
 #[derive(Debug, Clone)]
 struct Seen {
     commission_id: Box<str>,
     order_id: Arc<str>,
+    action_tracker_id: Box<str>,
     original: bool,
     original_action_id: Box<str>,
     action_status: ActionStatus,
@@ -826,14 +1156,36 @@ struct Seen {
     sale_amount_pub_currency: Option<Decimal>,
     pub_commission_amount_usd: Decimal,
     pub_commission_amount_pub_currency: Decimal,
+    items: Box<[SeenItem]>,
+}
+
+/// What reconciliation compares of one of CJ's item records.
+#[derive(Debug, Clone)]
+struct SeenItem {
+    sku: Box<str>,
+    quantity: i64,
+    per_item_sale_amount_adv_currency: Decimal,
 }
 
 impl Seen {
-    /// The summary of `r`, a record of order `order_id`.
-    fn new(r: &AdvertiserCommission, order_id: Arc<str>) -> Self {
+    /// The summary of `r`, a record of order `order_id`, with its items if `with_items`.
+    fn new(r: &AdvertiserCommission, order_id: Arc<str>, with_items: bool) -> Self {
+        let items = if with_items {
+            r.items
+                .iter()
+                .map(|item| SeenItem {
+                    sku: item.sku.as_str().into(),
+                    quantity: item.quantity,
+                    per_item_sale_amount_adv_currency: item.per_item_sale_amount_adv_currency,
+                })
+                .collect()
+        } else {
+            Box::default()
+        };
         Seen {
             commission_id: r.commission_id.as_str().into(),
             order_id,
+            action_tracker_id: r.action_tracker_id.as_str().into(),
             original: r.original,
             original_action_id: r.original_action_id.as_str().into(),
             action_status: r.action_status.clone(),
@@ -850,6 +1202,30 @@ impl Seen {
             sale_amount_pub_currency: r.sale_amount_pub_currency,
             pub_commission_amount_usd: r.pub_commission_amount_usd,
             pub_commission_amount_pub_currency: r.pub_commission_amount_pub_currency,
+            items,
+        }
+    }
+
+    /// The line of a record of an order that was not sent.
+    fn unexpected(self) -> Reconciled {
+        Reconciled {
+            order_id: self.order_id.to_string(),
+            action_tracker_id: self.action_tracker_id.into(),
+            verdict: Verdict::Unexpected,
+            enterprise_id: self.advertiser_id.into(),
+            sent_amount: None,
+            sent_currency: None,
+            recorded_amount: self.sale_amount_adv_currency,
+            recorded_amount_usd: self.sale_amount_usd,
+            commission_ids: vec![self.commission_id.into()],
+            action_status: Some(self.action_status),
+            correction_reasons: self.correction_reason.into_iter().collect(),
+            original_read: self.original,
+            differing_skus: Vec::new(),
+            other_action_tracker_ids: Vec::new(),
+            restated: false,
+            cancelled: false,
+            last_sent: None,
         }
     }
 }

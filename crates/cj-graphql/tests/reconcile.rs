@@ -186,7 +186,7 @@ fn another_sale_amount_is_amount_differs_with_both_amounts() {
         vec![record("1", "ORD-1", "129.99", json!({}))],
     );
     assert_eq!(line.verdict, Verdict::AmountDiffers);
-    assert!(line.verdict.is_failure() && line.verdict.is_confirmed());
+    assert!(line.verdict.needs_attention() && line.verdict.is_confirmed());
     assert_eq!(line.sent_amount, Some(d("149.98")));
     assert_eq!(line.recorded_amount, Some(d("129.99")));
 }
@@ -383,8 +383,17 @@ fn a_record_of_an_order_not_sent_is_unexpected_and_one_without_order_is_skipped(
             ),
         ],
     );
-    assert_eq!(verdicts.len(), 1);
+    // CJ has ORD-1 under its own tracker: the record under 999 is another order, listed after
+    // the order's verdict.
+    assert_eq!(verdicts.len(), 2);
     assert_eq!(verdicts[0].verdict, Verdict::Recorded);
+    assert_eq!(verdicts[1].verdict, Verdict::Unexpected);
+    assert_eq!(verdicts[1].commission_ids, ["3"]);
+    assert_eq!(verdicts[1].action_tracker_id, "999");
+    let unexpected: Vec<Reconciled> = unexpected
+        .into_iter()
+        .chain(verdicts.into_iter().skip(1))
+        .collect();
     let lines: Vec<(&str, &str, &str)> = unexpected
         .iter()
         .map(|l| {
@@ -517,6 +526,10 @@ fn lines_serialize_with_the_documented_names() {
     assert_eq!(json["verdict"], "amount-differs");
     assert_eq!(json["sentAmount"], "149.98");
     assert_eq!(json["recordedAmount"], "129.99");
+    assert_eq!(json["sentCurrency"], "USD");
+    assert_eq!(json["recordedAmountUsd"], "129.99");
+    assert_eq!(json["differingSkus"], json!([]));
+    assert_eq!(json["otherActionTrackerIds"], json!([]));
     assert_eq!(json["commissionIds"], json!(["7"]));
     assert_eq!(json["actionStatus"], "new");
     for verdict in Verdict::ALL {
@@ -533,7 +546,10 @@ fn lines_serialize_with_the_documented_names() {
             "cancelled-as-sent",
             "pending",
             "amount-differs",
+            "amount-unknown",
+            "items-differ",
             "cancel-missing",
+            "other-tracker",
             "missing",
             "unexpected"
         ]
@@ -583,4 +599,323 @@ fn an_order_sent_again_gets_a_new_grace_period() {
     let line = verdicts.next().expect("one").expect("a verdict");
     assert_eq!(line.verdict, Verdict::Pending, "resent 10 minutes ago");
     assert!(verdicts.next().is_none(), "one order");
+}
+
+/// Every verdict but the four that say CJ has (or will have) the order as sent needs a look:
+/// what `cj reconcile` exits 1 for.
+#[test]
+fn only_recorded_corrected_cancelled_as_sent_and_pending_need_no_attention() {
+    let fine: Vec<Verdict> = Verdict::ALL
+        .into_iter()
+        .filter(|v| !v.needs_attention())
+        .collect();
+    assert_eq!(
+        fine,
+        [
+            Verdict::Recorded,
+            Verdict::Corrected,
+            Verdict::CancelledAsSent,
+            Verdict::Pending
+        ]
+    );
+    assert!(Verdict::CancelMissing.needs_attention());
+    assert!(Verdict::Unexpected.needs_attention());
+}
+
+#[test]
+fn an_order_cj_has_only_under_another_action_tracker_is_other_tracker_not_missing() {
+    let (unexpected, verdicts) = reconcile(
+        vec![SentOrder::create(&create("ORD-1", "20.00"), ago(5, 0))],
+        vec![
+            record("3", "ORD-1", "20.00", json!({"actionTrackerId": "999"})),
+            // Another advertiser's order of the same id is not this order.
+            record(
+                "4",
+                "ORD-1",
+                "20.00",
+                json!({"actionTrackerId": "555", "advertiserId": "7777777"}),
+            ),
+        ],
+    );
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    let line = &verdicts[0];
+    assert_eq!(line.verdict, Verdict::OtherTracker);
+    assert!(line.verdict.needs_attention() && !line.verdict.is_confirmed());
+    assert_eq!(line.action_tracker_id, "123456", "the tracker sent");
+    assert_eq!(
+        line.other_action_tracker_ids,
+        ["999"],
+        "the tracker CJ used"
+    );
+    assert_eq!(line.commission_ids, ["3"]);
+    assert_eq!(line.recorded_amount, Some(d("20.00")));
+    // The record under 999 is the order's, not also unexpected; the other advertiser's is.
+    let ids: Vec<&str> = unexpected
+        .iter()
+        .map(|l| l.commission_ids[0].as_str())
+        .collect();
+    assert_eq!(ids, ["4"]);
+    // Even when it was sent a moment ago: CJ has it, under another tracker.
+    let (_, recent) = reconcile(
+        vec![SentOrder::create(&create("ORD-1", "20.00"), ago(0, 10))],
+        vec![record(
+            "3",
+            "ORD-1",
+            "20.00",
+            json!({"actionTrackerId": "999"}),
+        )],
+    );
+    assert_eq!(recent[0].verdict, Verdict::OtherTracker);
+}
+
+#[test]
+fn the_same_order_id_sent_under_two_trackers_is_two_orders() {
+    let other = OrderCreateRequest::builder()
+        .enterprise_id("1234567")
+        .action_tracker_id(999)
+        .order_id("ORD-1")
+        .event_time(t("2026-01-05T10:00:00Z"))
+        .amount("5.00".parse().expect("an amount"))
+        .build();
+    let (unexpected, verdicts) = reconcile(
+        vec![
+            SentOrder::create(&create("ORD-1", "20.00"), ago(5, 0)),
+            SentOrder::create(&other, ago(5, 0)),
+        ],
+        vec![
+            record("1", "ORD-1", "20.00", json!({})),
+            record("2", "ORD-1", "5.00", json!({"actionTrackerId": "999"})),
+        ],
+    );
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+    let got: Vec<(&str, Verdict)> = verdicts
+        .iter()
+        .map(|l| (l.action_tracker_id.as_str(), l.verdict))
+        .collect();
+    assert_eq!(
+        got,
+        [("123456", Verdict::Recorded), ("999", Verdict::Recorded)]
+    );
+}
+
+fn with_items(order_id: &str, amount: &str, items: &[(&str, u32, &str)]) -> OrderCreateRequest {
+    let mut order = create(order_id, amount);
+    order.items = Some(
+        items
+            .iter()
+            .map(|(sku, quantity, price)| {
+                cj_graphql::tracking::OrderItemInput::builder()
+                    .sku(*sku)
+                    .quantity(*quantity)
+                    .unit_price(price.parse().expect("a price"))
+                    .build()
+            })
+            .collect(),
+    );
+    order
+}
+
+fn cj_item(sku: &str, quantity: i64, price: &str) -> Value {
+    json!({
+        "commissionItemId": format!("{sku}-1"), "sku": sku, "quantity": quantity,
+        "perItemSaleAmountAdvCurrency": price, "perItemSaleAmountPubCurrency": price,
+        "perItemSaleAmountUsd": price, "totalCommissionAdvCurrency": "1.00",
+        "totalCommissionPubCurrency": "1.00", "totalCommissionUsd": "1.00",
+        "discountAdvCurrency": null, "discountPubCurrency": null, "discountUsd": null,
+        "itemListId": null, "situationDetails": []
+    })
+}
+
+#[test]
+fn another_sku_with_the_right_amount_is_items_differ_naming_the_skus() {
+    let sent = with_items("ORD-1", "149.98", &[("SKU-BLK-LG", 2, "74.99")]);
+    let line = only(
+        vec![SentOrder::create(&sent, ago(5, 0))],
+        vec![record(
+            "1",
+            "ORD-1",
+            "149.98",
+            json!({"actionType": "item_sale", "items": [cj_item("SKU-RED-SM", 2, "74.99")]}),
+        )],
+    );
+    assert_eq!(line.verdict, Verdict::ItemsDiffer);
+    assert!(line.verdict.needs_attention() && line.verdict.is_confirmed());
+    assert_eq!(line.differing_skus, ["SKU-BLK-LG", "SKU-RED-SM"]);
+
+    // The same SKUs and quantities (a SKU listed twice adds up) are recorded.
+    let sent = with_items(
+        "ORD-1",
+        "149.98",
+        &[("SKU-BLK-LG", 1, "74.99"), ("SKU-BLK-LG", 1, "74.99")],
+    );
+    let line = only(
+        vec![SentOrder::create(&sent, ago(5, 0))],
+        vec![record(
+            "1",
+            "ORD-1",
+            "149.98",
+            json!({"items": [cj_item("SKU-BLK-LG", 2, "74.990")]}),
+        )],
+    );
+    assert_eq!(line.verdict, Verdict::Recorded);
+    assert!(line.differing_skus.is_empty());
+}
+
+#[test]
+fn a_different_quantity_or_unit_price_is_items_differ_and_pending_while_recent() {
+    let sent = with_items("ORD-1", "100.00", &[("A", 2, "25.00"), ("B", 1, "50.00")]);
+    let cj = || {
+        vec![record(
+            "1",
+            "ORD-1",
+            "100.00",
+            json!({"items": [cj_item("A", 1, "25.00"), cj_item("B", 1, "75.00")]}),
+        )]
+    };
+    let line = only(vec![SentOrder::create(&sent, ago(5, 0))], cj());
+    assert_eq!(line.verdict, Verdict::ItemsDiffer);
+    assert_eq!(line.differing_skus, ["A", "B"], "A's quantity, B's price");
+    let line = only(vec![SentOrder::create(&sent, ago(0, 30))], cj());
+    assert_eq!(line.verdict, Verdict::Pending, "sent 30 minutes ago");
+    assert_eq!(line.differing_skus, ["A", "B"]);
+}
+
+#[test]
+fn unit_prices_in_another_currency_are_not_compared_but_quantities_are() {
+    // Sent in EUR; CJ's advertiser currency is USD: the amounts differ (a conversion), and the
+    // per-item prices are not compared, only the SKUs and quantities.
+    let mut sent = with_items("ORD-1", "100.00", &[("A", 2, "50.00")]);
+    sent.currency = Some("EUR".into());
+    let line = only(
+        vec![SentOrder::create(&sent, ago(5, 0))],
+        vec![record(
+            "1",
+            "ORD-1",
+            "108.00",
+            json!({"saleAmountUsd": "108.00", "items": [cj_item("A", 2, "54.00")]}),
+        )],
+    );
+    assert_eq!(line.verdict, Verdict::AmountDiffers);
+    assert!(line.differing_skus.is_empty());
+    assert_eq!(line.sent_currency.as_deref(), Some("EUR"));
+    assert_eq!(line.recorded_amount_usd, Some(d("108.00")));
+}
+
+#[test]
+fn cj_items_as_changes_are_summed_and_a_restatement_s_items_replace_the_create_s() {
+    // A return of one of two units: CJ's correction lists the item with a negative quantity.
+    let at = ago(4, 0);
+    let mut restated = restate("ORD-1", "25.00", at);
+    restated.items = with_items("ORD-1", "25.00", &[("A", 1, "25.00")]).items;
+    let line = only(
+        vec![
+            SentOrder::create(
+                &with_items("ORD-1", "50.00", &[("A", 2, "25.00")]),
+                ago(30, 0),
+            ),
+            SentOrder::restate(&restated, at),
+        ],
+        vec![
+            record(
+                "1",
+                "ORD-1",
+                "50.00",
+                json!({"items": [cj_item("A", 2, "25.00")]}),
+            ),
+            {
+                let mut c = correction("2", "ORD-1", "-25.00", "RETURNED_MERCHANDISE");
+                c["items"] = json!([cj_item("A", -1, "25.00")]);
+                c
+            },
+        ],
+    );
+    assert_eq!(line.verdict, Verdict::Corrected, "{line:?}");
+    // A correction that lists the whole new state instead: the latest listing stands.
+    let line = only(
+        vec![
+            SentOrder::create(
+                &with_items("ORD-1", "50.00", &[("A", 2, "25.00")]),
+                ago(30, 0),
+            ),
+            SentOrder::restate(&restated, at),
+        ],
+        vec![
+            record(
+                "1",
+                "ORD-1",
+                "50.00",
+                json!({"items": [cj_item("A", 2, "25.00")]}),
+            ),
+            {
+                let mut c = correction("2", "ORD-1", "-25.00", "RETURNED_MERCHANDISE");
+                c["items"] = json!([cj_item("A", 1, "25.00")]);
+                c
+            },
+        ],
+    );
+    assert_eq!(line.verdict, Verdict::Corrected, "{line:?}");
+    // CJ still lists two: the restatement's items are not reflected.
+    let line = only(
+        vec![
+            SentOrder::create(
+                &with_items("ORD-1", "50.00", &[("A", 2, "25.00")]),
+                ago(30, 0),
+            ),
+            SentOrder::restate(&restated, at),
+        ],
+        vec![
+            record(
+                "1",
+                "ORD-1",
+                "50.00",
+                json!({"items": [cj_item("A", 2, "25.00")]}),
+            ),
+            correction("2", "ORD-1", "-25.00", "RETURNED_MERCHANDISE"),
+        ],
+    );
+    assert_eq!(line.verdict, Verdict::ItemsDiffer);
+    assert_eq!(line.differing_skus, ["A"]);
+}
+
+#[test]
+fn records_without_items_are_not_compared_item_by_item() {
+    // A simple action: CJ lists no items. Nothing to compare, the amount agrees.
+    let line = only(
+        vec![SentOrder::create(
+            &with_items("ORD-1", "50.00", &[("A", 2, "25.00")]),
+            ago(5, 0),
+        )],
+        vec![record("1", "ORD-1", "50.00", json!({}))],
+    );
+    assert_eq!(line.verdict, Verdict::Recorded);
+}
+
+#[test]
+fn a_record_without_the_advertiser_amount_is_amount_unknown_with_what_cj_gave() {
+    let line = only(
+        vec![SentOrder::create(&create("ORD-1", "149.98"), ago(5, 0))],
+        vec![record(
+            "1",
+            "ORD-1",
+            "149.98",
+            json!({"saleAmountAdvCurrency": null, "saleAmountUsd": "162.00"}),
+        )],
+    );
+    assert_eq!(line.verdict, Verdict::AmountUnknown);
+    assert!(line.verdict.needs_attention());
+    assert_eq!(line.recorded_amount, None);
+    assert_eq!(line.recorded_amount_usd, Some(d("162.00")));
+    // A lead sent without an amount compares nothing and is recorded.
+    let mut lead = create("ORD-2", "1");
+    lead.amount = None;
+    let line = only(
+        vec![SentOrder::create(&lead, ago(5, 0))],
+        vec![record(
+            "2",
+            "ORD-2",
+            "0",
+            json!({"saleAmountAdvCurrency": null, "actionType": "sim_lead"}),
+        )],
+    );
+    assert_eq!(line.verdict, Verdict::Recorded);
 }

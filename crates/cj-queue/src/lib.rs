@@ -19,6 +19,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod reconcile;
 pub mod relay;
 mod sqlite;
 mod store;

@@ -65,3 +65,125 @@ async fn a_store_of_an_earlier_version_gains_acceptance_times_and_verdicts() {
         assert_eq!(store.stats().await.expect("stats").accepted, 1);
     }
 }
+
+/// A Commission Detail mock answering one page of `records`.
+fn commission_detail(records: serde_json::Value) -> httpmock::MockServer {
+    let server = httpmock::MockServer::start();
+    let count = records.as_array().map_or(0, Vec::len);
+    server.mock(|when, then| {
+        when.method(httpmock::Method::POST).path("/query");
+        then.status(200)
+            .json_body(serde_json::json!({"data": {"advertiserCommissions": {
+            "count": count, "limit": 10000, "maxCommissionId": null, "payloadComplete": true,
+            "records": records}}}));
+    });
+    server
+}
+
+fn cj_record(commission_id: &str, order_id: &str, tracker: &str) -> serde_json::Value {
+    serde_json::json!({
+        "actionStatus": "new", "actionTrackerId": tracker, "actionTrackerName": "Sale",
+        "actionType": "sim_sale", "advertiserId": "1234567", "advertiserName": "Acme",
+        "commissionId": commission_id, "eventDate": "2024-01-15T18:08:36Z",
+        "lockingDate": "2024-02-15T00:00:00Z", "original": true,
+        "originalActionId": format!("A-{commission_id}"), "orderId": order_id,
+        "postingDate": "2024-01-15T19:00:00Z", "pubCommissionAmountPubCurrency": "1.00",
+        "pubCommissionAmountUsd": "1.00", "publisherId": "7654321", "publisherName": "Blog",
+        "saleAmountAdvCurrency": "10.00", "saleAmountUsd": "10.00", "saleAmountPubCurrency": "10.00",
+        "items": [], "situations": [], "situationDetails": []
+    })
+}
+
+/// The library call behind `cj reconcile --store`: the store's accepted orders judged against
+/// CJ, each verdict recorded in the store, and only the missing order queued again.
+#[tokio::test]
+async fn a_service_reconciles_the_store_records_verdicts_and_requeues_the_missing() {
+    use cj_graphql::commissions::CommissionsApi;
+    use cj_graphql::reconcile::Reconciler;
+    use cj_queue::reconcile::{add_accepted, line_key, reconcile_store, requeue};
+    use cj_queue::{Claim, Outcome};
+    use futures_util::TryStreamExt;
+
+    let store = MemoryStore::new();
+    common::fill(&store, "REC", 3).await;
+    let batch = store
+        .claim("w", common::limits(60_000), 0)
+        .await
+        .expect("claimed");
+    let outcomes = batch
+        .iter()
+        .map(|e| {
+            let accepted = Outcome::Accepted {
+                submission_id: Some(format!("S-{}", e.id)),
+            };
+            (e.id, accepted)
+        })
+        .collect();
+    store
+        .finish(&Claim::new("w", &batch), outcomes)
+        .await
+        .expect("finished");
+
+    // Accepted a moment ago: without a grace period, what CJ lacks is missing.
+    let mut reconciler = Reconciler::new().grace(jiff::SignedDuration::ZERO);
+    assert_eq!(
+        add_accepted(&store, &mut reconciler).await.expect("read"),
+        3
+    );
+    // REC-0 is recorded; REC-1 only under another action tracker; REC-2 not at all.
+    let server = commission_detail(serde_json::json!([
+        cj_record("1", "REC-0", "123456"),
+        cj_record("2", "REC-1", "999"),
+    ]));
+    let transport = cj_transport::Transport::builder()
+        .credentials(cj_transport::Credentials::token("t"))
+        .retry(cj_transport::RetryPolicy::none())
+        .build()
+        .expect("a transport");
+    let api = CommissionsApi::new(transport, &server.base_url()).expect("an api");
+    let lines: Vec<_> = reconcile_store(&store, reconciler, &api, ["1234567"], |r| r)
+        .try_collect()
+        .await
+        .expect("reconciled");
+    let verdicts: Vec<(&str, Verdict)> = lines
+        .iter()
+        .map(|l| (l.order_id.as_str(), l.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("REC-0", Verdict::Recorded),
+            ("REC-1", Verdict::OtherTracker),
+            ("REC-2", Verdict::Missing)
+        ]
+    );
+    let recorded = store.reconciliation().await.expect("read");
+    let counts: Vec<(&str, u64)> = recorded
+        .verdicts
+        .iter()
+        .map(|(v, n)| (v.as_str(), *n))
+        .collect();
+    assert_eq!(
+        counts,
+        [("missing", 1), ("other-tracker", 1), ("recorded", 1)]
+    );
+    assert_eq!(
+        (recorded.confirmed(), recorded.missing()),
+        (1, 1),
+        "other-tracker is neither confirmed nor missing"
+    );
+
+    let missing: std::collections::HashSet<String> = lines
+        .iter()
+        .filter(|l| l.verdict == Verdict::Missing)
+        .map(line_key)
+        .collect();
+    let queued = requeue(&store, &missing, 5).await.expect("requeued");
+    assert_eq!(queued, 1);
+    let waiting = store
+        .claim("w", common::limits(60_000), 0)
+        .await
+        .expect("claimed");
+    let keys: Vec<&str> = waiting.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["1234567|123456|REC-2"]);
+}
