@@ -212,8 +212,6 @@ async fn a_partner_down_for_a_while_gets_everything_after_it_recovers() {
 #[tokio::test]
 async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
     let (cj, _, _) = cj(five_records(), 10).await;
-    let (elsewhere, moved) = accepting_partner().await;
-    let target = elsewhere.url("/moved");
     let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let fixed_now = fixed.clone();
     let (partner, calls) = partner(Duration::ZERO, move |id, _| {
@@ -225,10 +223,7 @@ async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
                 404,
                 "unknown click. Authorization: Bearer partner-secret-key-123 was not accepted",
             ),
-            "104" => httpmock::HttpMockResponse::builder()
-                .status(302)
-                .header("location", target.as_str())
-                .build(),
+            "104" => json_response(400, "bad amount"),
             _ => json_response(200, "ok"),
         }
     })
@@ -259,17 +254,7 @@ async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
     );
     assert_eq!(
         (dead[1].commission_id.as_str(), dead[1].status),
-        ("104", Some(302))
-    );
-    assert!(
-        dead[1].reason.contains("redirects are not followed"),
-        "{}",
-        dead[1].reason
-    );
-    assert!(dead[1].reason.contains("/moved"), "{}", dead[1].reason);
-    assert!(
-        moved.lock().expect("lock").is_empty(),
-        "the redirect was not followed"
+        ("104", Some(400))
     );
     assert_eq!(calls.lock().expect("lock").len(), 5);
 
@@ -289,6 +274,126 @@ async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
     assert_eq!(report.delivered, 1);
     assert_eq!(delivered(&calls), ["101", "103", "105", "104", "102"]);
     assert!(relay.dead_letters().await.expect("dead letters").is_empty());
+}
+
+#[tokio::test]
+async fn a_partner_redirect_keeps_the_backlog_waiting() {
+    // http to https, say: the URL is wrong, not the records.
+    let (cj, _, _) = cj(five_records(), 10).await;
+    let (elsewhere, moved) = accepting_partner().await;
+    let target = elsewhere.url("/moved");
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fixed_now = fixed.clone();
+    let (partner, calls) = partner(Duration::ZERO, move |id, _| {
+        if id == "101" || fixed_now.load(std::sync::atomic::Ordering::SeqCst) {
+            return json_response(200, "ok");
+        }
+        httpmock::HttpMockResponse::builder()
+            .status(301)
+            .header("location", target.as_str())
+            .build()
+    })
+    .await;
+    let relay = relay(
+        &sqlite_path("redirect"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!((report.delivered, report.dead, report.retrying), (1, 0, 1));
+    let why = report
+        .redirected
+        .as_deref()
+        .expect("the redirect is reported");
+    assert!(
+        why.contains("HTTP 301") && why.contains("/moved") && why.contains("postback URL"),
+        "{why}"
+    );
+    assert_eq!(
+        calls.lock().expect("lock").len(),
+        2,
+        "the round stops at the first redirect"
+    );
+    assert!(moved.lock().expect("lock").is_empty(), "not followed");
+    assert!(report.next_attempt.is_some(), "the head waits for a retry");
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!((stats.pending, stats.dead, stats.delivered), (4, 0, 1));
+    assert!(relay.dead_letters().await.expect("dead letters").is_empty());
+
+    // Redirects again and again never make dead letters; once the URL works, all go.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let report = relay.run_once().await.expect("a round");
+        assert_eq!(report.dead, 0);
+    }
+    fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    until_settled(&relay).await;
+    assert_eq!(delivered(&calls), ["101", "102", "103", "104", "105"]);
+    assert!(relay.dead_letters().await.expect("dead letters").is_empty());
+}
+
+#[tokio::test]
+async fn a_partner_echoing_the_cj_token_has_it_scrubbed_from_dead_letters() {
+    let (cj, _, _) = cj(records(1, 1), 10).await;
+    let echo = format!("who is {TOKEN}? also {{\"key\":\"{TOKEN}\"}}");
+    let (partner, _calls) = partner(Duration::ZERO, move |_, _| json_response(403, &echo)).await;
+    let relay = relay(
+        &sqlite_path("echo"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!(report.dead, 1);
+    let dead = relay.dead_letters().await.expect("dead letters");
+    let body = dead[0].body.as_deref().expect("the start of the answer");
+    assert!(body.starts_with("who is [REDACTED]?"), "{body}");
+    assert!(!body.contains(TOKEN), "scrubbed: {body}");
+    let shown = format!("{dead:?} {}", serde_json::to_string(&dead).expect("json"));
+    assert!(!shown.contains(TOKEN), "{shown}");
+}
+
+#[tokio::test]
+async fn a_page_whose_cursor_goes_back_is_not_stored_nor_delivered() {
+    // The second page's maxCommissionId goes back before the first's: the walk refuses it.
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method("POST").path("/query");
+            then.respond_with(|req: &httpmock::HttpMockRequest| {
+                let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                let (records, max) = match body["variables"]["sinceCommissionId"].as_str() {
+                    None => (records(1, 2), "2"),
+                    Some(_) => (records(3, 2), "1"),
+                };
+                let answer = json!({"data": {"publisherCommissions": {
+                    "count": 2, "limit": 2, "maxCommissionId": max,
+                    "payloadComplete": false, "records": records
+                }}});
+                json_response(200, &answer.to_string())
+            });
+        })
+        .await;
+    let (partner, calls) = accepting_partner().await;
+    let relay = relay(
+        &sqlite_path("backwards"),
+        &server,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert!(
+        matches!(&report.fetch_error, Some(cj_transport::Error::Paging(m)) if m.contains("not after")),
+        "{:?}",
+        report.fetch_error
+    );
+    assert_eq!((report.pages, report.new, report.delivered), (1, 2, 2));
+    assert_eq!(delivered(&calls), ["1", "2"]);
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!(stats.pending + stats.in_flight + stats.dead, 0, "{stats:?}");
+    let cursor = stats.cursor.expect("a cursor");
+    assert_eq!(cursor.since_commission_id.as_deref(), Some("2"));
 }
 
 #[tokio::test]

@@ -191,6 +191,12 @@ impl CommissionsApi {
         &self.endpoint
     }
 
+    /// The transport calls go through (its [`redactor`](Transport::redactor) holds the token,
+    /// for anything that keeps text from elsewhere).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     /// The commissions of these advertisers (CIDs): `advertiserCommissions`.
     pub fn advertiser<I>(&self, cids: I) -> CommissionsRequest<Advertiser>
     where
