@@ -86,6 +86,15 @@ fn store(name: &str) -> PathBuf {
 }
 
 fn relay(cj_url: &str, partner: &MockServer, store: &Path, extra: &[&str]) -> Output {
+    let args = relay_args(partner, store, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cj(
+        &args,
+        &[("CJ_TOKEN", TOKEN), ("CJ_COMMISSIONS_URL", cj_url)],
+    )
+}
+
+fn relay_args(partner: &MockServer, store: &Path, extra: &[&str]) -> Vec<String> {
     let template = format!(
         "{}/postback?tx={{commissionId}}&click={{shopperId}}&sale={{saleAmountPubCurrency}}&payout={{pubCommissionAmountPubCurrency}}",
         partner.base_url()
@@ -104,10 +113,7 @@ fn relay(cj_url: &str, partner: &MockServer, store: &Path, extra: &[&str]) -> Ou
         "0",
     ];
     args.extend_from_slice(extra);
-    cj(
-        &args,
-        &[("CJ_TOKEN", TOKEN), ("CJ_COMMISSIONS_URL", cj_url)],
-    )
+    args.into_iter().map(String::from).collect()
 }
 
 #[test]
@@ -297,4 +303,119 @@ fn commissions_keeps_its_options_beside_the_relay_subcommand() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn ctrl_c_during_relay_once_finishes_the_postback_in_flight_and_exits_130() {
+    let cj_server = cj_server();
+    let partner = MockServer::start();
+    let slow = partner.mock(|_, then| {
+        then.status(200)
+            .delay(std::time::Duration::from_millis(1500));
+    });
+    let path = store("ctrl-c");
+    let child = Command::new(env!("CARGO_BIN_EXE_cj"))
+        .args(relay_args(&partner, &path, &["--once"]))
+        .env_remove("CJ_RELAY_STORE")
+        .env("CJ_TOKEN", TOKEN)
+        .env("CJ_COMMISSIONS_URL", cj_server.base_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cj runs");
+    // Once the first postback is at the partner, interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while slow.calls() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("cj finishes");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!format!("{stdout}{stderr}").contains(TOKEN));
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stdout.contains("delivered 1,"), "{stdout}");
+    assert!(
+        stderr.contains("interrupted: 1 record(s) delivered"),
+        "{stderr}"
+    );
+    assert_eq!(slow.calls(), 1, "nothing sent after Ctrl-C");
+    let store_arg = path.display().to_string();
+    let status = cj(
+        &[
+            "commissions",
+            "relay",
+            "status",
+            "--publisher-id",
+            "7654321",
+            "--store",
+            &store_arg,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let stats: Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(
+        (&stats["delivered"], &stats["inFlight"], &stats["pending"]),
+        (&json!(1), &json!(0), &json!(2)),
+        "the postback in flight was recorded, the rest of the first page waits, the second \
+         page was not read: {stats}"
+    );
+}
+
+#[test]
+fn relay_prune_deletes_delivered_records_and_they_are_never_delivered_again() {
+    let cj_server = cj_server();
+    let partner = MockServer::start();
+    let accepted = partner.mock(|_, then| {
+        then.status(200);
+    });
+    let path = store("prune");
+    let out = relay(&cj_server.base_url(), &partner, &path, &["--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let store_arg = path.display().to_string();
+    let target = ["--publisher-id", "7654321", "--store", &store_arg];
+    let pruned = cj(
+        &[
+            &["commissions", "relay", "prune"],
+            &target[..],
+            &["--older-than-days", "0"],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned.stderr));
+    assert!(
+        text(&pruned.stdout)
+            .contains("5 delivered record(s) settled more than 0 day(s) ago pruned"),
+        "{}",
+        text(&pruned.stdout)
+    );
+    let status = cj(
+        &[
+            &["commissions", "relay", "status"],
+            &target[..],
+            &["--output", "json"],
+        ]
+        .concat(),
+        &[],
+    );
+    let stats: Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(stats["delivered"], 0);
+    assert_eq!(
+        stats["cursor"]["sinceCommissionId"], "105",
+        "the cursor stays"
+    );
+    let out = relay(&cj_server.base_url(), &partner, &path, &["--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("delivered 0,"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(accepted.calls(), 5, "each record once, pruning or not");
 }

@@ -124,6 +124,10 @@ pub struct RelayConfig {
     pub lease: Duration,
     /// This worker's name in a shared store (default: the process id and start time).
     pub worker: String,
+    /// Delivered records settled longer ago than this are pruned by [`Relay::run`] (when it
+    /// starts, then once a day); `None` keeps them. Default 30 days. A pruned record is never
+    /// delivered again (see [`Relay::prune`]).
+    pub retention: Option<Duration>,
 }
 
 impl Default for RelayConfig {
@@ -144,9 +148,13 @@ impl Default for RelayConfig {
                 std::process::id(),
                 Timestamp::now().as_millisecond()
             ),
+            retention: Some(Duration::from_secs(30 * 24 * 3600)),
         }
     }
 }
+
+/// How often [`Relay::run`] prunes, with a [`RelayConfig::retention`].
+pub const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// What one round of a relay did.
 #[derive(Debug, Default)]
@@ -180,6 +188,8 @@ pub struct RelayReport {
     /// The round was stopped before its end ([`Relay::run_once_until`]): the postback in
     /// flight was finished and recorded, nothing after it was started.
     pub stopped: bool,
+    /// Delivered records pruned before this round ([`Relay::run`]'s schedule).
+    pub pruned: u64,
 }
 
 /// One round's state: its report, what stops it, and who watches its progress.
@@ -334,24 +344,71 @@ impl<S: RelayStore> Relay<S> {
     }
 
     /// Runs rounds forever: one every `interval`, or sooner when a record is due for a retry;
-    /// `on_report` sees each round's report. Returns only when the store fails. Dropping the
+    /// `on_report` sees each round's report. Prunes by [`RelayConfig::retention`] when it
+    /// starts, then every [`PRUNE_EVERY`]. Returns only when the store fails. Dropping the
     /// future stops it; a delivery cut short is made again (its record stays in flight until
-    /// the relay starts again, or its lease runs out).
+    /// the relay starts again, or its lease runs out): [`run_until`](Self::run_until) stops
+    /// without cutting one short.
     pub async fn run(
         &self,
         interval: Duration,
-        mut on_report: impl FnMut(&RelayReport),
+        on_report: impl FnMut(&RelayReport) + Send,
     ) -> Result<std::convert::Infallible, RelayError> {
+        self.run_until(interval, std::future::pending(), on_report)
+            .await?;
+        // Only a store failure ends a run that is never stopped.
+        std::future::pending().await
+    }
+
+    /// [`run`](Self::run) until `stop` completes (such as Ctrl-C): the round in progress
+    /// finishes its postback in flight and ends ([`RelayReport::stopped`]); its report is
+    /// the last `on_report` sees.
+    pub async fn run_until(
+        &self,
+        interval: Duration,
+        stop: impl Future<Output = ()> + Send,
+        mut on_report: impl FnMut(&RelayReport) + Send,
+    ) -> Result<(), RelayError> {
+        let mut stop = std::pin::pin!(stop);
+        let mut prune_at = tokio::time::Instant::now();
         loop {
-            let report = self.run_once().await?;
+            let mut pruned = 0;
+            if let Some(retention) = self.config.retention
+                && tokio::time::Instant::now() >= prune_at
+            {
+                pruned = self.prune(retention).await?;
+                prune_at = tokio::time::Instant::now() + PRUNE_EVERY;
+            }
+            let mut report = self.run_once_until(stop.as_mut(), |_| {}).await?;
+            report.pruned = pruned;
             on_report(&report);
+            if report.stopped {
+                return Ok(());
+            }
             let mut wait = interval;
             if let Some(at) = report.next_attempt {
                 let until = at.timestamp().as_millisecond().saturating_sub(now_ms());
                 wait = wait.min(Duration::from_millis(u64::try_from(until).unwrap_or(0)));
             }
-            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+                () = stop.as_mut() => return Ok(()),
+            }
         }
+    }
+
+    /// Deletes the delivered records settled more than `older_than` ago (records waiting, in
+    /// flight or dead stay), giving SQLite's space back; returns how many. The cursor and the
+    /// furthest commission id pruned stay, so a pruned record read again is never delivered
+    /// again.
+    pub async fn prune(&self, older_than: Duration) -> Result<u64, RelayError> {
+        self.store.prepare_relay().await?;
+        let before = now_ms().saturating_sub(millis(older_than));
+        let pruned = self.store.prune_relay(&self.name, before).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "delivered records pruned");
+        }
+        Ok(pruned)
     }
 
     /// The dead letters: records the partner refused, or that failed `max_attempts` times.

@@ -745,3 +745,152 @@ async fn relay_against_the_sandbox_delivers_its_seeded_and_live_commissions_once
         );
     }
 }
+
+fn file_size(path: &std::path::Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .map(|suffix| {
+            std::fs::metadata(format!("{}{suffix}", path.display())).map_or(0, |m| m.len())
+        })
+        .sum()
+}
+
+fn auto_vacuum(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).expect("opens");
+    conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+        .expect("pragma")
+}
+
+#[tokio::test]
+async fn prune_deletes_old_delivered_records_gives_the_space_back_and_never_redelivers() {
+    use cj_queue::relay::{NewRecord, Next, RelayCursor, RelayStore, Settle};
+    let path = sqlite_path("prune");
+    // A partner-less relay name as `relay()` builds it: the publisher's CID.
+    let name = "7654321";
+    let store = SqliteStore::open(&path).expect("store");
+    store.prepare_relay().await.expect("tables");
+    assert_eq!(auto_vacuum(&path), 0, "a file made as before");
+    delivered_at(&store, name, 1..1001, days_ago_ms(40)).await;
+    delivered_at(&store, name, 1001..1051, days_ago_ms(1)).await;
+    // An old dead letter stays.
+    let cursor = RelayCursor {
+        since_posting: jiff::Timestamp::now().into(),
+        since_commission_id: Some("1051".into()),
+    };
+    let dead = NewRecord {
+        commission_id: "1051".into(),
+        payload: record(1051, json!({})).to_string(),
+    };
+    store
+        .store_page(name, vec![dead], cursor.clone(), days_ago_ms(40))
+        .await
+        .expect("stored");
+    let Next::Record(claimed) = store
+        .claim_record(name, "w", days_ago_ms(40), 1000)
+        .await
+        .expect("claimed")
+    else {
+        panic!("no record");
+    };
+    let refused = Settle::Dead {
+        status: Some(404),
+        reason: "refused".into(),
+        body: None,
+    };
+    store
+        .settle_record(name, "w", &claimed, refused, days_ago_ms(40))
+        .await
+        .expect("settled");
+    drop(store);
+    let before = file_size(&path);
+
+    // CJ ignoring the cursor: pruned records, and one new.
+    let cj = MockServer::start_async().await;
+    cj.mock_async(|when, then| {
+        when.method("POST").path("/query");
+        let answer = json!({"data": {"publisherCommissions": {
+            "count": 3, "limit": 10, "maxCommissionId": "1100", "payloadComplete": true,
+            "records": [record(5, json!({})), record(1000, json!({})), record(1100, json!({}))]
+        }}});
+        then.status(200)
+            .header("content-type", "application/json")
+            .body(answer.to_string());
+    })
+    .await;
+    let (partner, calls) = accepting_partner().await;
+    let relay = relay(
+        &path,
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let thirty_days = Duration::from_secs(30 * 24 * 3600);
+    assert_eq!(relay.prune(thirty_days).await.expect("pruned"), 1000);
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!((stats.delivered, stats.dead, stats.pending), (50, 1, 0));
+    assert_eq!(
+        stats.cursor.expect("a cursor").since_commission_id,
+        cursor.since_commission_id,
+        "the cursor stays"
+    );
+    let after = file_size(&path);
+    assert!(after < before / 2, "{before} bytes before, {after} after");
+    assert_eq!(auto_vacuum(&path), 2, "switched to incremental vacuum");
+    assert_eq!(relay.prune(thirty_days).await.expect("pruned"), 0);
+
+    // A pruned record offered again is not stored again, whatever the cursor says.
+    let again: Vec<NewRecord> = [5, 999, 1000]
+        .map(|id| NewRecord {
+            commission_id: id.to_string(),
+            payload: record(id, json!({})).to_string(),
+        })
+        .to_vec();
+    let stale = RelayCursor {
+        since_commission_id: Some("1".into()),
+        ..cursor
+    };
+    let new = relay
+        .store()
+        .store_page(name, again, stale, days_ago_ms(0))
+        .await
+        .expect("stored");
+    assert_eq!(new, 0, "pruned records are not stored again");
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(
+        delivered(&calls),
+        ["1100"],
+        "nothing pruned is delivered again"
+    );
+}
+
+/// Measures what the relay's SQLite file keeps per record: run with `cargo test -p cj-queue
+/// --test relay -- --ignored --nocapture relay_store_bytes_per_record`.
+#[tokio::test]
+#[ignore = "a measurement: prints bytes per record"]
+async fn relay_store_bytes_per_record() {
+    use cj_queue::relay::RelayStore;
+    let path = sqlite_path("measure");
+    let store = SqliteStore::open(&path).expect("store");
+    store.prepare_relay().await.expect("tables");
+    let name = "7654321";
+    let empty = file_size(&path);
+    let (old, kept) = (9_000u64, 1_000u64);
+    delivered_at(&store, name, 1..old + 1, days_ago_ms(40)).await;
+    delivered_at(&store, name, old + 1..old + kept + 1, days_ago_ms(1)).await;
+    let delivered = file_size(&path);
+    let pruned = store
+        .prune_relay(name, days_ago_ms(30))
+        .await
+        .expect("pruned");
+    assert_eq!(pruned, old);
+    let after = file_size(&path);
+    let per = |bytes: u64, n: u64| bytes.saturating_sub(empty) as f64 / n as f64;
+    println!(
+        "empty store {empty} B; {} records delivered: {delivered} B ({:.0} B/record); \
+         after pruning {old}: {after} B ({:.0} B per record kept, {kept} kept)",
+        old + kept,
+        per(delivered, old + kept),
+        per(after, kept),
+    );
+}
