@@ -894,3 +894,115 @@ async fn relay_store_bytes_per_record() {
         per(after, kept),
     );
 }
+
+#[tokio::test]
+async fn each_page_is_delivered_before_the_next_is_read() {
+    let (cj, _, queries) = cj(records(1, 4), 1).await;
+    // The partner notes how many pages CJ had answered when each postback came.
+    let seen = queries.clone();
+    let answered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = answered.clone();
+    let (partner, calls) = partner(Duration::ZERO, move |_, _| {
+        let pages = seen.lock().expect("lock").len();
+        noted.lock().expect("lock").push(pages);
+        json_response(200, "ok")
+    })
+    .await;
+    let relay = relay(
+        &sqlite_path("between"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let mut progress = Vec::new();
+    let report = relay
+        .run_once_until(std::future::pending(), |r| {
+            progress.push((r.pages, r.delivered))
+        })
+        .await
+        .expect("a round");
+    assert_eq!((report.pages, report.delivered), (4, 4));
+    assert_eq!(delivered(&calls), ids(1..5));
+    assert_eq!(*answered.lock().expect("lock"), [1, 2, 3, 4]);
+    assert_eq!(
+        progress,
+        [
+            (1, 0),
+            (1, 1),
+            (2, 1),
+            (2, 2),
+            (3, 2),
+            (3, 3),
+            (4, 3),
+            (4, 4)
+        ],
+        "progress after each page and each postback"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_round_finishes_its_postback_and_starts_no_other() {
+    let (cj, _, _) = cj(records(1, 3), 10).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop_tx = std::sync::Mutex::new(Some(stop_tx));
+    // The partner asks to stop while it answers the first postback.
+    let (partner, calls) = partner(Duration::from_millis(200), move |_, _| {
+        if let Some(tx) = stop_tx.lock().expect("lock").take() {
+            let _ = tx.send(());
+        }
+        json_response(200, "ok")
+    })
+    .await;
+    let relay = relay(
+        &sqlite_path("stopped"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let report = relay.run_once_until(stop, |_| {}).await.expect("a round");
+    assert!(report.stopped);
+    assert_eq!(report.delivered, 1, "the postback in flight was finished");
+    assert_eq!(calls.lock().expect("lock").len(), 1, "no other started");
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!((stats.delivered, stats.pending, stats.in_flight), (1, 2, 0));
+}
+
+#[tokio::test]
+async fn run_prunes_by_its_retention_and_stops_when_asked() {
+    let path = sqlite_path("run-prune");
+    let store = SqliteStore::open(&path).expect("store");
+    use cj_queue::relay::RelayStore;
+    store.prepare_relay().await.expect("tables");
+    delivered_at(&store, "7654321", 1..11, days_ago_ms(40)).await;
+    drop(store);
+    let (cj, _, _) = cj(records(11, 2), 10).await;
+    let (partner, calls) = accepting_partner().await;
+    let mut c = config(PostbackMethod::Get);
+    c.retention = Some(Duration::from_secs(30 * 24 * 3600));
+    let relay = relay(&path, &cj, &get_template(&partner), c);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut stop_tx = Some(stop_tx);
+    let mut reports = Vec::new();
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        relay.run_until(Duration::from_secs(3600), stop, |report| {
+            reports.push((report.pruned, report.delivered, report.stopped));
+            if let Some(tx) = stop_tx.take() {
+                let _ = tx.send(());
+            }
+        }),
+    )
+    .await
+    .expect("stops without waiting for the interval")
+    .expect("runs");
+    assert_eq!(reports, [(10, 2, false)]);
+    assert_eq!(delivered(&calls), ids(11..13));
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!(stats.delivered, 2, "the old ones pruned, the new kept");
+}
