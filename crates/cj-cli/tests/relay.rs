@@ -419,3 +419,51 @@ fn relay_prune_deletes_delivered_records_and_they_are_never_delivered_again() {
     );
     assert_eq!(accepted.calls(), 5, "each record once, pruning or not");
 }
+
+#[test]
+fn relay_once_ends_when_cj_never_says_the_payload_is_complete_and_delivers_what_it_read() {
+    // Short pages, each with a new record and an advancing cursor, never complete.
+    let cj_server = MockServer::start();
+    let pages = cj_server.mock(|when, then| {
+        when.method(POST).path("/query");
+        then.respond_with(|req| {
+            let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+            let since: u64 = body["variables"]["sinceCommissionId"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1000);
+            let next = since + 1;
+            let answer = json!({"data": {"publisherCommissions": {
+                "count": 1, "limit": 10000, "payloadComplete": false,
+                "maxCommissionId": next.to_string(), "records": [commission(next)]
+            }}});
+            httpmock::HttpMockResponse::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(answer.to_string())
+                .build()
+        });
+    });
+    let partner = MockServer::start();
+    let accepted = partner.mock(|_, then| {
+        then.status(200);
+    });
+    let out = relay(
+        &cj_server.base_url(),
+        &partner,
+        &store("never-complete"),
+        &["--once"],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("read 100 page(s), 100 record(s) (100 new); delivered 100,"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("100 pages were read without the window completing"),
+        "{stderr}"
+    );
+    assert_eq!(pages.calls(), 100, "no call after the bound");
+    assert_eq!(accepted.calls(), 100, "what was read is delivered");
+}

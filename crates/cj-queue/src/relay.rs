@@ -118,6 +118,12 @@ pub struct RelayConfig {
     /// Deliveries tried before a record that keeps failing becomes a dead letter (default 30:
     /// about two hours with the default delays).
     pub max_attempts: u32,
+    /// The most pages a round reads in one 31-day window (default 100: a million records at
+    /// CJ's 10,000 a page, half CJ's calls of 5 minutes). A window still not complete then
+    /// ends the round's read with [`Error::Paging`] (in [`RelayReport::fetch_error`]) after
+    /// what was read is stored and delivered; the next round goes on from the cursor. It
+    /// bounds a round against a server that never says `payloadComplete: true`.
+    pub max_pages: usize,
     /// How long a claimed record is reserved for its worker (default 2 minutes; longer than
     /// [`timeout`](Self::timeout)). In a shared store, a worker that died leaves its record to
     /// others after this.
@@ -142,6 +148,7 @@ impl Default for RelayConfig {
             retry_delay: Duration::from_secs(2),
             max_retry_delay: Duration::from_secs(300),
             max_attempts: 30,
+            max_pages: 100,
             lease: Duration::from_secs(120),
             worker: format!(
                 "pid-{}-{}",
@@ -488,7 +495,8 @@ impl<S: RelayStore> Relay<S> {
                 .commissions
                 .publisher([self.publisher_id.as_str()])
                 .since_posting(since)
-                .before_posting(before);
+                .before_posting(before)
+                .max_pages(self.config.max_pages);
             if let Some(id) = &cursor.since_commission_id {
                 request = request.since_commission_id(id.as_str());
             }
