@@ -30,7 +30,10 @@
 //! - [`CommissionsRequest::stream`] yields every record: it follows CJ's watermark cursor
 //!   (`sinceCommissionId = maxCommissionId` while `payloadComplete` is false), never yields a
 //!   record twice, and reads a date range longer than CJ's 31 days ([`MAX_RANGE`]) as
-//!   consecutive windows. It holds one page in memory at a time.
+//!   consecutive windows. It holds one page in memory at a time. A page whose cursor does not
+//!   add up, or a window still not complete after [`DEFAULT_MAX_PAGES`] pages, ends it with
+//!   [`Error::Paging`]; [`CommissionsRequest::pages`] is the same walk a checked page at a
+//!   time.
 //! - Every call waits for CJ's limits: 200 calls in any 5 minutes and at most 120 at once
 //!   ([`rate_limit`]), shared by every clone of the [`CommissionsApi`].
 //! - [`fold_actions`] turns an order's original record and its corrections into its current
