@@ -381,6 +381,86 @@ async fn a_cursor_that_does_not_advance_ends_the_stream_with_a_paging_error() {
 }
 
 #[tokio::test]
+async fn a_walk_that_never_completes_ends_with_a_paging_error_naming_the_window() {
+    // Short pages, each with a new record and an advancing cursor, never complete.
+    let t = past("2026-01-05").timestamp();
+    let server = MockServer::start_async().await;
+    let (mock, _seen) = serve(&server, move |vars| {
+        let after: u64 = vars["sinceCommissionId"]
+            .as_str()
+            .map_or(0, |c| c.parse().expect("a number"));
+        let next = after + 1;
+        (
+            200,
+            answer(vec![record(next, t)], false, Some(&next.to_string())),
+        )
+    })
+    .await;
+    let (ok, errors) = everything(
+        client(&server.base_url())
+            .commissions()
+            .publisher(["7654321"])
+            .since_posting(past("2026-01-01"))
+            .before_posting(past("2026-01-10"))
+            .max_pages(4)
+            .stream(),
+    )
+    .await;
+    assert_eq!(
+        ok,
+        ["1", "2", "3", "4"],
+        "the pages within the bound are kept"
+    );
+    assert_eq!(errors.len(), 1);
+    let Error::Paging(message) = &errors[0] else {
+        panic!("{:?}", errors[0]);
+    };
+    assert!(
+        message.contains("4 pages")
+            && message.contains("sincePostingDate 2026-01-01T00:00:00Z")
+            && message.contains("after commission 4"),
+        "{message}"
+    );
+    assert_eq!(mock.calls_async().await, 4, "no call after the bound");
+}
+
+#[tokio::test]
+async fn a_page_whose_cursor_does_not_follow_its_records_is_not_yielded() {
+    let t = past("2026-01-05").timestamp();
+    // An empty page with an advancing cursor, and a record after maxCommissionId.
+    let broken: [fn(Timestamp) -> Value; 2] = [
+        |_| answer(vec![], false, Some("9")),
+        |t| answer(vec![record(3, t), record(7, t)], false, Some("5")),
+    ];
+    for second in broken {
+        let server = MockServer::start_async().await;
+        let (mock, _seen) = serve(&server, move |vars| {
+            match vars["sinceCommissionId"].as_str() {
+                None => (
+                    200,
+                    answer(vec![record(1, t), record(2, t)], false, Some("2")),
+                ),
+                Some(_) => (200, second(t)),
+            }
+        })
+        .await;
+        let (ok, errors) = everything(
+            client(&server.base_url())
+                .commissions()
+                .publisher(["7654321"])
+                .stream(),
+        )
+        .await;
+        assert_eq!(ok, ["1", "2"], "nothing of the broken page");
+        assert!(
+            matches!(&errors[..], [Error::Paging(m)] if m.contains("does not follow the records")),
+            "{errors:?}"
+        );
+        assert_eq!(mock.calls_async().await, 2);
+    }
+}
+
+#[tokio::test]
 async fn a_graphql_error_message_surfaces() {
     let server = MockServer::start_async().await;
     let (_mock, _seen) = serve(&server, |_| {

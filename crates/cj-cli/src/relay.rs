@@ -1,6 +1,7 @@
 //! `cj commissions relay`: every new or corrected commission of a publisher, pushed once to a
 //! partner's postback URL; and the relay's dead letters.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +22,13 @@ use crate::{Output, exit, outln, report_error};
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = "Exit status with --once: 0 every record read was delivered; 1 records became \
-                  dead letters (the partner refused them: see `dead-letters`), or CJ refused the \
-                  query; 2 usage error; 3 CJ could not be read, records wait to be delivered \
-                  again (they stay in the store), or the store failed."
+                  dead letters (the partner refused them: see `dead-letters`), the partner \
+                  redirects postbacks (3xx: fix --postback-url; the records wait), or CJ refused \
+                  the query; 2 usage error; 3 CJ could not be read, records wait to be delivered \
+                  again (they stay in the store), or the store failed; 130 Ctrl-C (the postback \
+                  in flight is finished, what was delivered is printed).\n\n\
+                  Delivered records are pruned after --retention-days (by `relay --interval` \
+                  once a day, or `relay prune`); a pruned record is never delivered again."
 )]
 pub struct RelayArgs {
     #[command(subcommand)]
@@ -49,6 +54,15 @@ enum Action {
         /// A dead letter's commission id (repeatable); all when none is given.
         #[arg(long = "id", value_name = "COMMISSION_ID")]
         ids: Vec<String>,
+    },
+    /// Delete delivered records settled more than N days ago (waiting and dead records
+    /// stay), giving the space back; a pruned record is never delivered again.
+    Prune {
+        #[command(flatten)]
+        target: Target,
+        /// Prune delivered records settled more than this many days ago.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        older_than_days: u64,
     },
     /// What the relay's store holds: records waiting, delivered, dead; the cursor.
     Status {
@@ -146,6 +160,10 @@ struct RunArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
         value_parser = crate::shell::at_least_one::<u64>)]
     postback_timeout: u64,
+    /// With --interval: delivered records settled more than this many days ago are pruned
+    /// when the relay starts and once a day (0 keeps them).
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    retention_days: u64,
     /// How each round's report is printed.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
@@ -153,11 +171,24 @@ struct RunArgs {
     commission_detail: CommissionDetail,
 }
 
+/// The exit status after Ctrl-C.
+const INTERRUPTED: u8 = 130;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Completes at Ctrl-C (never, if the signal cannot be watched).
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 impl Action {
     fn target(&self) -> &Target {
         match self {
             Action::DeadLetters { target, .. }
             | Action::Retry { target, .. }
+            | Action::Prune { target, .. }
             | Action::Status { target, .. } => target,
         }
     }
@@ -202,6 +233,24 @@ pub async fn run(args: RelayArgs) -> u8 {
             match store.retry_dead_letters(&name, ids).await {
                 Ok(n) => {
                     outln!("{n} record(s) put back in line; the next run delivers them");
+                    exit::OK
+                }
+                Err(e) => store_failed(e),
+            }
+        }
+        Action::Prune {
+            older_than_days, ..
+        } => {
+            let days = Duration::from_secs(older_than_days.saturating_mul(DAY.as_secs()));
+            let before = cj::jiff::Timestamp::now()
+                .as_millisecond()
+                .saturating_sub(i64::try_from(days.as_millis()).unwrap_or(i64::MAX));
+            match store.prune_relay(&name, before).await {
+                Ok(n) => {
+                    outln!(
+                        "{n} delivered record(s) settled more than {older_than_days} day(s) ago \
+                         pruned"
+                    );
                     exit::OK
                 }
                 Err(e) => store_failed(e),
@@ -264,6 +313,8 @@ async fn relay(args: RunArgs) -> u8 {
     config.max_attempts = args.max_attempts;
     config.timeout = Duration::from_secs(args.postback_timeout.max(1));
     config.lease = config.lease.max(config.timeout * 2);
+    config.retention = (args.retention_days > 0)
+        .then(|| Duration::from_secs(args.retention_days.saturating_mul(DAY.as_secs())));
     let target = template.to_string();
     let relay = match Relay::new(
         store,
@@ -289,13 +340,34 @@ async fn relay(args: RunArgs) -> u8 {
     }
     let output = args.output;
     if args.once {
-        let report = match relay.run_once().await {
+        let progress = Progress::new();
+        let round = relay.run_once_until(ctrl_c(), |report| progress.show(report));
+        let report = match round.await {
             Ok(r) => r,
-            Err(e) => return store_failed(e),
+            Err(e) => {
+                progress.clear();
+                return store_failed(e);
+            }
         };
+        progress.clear();
         print_report(&report, output);
+        if report.stopped {
+            eprintln!(
+                "interrupted: {} record(s) delivered in this run; the postback in flight was \
+                 finished, the rest wait in the store",
+                report.delivered
+            );
+            return INTERRUPTED;
+        }
         return match relay.stats().await {
             Err(e) => store_failed(e),
+            Ok(_) if report.redirected.is_some() => {
+                eprintln!(
+                    "error: {}; the records wait in the store",
+                    report.redirected.as_deref().unwrap_or_default()
+                );
+                exit::CJ_ERRORS
+            }
             Ok(_) if report.fetch_error.is_some() => report
                 .fetch_error
                 .as_ref()
@@ -323,17 +395,56 @@ async fn relay(args: RunArgs) -> u8 {
         args.interval
     );
     let interval = Duration::from_secs(args.interval.max(1));
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => exit::OK,
-        result = relay.run(interval, |report| {
-            print_report(report, output);
-            if let Some(e) = &report.fetch_error {
-                eprintln!("warning: could not read from CJ: {}", crate::error_chain(e));
-            }
-        }) => match result {
-            Ok(never) => match never {},
-            Err(e) => store_failed(e),
-        },
+    let run = relay.run_until(interval, ctrl_c(), |report| {
+        print_report(report, output);
+        if let Some(e) = &report.fetch_error {
+            eprintln!("warning: could not read from CJ: {}", crate::error_chain(e));
+        }
+        if let Some(why) = &report.redirected {
+            eprintln!("warning: {why}; the records wait");
+        }
+    });
+    match run.await {
+        Ok(()) => {
+            eprintln!("interrupted: the postback in flight was finished");
+            INTERRUPTED
+        }
+        Err(e) => store_failed(e),
+    }
+}
+
+/// A spinner on standard error during a round, only when it is a terminal.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new() -> Self {
+        Progress(std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message("reading commissions from CJ");
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        }))
+    }
+
+    fn show(&self, report: &RelayReport) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(format!(
+                "read {} page(s), {} record(s) ({} new); delivered {}, {} to retry, {} dead \
+                 letter(s) (Ctrl-C stops after the postback in flight)",
+                report.pages,
+                report.fetched,
+                report.new,
+                report.delivered,
+                report.retrying,
+                report.dead
+            ));
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
     }
 }
 
@@ -347,6 +458,9 @@ fn print_report(report: &RelayReport, output: Output) {
             "retrying": report.retrying,
             "dead": report.dead,
             "lostLeases": report.lost_leases,
+            "pruned": report.pruned,
+            "redirected": report.redirected,
+            "stopped": report.stopped,
             "nextAttempt": report.next_attempt,
             "fetchError": report.fetch_error.as_ref().map(|e| crate::error_chain(e)),
         });
@@ -359,6 +473,9 @@ fn print_report(report: &RelayReport, output: Output) {
     );
     if let Some(at) = report.next_attempt {
         line.push_str(&format!("; next attempt at {at}"));
+    }
+    if report.pruned > 0 {
+        line.push_str(&format!("; {} delivered record(s) pruned", report.pruned));
     }
     outln!("{line}");
 }

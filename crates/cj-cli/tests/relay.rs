@@ -86,6 +86,15 @@ fn store(name: &str) -> PathBuf {
 }
 
 fn relay(cj_url: &str, partner: &MockServer, store: &Path, extra: &[&str]) -> Output {
+    let args = relay_args(partner, store, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cj(
+        &args,
+        &[("CJ_TOKEN", TOKEN), ("CJ_COMMISSIONS_URL", cj_url)],
+    )
+}
+
+fn relay_args(partner: &MockServer, store: &Path, extra: &[&str]) -> Vec<String> {
     let template = format!(
         "{}/postback?tx={{commissionId}}&click={{shopperId}}&sale={{saleAmountPubCurrency}}&payout={{pubCommissionAmountPubCurrency}}",
         partner.base_url()
@@ -104,10 +113,7 @@ fn relay(cj_url: &str, partner: &MockServer, store: &Path, extra: &[&str]) -> Ou
         "0",
     ];
     args.extend_from_slice(extra);
-    cj(
-        &args,
-        &[("CJ_TOKEN", TOKEN), ("CJ_COMMISSIONS_URL", cj_url)],
-    )
+    args.into_iter().map(String::from).collect()
 }
 
 #[test]
@@ -297,4 +303,167 @@ fn commissions_keeps_its_options_beside_the_relay_subcommand() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn ctrl_c_during_relay_once_finishes_the_postback_in_flight_and_exits_130() {
+    let cj_server = cj_server();
+    let partner = MockServer::start();
+    let slow = partner.mock(|_, then| {
+        then.status(200)
+            .delay(std::time::Duration::from_millis(1500));
+    });
+    let path = store("ctrl-c");
+    let child = Command::new(env!("CARGO_BIN_EXE_cj"))
+        .args(relay_args(&partner, &path, &["--once"]))
+        .env_remove("CJ_RELAY_STORE")
+        .env("CJ_TOKEN", TOKEN)
+        .env("CJ_COMMISSIONS_URL", cj_server.base_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cj runs");
+    // Once the first postback is at the partner, interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while slow.calls() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("cj finishes");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!format!("{stdout}{stderr}").contains(TOKEN));
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stdout.contains("delivered 1,"), "{stdout}");
+    assert!(
+        stderr.contains("interrupted: 1 record(s) delivered"),
+        "{stderr}"
+    );
+    assert_eq!(slow.calls(), 1, "nothing sent after Ctrl-C");
+    let store_arg = path.display().to_string();
+    let status = cj(
+        &[
+            "commissions",
+            "relay",
+            "status",
+            "--publisher-id",
+            "7654321",
+            "--store",
+            &store_arg,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let stats: Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(
+        (&stats["delivered"], &stats["inFlight"], &stats["pending"]),
+        (&json!(1), &json!(0), &json!(2)),
+        "the postback in flight was recorded, the rest of the first page waits, the second \
+         page was not read: {stats}"
+    );
+}
+
+#[test]
+fn relay_prune_deletes_delivered_records_and_they_are_never_delivered_again() {
+    let cj_server = cj_server();
+    let partner = MockServer::start();
+    let accepted = partner.mock(|_, then| {
+        then.status(200);
+    });
+    let path = store("prune");
+    let out = relay(&cj_server.base_url(), &partner, &path, &["--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let store_arg = path.display().to_string();
+    let target = ["--publisher-id", "7654321", "--store", &store_arg];
+    let pruned = cj(
+        &[
+            &["commissions", "relay", "prune"],
+            &target[..],
+            &["--older-than-days", "0"],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned.stderr));
+    assert!(
+        text(&pruned.stdout)
+            .contains("5 delivered record(s) settled more than 0 day(s) ago pruned"),
+        "{}",
+        text(&pruned.stdout)
+    );
+    let status = cj(
+        &[
+            &["commissions", "relay", "status"],
+            &target[..],
+            &["--output", "json"],
+        ]
+        .concat(),
+        &[],
+    );
+    let stats: Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(stats["delivered"], 0);
+    assert_eq!(
+        stats["cursor"]["sinceCommissionId"], "105",
+        "the cursor stays"
+    );
+    let out = relay(&cj_server.base_url(), &partner, &path, &["--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("delivered 0,"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(accepted.calls(), 5, "each record once, pruning or not");
+}
+
+#[test]
+fn relay_once_ends_when_cj_never_says_the_payload_is_complete_and_delivers_what_it_read() {
+    // Short pages, each with a new record and an advancing cursor, never complete.
+    let cj_server = MockServer::start();
+    let pages = cj_server.mock(|when, then| {
+        when.method(POST).path("/query");
+        then.respond_with(|req| {
+            let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+            let since: u64 = body["variables"]["sinceCommissionId"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1000);
+            let next = since + 1;
+            let answer = json!({"data": {"publisherCommissions": {
+                "count": 1, "limit": 10000, "payloadComplete": false,
+                "maxCommissionId": next.to_string(), "records": [commission(next)]
+            }}});
+            httpmock::HttpMockResponse::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(answer.to_string())
+                .build()
+        });
+    });
+    let partner = MockServer::start();
+    let accepted = partner.mock(|_, then| {
+        then.status(200);
+    });
+    let out = relay(
+        &cj_server.base_url(),
+        &partner,
+        &store("never-complete"),
+        &["--once"],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("read 100 page(s), 100 record(s) (100 new); delivered 100,"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("100 pages were read without the window completing"),
+        "{stderr}"
+    );
+    assert_eq!(pages.calls(), 100, "no call after the bound");
+    assert_eq!(accepted.calls(), 100, "what was read is delivered");
 }

@@ -24,16 +24,22 @@
 //! ```
 //!
 //! Delivery is exactly once towards the partner as far as its 2xx allows:
-//! - Each page CJ answers is stored with the cursor that follows it in one transaction, before
-//!   anything is sent; a record already stored (read again) keeps its state.
+//! - Pages are read with [`CommissionsRequest::pages`](cj_graphql::commissions::CommissionsRequest::pages),
+//!   the walk `cj commissions` uses: a page whose cursor does not add up is refused before
+//!   anything of it is stored. Each page is stored with the cursor that follows it in one
+//!   transaction, and what is due is delivered before the next page is read; a record already
+//!   stored (read again) keeps its state.
 //! - Stored records are delivered one at a time in commission id order; a record is marked
 //!   delivered once the partner answered 2xx. A crash (`kill -9`) at any moment loses nothing,
 //!   and at most re-delivers the record that was in flight.
 //! - A 5xx, 408 or 429, a timeout or a refused connection is retried with exponential backoff
 //!   (bounded: [`RelayConfig::max_attempts`]); records after it wait, so a correction never
-//!   overtakes its original. Any other answer (3xx, 4xx) makes the record a dead letter, with
-//!   the status and the start of the answer (redacted); [`Relay::dead_letters`] lists them and
-//!   [`Relay::retry_dead_letters`] puts them back in line.
+//!   overtakes its original. A 3xx (a postback URL to fix, such as http to https: redirects
+//!   are not followed) stops the round at the head of the line, which waits, retried with the
+//!   same backoff but never made a dead letter ([`RelayReport::redirected`]). Any other answer
+//!   (4xx) makes the record a dead letter, with the status and the start of the answer
+//!   (scrubbed of the CJ token and redacted as CJ's answers are); [`Relay::dead_letters`]
+//!   lists them and [`Relay::retry_dead_letters`] puts them back in line.
 //! - The partner's HTTP client is not the CJ transport and sends no credentials: the CJ token
 //!   never reaches the partner (and the transport scrubs it from CJ's answers, records included).
 //!
@@ -53,11 +59,14 @@ mod sqlite;
 mod store;
 mod template;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cj_graphql::commissions::{CommissionsApi, Instant, MAX_RANGE, PublisherCommission};
 use cj_transport::Error;
+use futures_util::{FutureExt, TryStreamExt};
 use jiff::{SignedDuration, Timestamp};
 use tracing::Instrument;
 
@@ -109,12 +118,22 @@ pub struct RelayConfig {
     /// Deliveries tried before a record that keeps failing becomes a dead letter (default 30:
     /// about two hours with the default delays).
     pub max_attempts: u32,
+    /// The most pages a round reads in one 31-day window (default 100: a million records at
+    /// CJ's 10,000 a page, half CJ's calls of 5 minutes). A window still not complete then
+    /// ends the round's read with [`Error::Paging`] (in [`RelayReport::fetch_error`]) after
+    /// what was read is stored and delivered; the next round goes on from the cursor. It
+    /// bounds a round against a server that never says `payloadComplete: true`.
+    pub max_pages: usize,
     /// How long a claimed record is reserved for its worker (default 2 minutes; longer than
     /// [`timeout`](Self::timeout)). In a shared store, a worker that died leaves its record to
     /// others after this.
     pub lease: Duration,
     /// This worker's name in a shared store (default: the process id and start time).
     pub worker: String,
+    /// Delivered records settled longer ago than this are pruned by [`Relay::run`] (when it
+    /// starts, then once a day); `None` keeps them. Default 30 days. A pruned record is never
+    /// delivered again (see [`Relay::prune`]).
+    pub retention: Option<Duration>,
 }
 
 impl Default for RelayConfig {
@@ -129,15 +148,20 @@ impl Default for RelayConfig {
             retry_delay: Duration::from_secs(2),
             max_retry_delay: Duration::from_secs(300),
             max_attempts: 30,
+            max_pages: 100,
             lease: Duration::from_secs(120),
             worker: format!(
                 "pid-{}-{}",
                 std::process::id(),
                 Timestamp::now().as_millisecond()
             ),
+            retention: Some(Duration::from_secs(30 * 24 * 3600)),
         }
     }
 }
+
+/// How often [`Relay::run`] prunes, with a [`RelayConfig::retention`].
+pub const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// What one round of a relay did.
 #[derive(Debug, Default)]
@@ -165,6 +189,35 @@ pub struct RelayReport {
     /// Why reading from CJ stopped early, if it did: what was read before it is stored, and
     /// what the store held was delivered all the same.
     pub fetch_error: Option<Error>,
+    /// Why the partner redirected the head of the line, if it did (a 3xx: the postback URL
+    /// needs fixing, e.g. http to https). The record and those after it wait.
+    pub redirected: Option<String>,
+    /// The round was stopped before its end ([`Relay::run_once_until`]): the postback in
+    /// flight was finished and recorded, nothing after it was started.
+    pub stopped: bool,
+    /// Delivered records pruned before this round ([`Relay::run`]'s schedule).
+    pub pruned: u64,
+}
+
+/// One round's state: its report, what stops it, and who watches its progress.
+struct Round<'a> {
+    report: RelayReport,
+    stop: Pin<&'a mut (dyn Future<Output = ()> + Send + 'a)>,
+    progress: &'a mut (dyn FnMut(&RelayReport) + Send + 'a),
+}
+
+impl Round<'_> {
+    /// Whether the round is asked to stop (checked between postbacks and pages).
+    fn stopping(&mut self) -> bool {
+        if !self.report.stopped && self.stop.as_mut().now_or_never().is_some() {
+            self.report.stopped = true;
+        }
+        self.report.stopped
+    }
+
+    fn progress(&mut self) {
+        (self.progress)(&self.report);
+    }
 }
 
 /// Relays a publisher's commissions to a partner; see the [module docs](self).
@@ -223,6 +276,7 @@ impl<S: RelayStore> Relay<S> {
             config.method,
             config.timeout,
             config.connect_timeout,
+            commissions.transport().redactor().clone(),
         )
         .map_err(RelayError::Config)?;
         let name = config.name.clone().unwrap_or_else(|| publisher_id.clone());
@@ -247,53 +301,121 @@ impl<S: RelayStore> Relay<S> {
         &self.store
     }
 
-    /// One round: reads what CJ has after the cursor, page by page (each stored with its cursor
-    /// in one transaction), then delivers the stored records in commission id order until the
-    /// line is empty, or its first record waits for a retry or is another worker's.
+    /// One round: reads what CJ has after the cursor, page by page (each checked by the
+    /// walk, then stored with its cursor in one transaction), delivering the stored records in
+    /// commission id order after each page, until the line is empty, or its first record waits
+    /// for a retry or is another worker's.
     ///
     /// A failure to read from CJ does not stop the round: it is in
     /// [`RelayReport::fetch_error`], and the records already stored are delivered. Only a
     /// store failure is an error.
     pub async fn run_once(&self) -> Result<RelayReport, RelayError> {
+        self.run_once_until(std::future::pending(), |_| {}).await
+    }
+
+    /// [`run_once`](Self::run_once), stopped early when `stop` completes (such as Ctrl-C):
+    /// the postback in flight is finished and recorded, a read from CJ in flight is dropped
+    /// (nothing of it was stored), and the report says [`stopped`](RelayReport::stopped).
+    /// `on_progress` sees the report after each page stored and each postback settled.
+    pub async fn run_once_until(
+        &self,
+        stop: impl Future<Output = ()> + Send,
+        mut on_progress: impl FnMut(&RelayReport) + Send,
+    ) -> Result<RelayReport, RelayError> {
+        let stop = std::pin::pin!(stop);
+        let mut round = Round {
+            report: RelayReport::default(),
+            stop,
+            progress: &mut on_progress,
+        };
         let span = tracing::info_span!("cj.relay", relay = %self.name);
         async {
             self.start().await?;
-            let mut report = RelayReport::default();
-            self.fetch(&mut report).await?;
-            self.deliver(&mut report).await?;
+            self.fetch(&mut round).await?;
+            self.deliver(&mut round).await?;
+            let report = &round.report;
             tracing::info!(
                 pages = report.pages,
                 new = report.new,
                 delivered = report.delivered,
                 retrying = report.retrying,
                 dead = report.dead,
+                stopped = report.stopped,
                 "relay round done"
             );
-            Ok(report)
+            Ok::<_, RelayError>(())
         }
         .instrument(span)
-        .await
+        .await?;
+        Ok(round.report)
     }
 
     /// Runs rounds forever: one every `interval`, or sooner when a record is due for a retry;
-    /// `on_report` sees each round's report. Returns only when the store fails. Dropping the
+    /// `on_report` sees each round's report. Prunes by [`RelayConfig::retention`] when it
+    /// starts, then every [`PRUNE_EVERY`]. Returns only when the store fails. Dropping the
     /// future stops it; a delivery cut short is made again (its record stays in flight until
-    /// the relay starts again, or its lease runs out).
+    /// the relay starts again, or its lease runs out): [`run_until`](Self::run_until) stops
+    /// without cutting one short.
     pub async fn run(
         &self,
         interval: Duration,
-        mut on_report: impl FnMut(&RelayReport),
+        on_report: impl FnMut(&RelayReport) + Send,
     ) -> Result<std::convert::Infallible, RelayError> {
+        self.run_until(interval, std::future::pending(), on_report)
+            .await?;
+        // Only a store failure ends a run that is never stopped.
+        std::future::pending().await
+    }
+
+    /// [`run`](Self::run) until `stop` completes (such as Ctrl-C): the round in progress
+    /// finishes its postback in flight and ends ([`RelayReport::stopped`]); its report is
+    /// the last `on_report` sees.
+    pub async fn run_until(
+        &self,
+        interval: Duration,
+        stop: impl Future<Output = ()> + Send,
+        mut on_report: impl FnMut(&RelayReport) + Send,
+    ) -> Result<(), RelayError> {
+        let mut stop = std::pin::pin!(stop);
+        let mut prune_at = tokio::time::Instant::now();
         loop {
-            let report = self.run_once().await?;
+            let mut pruned = 0;
+            if let Some(retention) = self.config.retention
+                && tokio::time::Instant::now() >= prune_at
+            {
+                pruned = self.prune(retention).await?;
+                prune_at = tokio::time::Instant::now() + PRUNE_EVERY;
+            }
+            let mut report = self.run_once_until(stop.as_mut(), |_| {}).await?;
+            report.pruned = pruned;
             on_report(&report);
+            if report.stopped {
+                return Ok(());
+            }
             let mut wait = interval;
             if let Some(at) = report.next_attempt {
                 let until = at.timestamp().as_millisecond().saturating_sub(now_ms());
                 wait = wait.min(Duration::from_millis(u64::try_from(until).unwrap_or(0)));
             }
-            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+                () = stop.as_mut() => return Ok(()),
+            }
         }
+    }
+
+    /// Deletes the delivered records settled more than `older_than` ago (records waiting, in
+    /// flight or dead stay), giving SQLite's space back; returns how many. The cursor and the
+    /// furthest commission id pruned stay, so a pruned record read again is never delivered
+    /// again.
+    pub async fn prune(&self, older_than: Duration) -> Result<u64, RelayError> {
+        self.store.prepare_relay().await?;
+        let before = now_ms().saturating_sub(millis(older_than));
+        let pruned = self.store.prune_relay(&self.name, before).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "delivered records pruned");
+        }
+        Ok(pruned)
     }
 
     /// The dead letters: records the partner refused, or that failed `max_attempts` times.
@@ -357,8 +479,9 @@ impl<S: RelayStore> Relay<S> {
         Ok(cursor)
     }
 
-    /// Reads every page after the cursor, storing each with the cursor that follows it.
-    async fn fetch(&self, report: &mut RelayReport) -> Result<(), RelayError> {
+    /// Reads every page after the cursor, window after window, storing each page with the
+    /// cursor that follows it and delivering what is due after each.
+    async fn fetch(&self, round: &mut Round<'_>) -> Result<(), RelayError> {
         let mut cursor = self.cursor().await?;
         loop {
             let now = Timestamp::now();
@@ -367,77 +490,92 @@ impl<S: RelayStore> Relay<S> {
                 return Ok(());
             }
             let before = since.checked_add(MAX_RANGE).map_or(now, |b| b.min(now));
+            let last_window = before >= now;
             let mut request = self
                 .commissions
                 .publisher([self.publisher_id.as_str()])
                 .since_posting(since)
-                .before_posting(before);
+                .before_posting(before)
+                .max_pages(self.config.max_pages);
             if let Some(id) = &cursor.since_commission_id {
                 request = request.since_commission_id(id.as_str());
             }
-            let page = match request.page().await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read commissions from CJ");
-                    report.fetch_error = Some(e);
+            // The walk checks each page before it is yielded: one that does not add up ends
+            // it with an error, and nothing of it is stored.
+            let mut pages = std::pin::pin!(request.pages());
+            loop {
+                if round.stopping() {
                     return Ok(());
                 }
-            };
-            report.pages += 1;
-            report.fetched += page.records.len() as u64;
-            let mut next = cursor.clone();
-            // The watermark: CJ's maxCommissionId, or the last record, whichever is further.
-            for id in page
-                .max_commission_id
-                .iter()
-                .chain(page.records.iter().map(|r| &r.commission_id))
-            {
-                next = next.furthest(RelayCursor {
-                    since_posting: cursor.since_posting,
-                    since_commission_id: Some(id.clone()),
-                });
-            }
-            let advanced = next.since_commission_id != cursor.since_commission_id;
-            let last_window = before >= now;
-            if page.payload_complete {
-                // A past window is done; the present one is read again next time, from the
-                // lookback on, after the watermark.
-                next.since_posting = if last_window {
-                    let lookback = SignedDuration::try_from(self.config.lookback)
-                        .unwrap_or(MAX_RANGE)
-                        .min(SignedDuration::from_hours(24 * 365));
-                    whole_ms(now.checked_sub(lookback).unwrap_or(now).max(since))
-                } else {
-                    whole_ms(before)
+                let next = tokio::select! {
+                    next = pages.try_next() => next,
+                    () = round.stop.as_mut() => {
+                        round.report.stopped = true;
+                        return Ok(());
+                    }
                 };
+                let page = match next {
+                    Ok(Some(page)) => page,
+                    // The walk ends after a complete page, which breaks below.
+                    Ok(None) => return Ok(()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read commissions from CJ");
+                        round.report.fetch_error = Some(e);
+                        return Ok(());
+                    }
+                };
+                round.report.pages += 1;
+                round.report.fetched += page.returned as u64;
+                let mut next = cursor.clone();
+                if let Some(id) = &page.cursor {
+                    next = next.furthest(RelayCursor {
+                        since_posting: cursor.since_posting,
+                        since_commission_id: Some(id.clone()),
+                    });
+                }
+                if page.window_complete {
+                    // A past window is done; the present one is read again next time, from the
+                    // lookback on, after the watermark.
+                    next.since_posting = if last_window {
+                        let lookback = SignedDuration::try_from(self.config.lookback)
+                            .unwrap_or(MAX_RANGE)
+                            .min(SignedDuration::from_hours(24 * 365));
+                        whole_ms(now.checked_sub(lookback).unwrap_or(now).max(since))
+                    } else {
+                        whole_ms(before)
+                    };
+                }
+                let records = page
+                    .records
+                    .iter()
+                    .map(new_record)
+                    .collect::<Result<Vec<_>, _>>()?;
+                round.report.new += self
+                    .store
+                    .store_page(&self.name, records, next.clone(), now_ms())
+                    .await?;
+                round.progress();
+                cursor = next;
+                // Between pages: a long read is not a long wait for the partner.
+                self.deliver(round).await?;
+                if page.window_complete {
+                    break;
+                }
             }
-            let records = page
-                .records
-                .iter()
-                .map(new_record)
-                .collect::<Result<Vec<_>, _>>()?;
-            report.new += self
-                .store
-                .store_page(&self.name, records, next.clone(), now_ms())
-                .await?;
-            if !page.payload_complete && !advanced {
-                report.fetch_error = Some(Error::Paging(format!(
-                    "CJ said payloadComplete: false after {}, but the cursor does not advance",
-                    cursor.since_commission_id.as_deref().unwrap_or("the start")
-                )));
-                return Ok(());
-            }
-            cursor = next;
-            if page.payload_complete && last_window {
+            if last_window {
                 return Ok(());
             }
         }
     }
 
     /// Delivers the line's records, in order, until it is empty or its head cannot go now.
-    async fn deliver(&self, report: &mut RelayReport) -> Result<(), RelayError> {
+    async fn deliver(&self, round: &mut Round<'_>) -> Result<(), RelayError> {
         let lease = millis(self.config.lease);
         loop {
+            if round.stopping() {
+                return Ok(());
+            }
+            let report = &mut round.report;
             let next = self
                 .store
                 .claim_record(&self.name, &self.config.worker, now_ms(), lease)
@@ -457,6 +595,13 @@ impl<S: RelayStore> Relay<S> {
             let outcome = self.settlement(&record, self.partner.deliver(&record.payload).await);
             match &outcome {
                 Settle::Delivered { .. } => report.delivered += 1,
+                Settle::Retry { reason, status, .. }
+                    if status.is_some_and(|s| (300..400).contains(&s)) =>
+                {
+                    tracing::warn!(commission_id = %record.commission_id, %reason, "the partner redirects postbacks; the line waits");
+                    report.retrying += 1;
+                    report.redirected = Some(reason.clone());
+                }
                 Settle::Retry { reason, .. } => {
                     tracing::warn!(commission_id = %record.commission_id, attempts = record.attempts, %reason, "postback failed; it will be sent again");
                     report.retrying += 1;
@@ -474,6 +619,7 @@ impl<S: RelayStore> Relay<S> {
                 tracing::warn!(commission_id = %record.commission_id, "outcome not recorded: another worker took this record over");
                 report.lost_leases += 1;
             }
+            round.progress();
         }
     }
 
@@ -506,22 +652,37 @@ impl<S: RelayStore> Relay<S> {
                 reason,
                 retry_after,
                 ..
-            } => {
-                let factor = 2u32.saturating_pow(record.attempts.saturating_sub(1).min(20));
-                let mut delay = self
-                    .config
-                    .retry_delay
-                    .saturating_mul(factor)
-                    .min(self.config.max_retry_delay);
-                if let Some(hint) = retry_after {
-                    delay = delay.max(hint.min(self.config.max_retry_delay));
-                }
-                Settle::Retry {
-                    at_ms: now_ms().saturating_add(millis(delay)),
-                    status,
-                    reason,
-                }
+            } => self.retry(record, status, reason, retry_after),
+            // Not the record's fault: it never becomes a dead letter for it, and it waits at
+            // the head of the line (the records after it too) until the URL is fixed.
+            Attempt::Redirected { status, reason } => {
+                self.retry(record, Some(status), reason, None)
             }
+        }
+    }
+
+    /// Deliver again after an exponential backoff (a partner's `Retry-After` honoured up to
+    /// the longest delay).
+    fn retry(
+        &self,
+        record: &ClaimedRecord,
+        status: Option<u16>,
+        reason: String,
+        retry_after: Option<Duration>,
+    ) -> Settle {
+        let factor = 2u32.saturating_pow(record.attempts.saturating_sub(1).min(20));
+        let mut delay = self
+            .config
+            .retry_delay
+            .saturating_mul(factor)
+            .min(self.config.max_retry_delay);
+        if let Some(hint) = retry_after {
+            delay = delay.max(hint.min(self.config.max_retry_delay));
+        }
+        Settle::Retry {
+            at_ms: now_ms().saturating_add(millis(delay)),
+            status,
+            reason,
         }
     }
 }

@@ -212,8 +212,6 @@ async fn a_partner_down_for_a_while_gets_everything_after_it_recovers() {
 #[tokio::test]
 async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
     let (cj, _, _) = cj(five_records(), 10).await;
-    let (elsewhere, moved) = accepting_partner().await;
-    let target = elsewhere.url("/moved");
     let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let fixed_now = fixed.clone();
     let (partner, calls) = partner(Duration::ZERO, move |id, _| {
@@ -225,10 +223,7 @@ async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
                 404,
                 "unknown click. Authorization: Bearer partner-secret-key-123 was not accepted",
             ),
-            "104" => httpmock::HttpMockResponse::builder()
-                .status(302)
-                .header("location", target.as_str())
-                .build(),
+            "104" => json_response(400, "bad amount"),
             _ => json_response(200, "ok"),
         }
     })
@@ -259,17 +254,7 @@ async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
     );
     assert_eq!(
         (dead[1].commission_id.as_str(), dead[1].status),
-        ("104", Some(302))
-    );
-    assert!(
-        dead[1].reason.contains("redirects are not followed"),
-        "{}",
-        dead[1].reason
-    );
-    assert!(dead[1].reason.contains("/moved"), "{}", dead[1].reason);
-    assert!(
-        moved.lock().expect("lock").is_empty(),
-        "the redirect was not followed"
+        ("104", Some(400))
     );
     assert_eq!(calls.lock().expect("lock").len(), 5);
 
@@ -289,6 +274,126 @@ async fn a_refused_record_is_a_dead_letter_and_can_be_retried() {
     assert_eq!(report.delivered, 1);
     assert_eq!(delivered(&calls), ["101", "103", "105", "104", "102"]);
     assert!(relay.dead_letters().await.expect("dead letters").is_empty());
+}
+
+#[tokio::test]
+async fn a_partner_redirect_keeps_the_backlog_waiting() {
+    // http to https, say: the URL is wrong, not the records.
+    let (cj, _, _) = cj(five_records(), 10).await;
+    let (elsewhere, moved) = accepting_partner().await;
+    let target = elsewhere.url("/moved");
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fixed_now = fixed.clone();
+    let (partner, calls) = partner(Duration::ZERO, move |id, _| {
+        if id == "101" || fixed_now.load(std::sync::atomic::Ordering::SeqCst) {
+            return json_response(200, "ok");
+        }
+        httpmock::HttpMockResponse::builder()
+            .status(301)
+            .header("location", target.as_str())
+            .build()
+    })
+    .await;
+    let relay = relay(
+        &sqlite_path("redirect"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!((report.delivered, report.dead, report.retrying), (1, 0, 1));
+    let why = report
+        .redirected
+        .as_deref()
+        .expect("the redirect is reported");
+    assert!(
+        why.contains("HTTP 301") && why.contains("/moved") && why.contains("postback URL"),
+        "{why}"
+    );
+    assert_eq!(
+        calls.lock().expect("lock").len(),
+        2,
+        "the round stops at the first redirect"
+    );
+    assert!(moved.lock().expect("lock").is_empty(), "not followed");
+    assert!(report.next_attempt.is_some(), "the head waits for a retry");
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!((stats.pending, stats.dead, stats.delivered), (4, 0, 1));
+    assert!(relay.dead_letters().await.expect("dead letters").is_empty());
+
+    // Redirects again and again never make dead letters; once the URL works, all go.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let report = relay.run_once().await.expect("a round");
+        assert_eq!(report.dead, 0);
+    }
+    fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    until_settled(&relay).await;
+    assert_eq!(delivered(&calls), ["101", "102", "103", "104", "105"]);
+    assert!(relay.dead_letters().await.expect("dead letters").is_empty());
+}
+
+#[tokio::test]
+async fn a_partner_echoing_the_cj_token_has_it_scrubbed_from_dead_letters() {
+    let (cj, _, _) = cj(records(1, 1), 10).await;
+    let echo = format!("who is {TOKEN}? also {{\"key\":\"{TOKEN}\"}}");
+    let (partner, _calls) = partner(Duration::ZERO, move |_, _| json_response(403, &echo)).await;
+    let relay = relay(
+        &sqlite_path("echo"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!(report.dead, 1);
+    let dead = relay.dead_letters().await.expect("dead letters");
+    let body = dead[0].body.as_deref().expect("the start of the answer");
+    assert!(body.starts_with("who is [REDACTED]?"), "{body}");
+    assert!(!body.contains(TOKEN), "scrubbed: {body}");
+    let shown = format!("{dead:?} {}", serde_json::to_string(&dead).expect("json"));
+    assert!(!shown.contains(TOKEN), "{shown}");
+}
+
+#[tokio::test]
+async fn a_page_whose_cursor_goes_back_is_not_stored_nor_delivered() {
+    // The second page's maxCommissionId goes back before the first's: the walk refuses it.
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method("POST").path("/query");
+            then.respond_with(|req: &httpmock::HttpMockRequest| {
+                let body: Value = serde_json::from_slice(req.body_ref()).unwrap_or_default();
+                let (records, max) = match body["variables"]["sinceCommissionId"].as_str() {
+                    None => (records(1, 2), "2"),
+                    Some(_) => (records(3, 2), "1"),
+                };
+                let answer = json!({"data": {"publisherCommissions": {
+                    "count": 2, "limit": 2, "maxCommissionId": max,
+                    "payloadComplete": false, "records": records
+                }}});
+                json_response(200, &answer.to_string())
+            });
+        })
+        .await;
+    let (partner, calls) = accepting_partner().await;
+    let relay = relay(
+        &sqlite_path("backwards"),
+        &server,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let report = relay.run_once().await.expect("a round");
+    assert!(
+        matches!(&report.fetch_error, Some(cj_transport::Error::Paging(m)) if m.contains("not after")),
+        "{:?}",
+        report.fetch_error
+    );
+    assert_eq!((report.pages, report.new, report.delivered), (1, 2, 2));
+    assert_eq!(delivered(&calls), ["1", "2"]);
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!(stats.pending + stats.in_flight + stats.dead, 0, "{stats:?}");
+    let cursor = stats.cursor.expect("a cursor");
+    assert_eq!(cursor.since_commission_id.as_deref(), Some("2"));
 }
 
 #[tokio::test]
@@ -639,4 +744,265 @@ async fn relay_against_the_sandbox_delivers_its_seeded_and_live_commissions_once
             "{correction}"
         );
     }
+}
+
+fn file_size(path: &std::path::Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .map(|suffix| {
+            std::fs::metadata(format!("{}{suffix}", path.display())).map_or(0, |m| m.len())
+        })
+        .sum()
+}
+
+fn auto_vacuum(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).expect("opens");
+    conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+        .expect("pragma")
+}
+
+#[tokio::test]
+async fn prune_deletes_old_delivered_records_gives_the_space_back_and_never_redelivers() {
+    use cj_queue::relay::{NewRecord, Next, RelayCursor, RelayStore, Settle};
+    let path = sqlite_path("prune");
+    // A partner-less relay name as `relay()` builds it: the publisher's CID.
+    let name = "7654321";
+    let store = SqliteStore::open(&path).expect("store");
+    store.prepare_relay().await.expect("tables");
+    assert_eq!(auto_vacuum(&path), 0, "a file made as before");
+    delivered_at(&store, name, 1..1001, days_ago_ms(40)).await;
+    delivered_at(&store, name, 1001..1051, days_ago_ms(1)).await;
+    // An old dead letter stays.
+    let cursor = RelayCursor {
+        since_posting: jiff::Timestamp::now().into(),
+        since_commission_id: Some("1051".into()),
+    };
+    let dead = NewRecord {
+        commission_id: "1051".into(),
+        payload: record(1051, json!({})).to_string(),
+    };
+    store
+        .store_page(name, vec![dead], cursor.clone(), days_ago_ms(40))
+        .await
+        .expect("stored");
+    let Next::Record(claimed) = store
+        .claim_record(name, "w", days_ago_ms(40), 1000)
+        .await
+        .expect("claimed")
+    else {
+        panic!("no record");
+    };
+    let refused = Settle::Dead {
+        status: Some(404),
+        reason: "refused".into(),
+        body: None,
+    };
+    store
+        .settle_record(name, "w", &claimed, refused, days_ago_ms(40))
+        .await
+        .expect("settled");
+    drop(store);
+    let before = file_size(&path);
+
+    // CJ ignoring the cursor: pruned records, and one new.
+    let cj = MockServer::start_async().await;
+    cj.mock_async(|when, then| {
+        when.method("POST").path("/query");
+        let answer = json!({"data": {"publisherCommissions": {
+            "count": 3, "limit": 10, "maxCommissionId": "1100", "payloadComplete": true,
+            "records": [record(5, json!({})), record(1000, json!({})), record(1100, json!({}))]
+        }}});
+        then.status(200)
+            .header("content-type", "application/json")
+            .body(answer.to_string());
+    })
+    .await;
+    let (partner, calls) = accepting_partner().await;
+    let relay = relay(
+        &path,
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let thirty_days = Duration::from_secs(30 * 24 * 3600);
+    assert_eq!(relay.prune(thirty_days).await.expect("pruned"), 1000);
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!((stats.delivered, stats.dead, stats.pending), (50, 1, 0));
+    assert_eq!(
+        stats.cursor.expect("a cursor").since_commission_id,
+        cursor.since_commission_id,
+        "the cursor stays"
+    );
+    let after = file_size(&path);
+    assert!(after < before / 2, "{before} bytes before, {after} after");
+    assert_eq!(auto_vacuum(&path), 2, "switched to incremental vacuum");
+    assert_eq!(relay.prune(thirty_days).await.expect("pruned"), 0);
+
+    // A pruned record offered again is not stored again, whatever the cursor says.
+    let again: Vec<NewRecord> = [5, 999, 1000]
+        .map(|id| NewRecord {
+            commission_id: id.to_string(),
+            payload: record(id, json!({})).to_string(),
+        })
+        .to_vec();
+    let stale = RelayCursor {
+        since_commission_id: Some("1".into()),
+        ..cursor
+    };
+    let new = relay
+        .store()
+        .store_page(name, again, stale, days_ago_ms(0))
+        .await
+        .expect("stored");
+    assert_eq!(new, 0, "pruned records are not stored again");
+    let report = relay.run_once().await.expect("a round");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(
+        delivered(&calls),
+        ["1100"],
+        "nothing pruned is delivered again"
+    );
+}
+
+/// Measures what the relay's SQLite file keeps per record: run with `cargo test -p cj-queue
+/// --test relay -- --ignored --nocapture relay_store_bytes_per_record`.
+#[tokio::test]
+#[ignore = "a measurement: prints bytes per record"]
+async fn relay_store_bytes_per_record() {
+    use cj_queue::relay::RelayStore;
+    let path = sqlite_path("measure");
+    let store = SqliteStore::open(&path).expect("store");
+    store.prepare_relay().await.expect("tables");
+    let name = "7654321";
+    let empty = file_size(&path);
+    let (old, kept) = (9_000u64, 1_000u64);
+    delivered_at(&store, name, 1..old + 1, days_ago_ms(40)).await;
+    delivered_at(&store, name, old + 1..old + kept + 1, days_ago_ms(1)).await;
+    let delivered = file_size(&path);
+    let pruned = store
+        .prune_relay(name, days_ago_ms(30))
+        .await
+        .expect("pruned");
+    assert_eq!(pruned, old);
+    let after = file_size(&path);
+    let per = |bytes: u64, n: u64| bytes.saturating_sub(empty) as f64 / n as f64;
+    println!(
+        "empty store {empty} B; {} records delivered: {delivered} B ({:.0} B/record); \
+         after pruning {old}: {after} B ({:.0} B per record kept, {kept} kept)",
+        old + kept,
+        per(delivered, old + kept),
+        per(after, kept),
+    );
+}
+
+#[tokio::test]
+async fn each_page_is_delivered_before_the_next_is_read() {
+    let (cj, _, queries) = cj(records(1, 4), 1).await;
+    // The partner notes how many pages CJ had answered when each postback came.
+    let seen = queries.clone();
+    let answered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = answered.clone();
+    let (partner, calls) = partner(Duration::ZERO, move |_, _| {
+        let pages = seen.lock().expect("lock").len();
+        noted.lock().expect("lock").push(pages);
+        json_response(200, "ok")
+    })
+    .await;
+    let relay = relay(
+        &sqlite_path("between"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let mut progress = Vec::new();
+    let report = relay
+        .run_once_until(std::future::pending(), |r| {
+            progress.push((r.pages, r.delivered))
+        })
+        .await
+        .expect("a round");
+    assert_eq!((report.pages, report.delivered), (4, 4));
+    assert_eq!(delivered(&calls), ids(1..5));
+    assert_eq!(*answered.lock().expect("lock"), [1, 2, 3, 4]);
+    assert_eq!(
+        progress,
+        [
+            (1, 0),
+            (1, 1),
+            (2, 1),
+            (2, 2),
+            (3, 2),
+            (3, 3),
+            (4, 3),
+            (4, 4)
+        ],
+        "progress after each page and each postback"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_round_finishes_its_postback_and_starts_no_other() {
+    let (cj, _, _) = cj(records(1, 3), 10).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop_tx = std::sync::Mutex::new(Some(stop_tx));
+    // The partner asks to stop while it answers the first postback.
+    let (partner, calls) = partner(Duration::from_millis(200), move |_, _| {
+        if let Some(tx) = stop_tx.lock().expect("lock").take() {
+            let _ = tx.send(());
+        }
+        json_response(200, "ok")
+    })
+    .await;
+    let relay = relay(
+        &sqlite_path("stopped"),
+        &cj,
+        &get_template(&partner),
+        config(PostbackMethod::Get),
+    );
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let report = relay.run_once_until(stop, |_| {}).await.expect("a round");
+    assert!(report.stopped);
+    assert_eq!(report.delivered, 1, "the postback in flight was finished");
+    assert_eq!(calls.lock().expect("lock").len(), 1, "no other started");
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!((stats.delivered, stats.pending, stats.in_flight), (1, 2, 0));
+}
+
+#[tokio::test]
+async fn run_prunes_by_its_retention_and_stops_when_asked() {
+    let path = sqlite_path("run-prune");
+    let store = SqliteStore::open(&path).expect("store");
+    use cj_queue::relay::RelayStore;
+    store.prepare_relay().await.expect("tables");
+    delivered_at(&store, "7654321", 1..11, days_ago_ms(40)).await;
+    drop(store);
+    let (cj, _, _) = cj(records(11, 2), 10).await;
+    let (partner, calls) = accepting_partner().await;
+    let mut c = config(PostbackMethod::Get);
+    c.retention = Some(Duration::from_secs(30 * 24 * 3600));
+    let relay = relay(&path, &cj, &get_template(&partner), c);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut stop_tx = Some(stop_tx);
+    let mut reports = Vec::new();
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        relay.run_until(Duration::from_secs(3600), stop, |report| {
+            reports.push((report.pruned, report.delivered, report.stopped));
+            if let Some(tx) = stop_tx.take() {
+                let _ = tx.send(());
+            }
+        }),
+    )
+    .await
+    .expect("stops without waiting for the interval")
+    .expect("runs");
+    assert_eq!(reports, [(10, 2, false)]);
+    assert_eq!(delivered(&calls), ids(11..13));
+    let stats = relay.stats().await.expect("stats");
+    assert_eq!(stats.delivered, 2, "the old ones pruned, the new kept");
 }

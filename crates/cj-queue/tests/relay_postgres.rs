@@ -153,3 +153,65 @@ async fn a_record_claimed_by_a_dead_worker_is_taken_over_when_its_lease_runs_out
     let stats = survivor.stats().await.expect("stats");
     assert_eq!((stats.pending, stats.delivered), (0, 3));
 }
+
+#[tokio::test]
+async fn prune_deletes_old_delivered_records_in_batches_and_never_stores_them_again() {
+    let Some(url) = database() else { return };
+    let store = PostgresStore::connect(&url).await.expect("connects");
+    store.prepare_relay().await.expect("tables");
+    let name = unique("prune");
+    // More than one batch of 10,000.
+    delivered_at(&store, &name, 1..10_051, days_ago_ms(40)).await;
+    delivered_at(&store, &name, 10_051..10_061, days_ago_ms(1)).await;
+    let pruned = store
+        .prune_relay(&name, days_ago_ms(30))
+        .await
+        .expect("pruned");
+    assert_eq!(pruned, 10_050);
+    let stats = store.relay_stats(&name).await.expect("stats");
+    assert_eq!((stats.delivered, stats.pending), (10, 0));
+    assert_eq!(
+        stats
+            .cursor
+            .expect("a cursor")
+            .since_commission_id
+            .as_deref(),
+        Some("10060")
+    );
+    // Offered again by an instance with a stale cursor: not stored, so never delivered.
+    let again: Vec<NewRecord> = [7, 10_049, 10_050]
+        .map(|id| NewRecord {
+            commission_id: id.to_string(),
+            payload: record(id, serde_json::json!({})).to_string(),
+        })
+        .to_vec();
+    let stale = RelayCursor {
+        since_posting: jiff::Timestamp::now().into(),
+        since_commission_id: Some("1".into()),
+    };
+    let new = store
+        .store_page(&name, again, stale.clone(), days_ago_ms(0))
+        .await
+        .expect("stored");
+    assert_eq!(new, 0);
+    let after = NewRecord {
+        commission_id: "10061".into(),
+        payload: record(10_061, serde_json::json!({})).to_string(),
+    };
+    let new = store
+        .store_page(&name, vec![after], stale, days_ago_ms(0))
+        .await
+        .expect("stored");
+    assert_eq!(new, 1, "a record after the pruned ones is stored");
+    assert!(matches!(
+        store.claim_record(&name, "w", days_ago_ms(0), 1000).await,
+        Ok(Next::Record(r)) if r.commission_id == "10061"
+    ));
+    assert_eq!(
+        store
+            .prune_relay(&name, days_ago_ms(30))
+            .await
+            .expect("pruned"),
+        0
+    );
+}

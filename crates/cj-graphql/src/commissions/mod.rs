@@ -30,7 +30,10 @@
 //! - [`CommissionsRequest::stream`] yields every record: it follows CJ's watermark cursor
 //!   (`sinceCommissionId = maxCommissionId` while `payloadComplete` is false), never yields a
 //!   record twice, and reads a date range longer than CJ's 31 days ([`MAX_RANGE`]) as
-//!   consecutive windows. It holds one page in memory at a time.
+//!   consecutive windows. It holds one page in memory at a time. A page whose cursor does not
+//!   add up, or a window still not complete after [`DEFAULT_MAX_PAGES`] pages, ends it with
+//!   [`Error::Paging`]; [`CommissionsRequest::pages`] is the same walk a checked page at a
+//!   time.
 //! - Every call waits for CJ's limits: 200 calls in any 5 minutes and at most 120 at once
 //!   ([`rate_limit`]), shared by every clone of the [`CommissionsApi`].
 //! - [`fold_actions`] turns an order's original record and its corrections into its current
@@ -47,7 +50,7 @@ mod fold;
 mod ranges;
 
 use std::cmp::Ordering;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -189,6 +192,12 @@ impl CommissionsApi {
     /// The URL queries are posted to.
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
+    }
+
+    /// The transport calls go through (its [`redactor`](Transport::redactor) holds the token,
+    /// for anything that keeps text from elsewhere).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The commissions of these advertisers (CIDs): `advertiserCommissions`.
@@ -462,7 +471,31 @@ pub struct CommissionsRequest<S: Side> {
     api: CommissionsApi,
     cids: Vec<String>,
     filters: Filters,
+    max_pages: usize,
     side: PhantomData<S>,
+}
+
+/// The most pages [`CommissionsRequest::stream`] and [`CommissionsRequest::pages`] read in one
+/// date window by default (10 million records at CJ's 10,000 a page; 25 minutes at CJ's call
+/// limit): [`CommissionsRequest::max_pages`].
+pub const DEFAULT_MAX_PAGES: usize = 1_000;
+
+/// One page of a walk ([`CommissionsRequest::pages`]), checked before it is yielded: a page
+/// whose cursor does not add up is never yielded (the walk ends with [`Error::Paging`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CommissionPage<R> {
+    /// The page's records not read before in this walk, in CJ's order.
+    pub records: Vec<R>,
+    /// How many records CJ returned, those already read included.
+    pub returned: usize,
+    /// The watermark after this page: the furthest of the cursor the page was asked with, CJ's
+    /// `maxCommissionId` and the page's record ids. While the window is not complete it is
+    /// CJ's `maxCommissionId`, the `sinceCommissionId` of the next call.
+    pub cursor: Option<String>,
+    /// CJ said `payloadComplete: true`: the page's date window is read (the walk moves on to
+    /// the next window, if any).
+    pub window_complete: bool,
 }
 
 fn strings<I>(values: I) -> Option<Vec<String>>
@@ -483,6 +516,7 @@ impl<S: Side> CommissionsRequest<S> {
             api,
             cids: cids.into_iter().map(Into::into).collect(),
             filters: Filters::default(),
+            max_pages: DEFAULT_MAX_PAGES,
             side: PhantomData,
         }
     }
@@ -525,6 +559,14 @@ impl<S: Side> CommissionsRequest<S> {
     /// Only commissions locking before this time (`beforeLockingDate`).
     pub fn before_locking(self, time: impl Into<Instant>) -> Self {
         self.before(DateField::Locking, time)
+    }
+
+    /// The most pages [`stream`](Self::stream) and [`pages`](Self::pages) read in one date
+    /// window before they end with [`Error::Paging`] ([`DEFAULT_MAX_PAGES`] by default; at
+    /// least 1): a server that never says `payloadComplete: true` cannot make a walk endless.
+    pub fn max_pages(mut self, max: usize) -> Self {
+        self.max_pages = max.max(1);
+        self
     }
 
     /// Only commissions after this one (`sinceCommissionId`, CJ's cursor).
@@ -617,41 +659,48 @@ impl<S: Side> CommissionsRequest<S> {
         fetch::<S>(&self.api, &self.cids, &self.filters).await
     }
 
-    /// Every record, call after call.
+    /// Every record, call after call: the records of [`pages`](Self::pages), one at a time.
     ///
     /// While CJ says `payloadComplete: false` the next call asks for `sinceCommissionId =
-    /// maxCommissionId`; a cursor that does not advance (missing, or not after the last one)
-    /// ends the stream with [`Error::Paging`] after every record read, so it never loops. A
+    /// maxCommissionId`. A page whose cursor does not add up (no `maxCommissionId`, one not
+    /// after the cursor, a record after it, or no record at all) is not yielded: the stream
+    /// ends with [`Error::Paging`] after the records of the pages before, so it never loops;
+    /// so does a window that is not complete after [`max_pages`](Self::max_pages) pages. A
     /// record already read (in the page before, or at or before the cursor) is skipped, so
     /// none is yielded twice. A date range longer than [`MAX_RANGE`] is read in consecutive
     /// windows of 31 days (each `before` the next `since`); only one of the three ranges may
     /// be that long. One page is held in memory at a time. Another error ends the stream
     /// after being yielded.
     pub fn stream(self) -> impl Stream<Item = Result<S::Record, Error>> + Send + 'static {
-        let walk = match self.check(true) {
-            Ok(split) => {
-                let mut walk = Walk {
-                    cursor: self.filters.since_commission_id.clone(),
-                    request: self,
-                    split: None,
-                    previous: HashSet::new(),
-                    buffer: VecDeque::new(),
-                    end: None,
-                };
-                walk.next_window(split);
-                walk
-            }
-            Err(e) => Walk {
-                request: self,
-                split: None,
-                cursor: None,
-                previous: HashSet::new(),
-                buffer: VecDeque::new(),
-                end: Some(Some(e)),
-            },
+        use futures_util::TryStreamExt;
+        self.pages()
+            .map_ok(|page| futures_util::stream::iter(page.records.into_iter().map(Ok)))
+            .try_flatten()
+    }
+
+    /// Every page, call after call, each checked before it is yielded (the walk of
+    /// [`stream`](Self::stream), for a caller that keeps the cursor: each page says the
+    /// watermark after it and whether its window is complete). The first error ends it.
+    pub fn pages(
+        self,
+    ) -> impl Stream<Item = Result<CommissionPage<S::Record>, Error>> + Send + 'static {
+        let (split, end) = match self.check(true) {
+            Ok(split) => (split, None),
+            Err(e) => (None, Some(Some(e))),
         };
+        let mut walk = Walk {
+            cursor: self.filters.since_commission_id.clone(),
+            request: self,
+            split: None,
+            pages: 0,
+            previous: HashSet::new(),
+            end,
+        };
+        if walk.end.is_none() {
+            walk.next_window(split);
+        }
         futures_util::stream::unfold(walk, |mut walk| async move {
-            let item = walk.next().await?;
+            let item = walk.next_page().await?;
             Some((item, walk))
         })
     }
@@ -732,7 +781,7 @@ pub(crate) fn id_order(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// The state of a [`CommissionsRequest::stream`].
+/// The state of a [`CommissionsRequest::pages`] walk.
 struct Walk<S: Side> {
     /// The query, with the current window's range.
     request: CommissionsRequest<S>,
@@ -740,11 +789,20 @@ struct Walk<S: Side> {
     split: Option<ranges::Split>,
     /// `sinceCommissionId` for the next call.
     cursor: Option<String>,
+    /// Pages read in the current window.
+    pages: usize,
     /// The ids of the last page read.
     previous: HashSet<String>,
-    buffer: VecDeque<S::Record>,
-    /// Once the walk is over: the error to yield after the buffer, if any.
+    /// Once the walk is over: the error to yield, if any.
     end: Option<Option<Error>>,
+}
+
+/// The later of two commission ids.
+fn furthest(a: Option<String>, b: &str) -> Option<String> {
+    match a {
+        Some(a) if id_order(b, &a) != Ordering::Greater => Some(a),
+        _ => Some(b.to_string()),
+    }
 }
 
 impl<S: Side> Walk<S> {
@@ -759,69 +817,132 @@ impl<S: Side> Walk<S> {
         true
     }
 
-    async fn next(&mut self) -> Option<Result<S::Record, Error>> {
-        loop {
-            if let Some(record) = self.buffer.pop_front() {
-                return Some(Ok(record));
+    /// The current window's date ranges, for errors.
+    fn window(&self) -> String {
+        let bounds: Vec<String> = self
+            .request
+            .filters
+            .ranges()
+            .iter()
+            .flat_map(|(field, range)| {
+                let (since, before) = field.arguments();
+                [(since, range.since), (before, range.before)]
+            })
+            .filter_map(|(name, time)| Some(format!("{name} {}", time?)))
+            .collect();
+        if bounds.is_empty() {
+            "CJ's default window (the last 24 hours by posting date)".into()
+        } else {
+            format!("the window {}", bounds.join(", "))
+        }
+    }
+
+    /// Why an incomplete page cannot be followed, if it cannot: its `maxCommissionId` must be
+    /// "the final commission returned", after the cursor.
+    fn broken_cursor(&self, page: &sealed::Parts<S::Record>) -> Option<String> {
+        if page.payload_complete {
+            return None;
+        }
+        let cursor = self.cursor.as_deref();
+        let Some(max) = page.max_commission_id.as_deref() else {
+            return Some("no maxCommissionId came with it: the cursor does not advance".into());
+        };
+        if let Some(c) = cursor.filter(|c| id_order(max, c) != Ordering::Greater) {
+            return Some(format!(
+                "maxCommissionId {max:?} is not after {c:?}: the cursor does not advance"
+            ));
+        }
+        if page.records.is_empty() {
+            return Some(format!(
+                "it returned no record, yet maxCommissionId {max:?}: the cursor does not follow \
+                 the records"
+            ));
+        }
+        page.records
+            .iter()
+            .map(|r| r.commission_id())
+            .find(|id| id_order(id, max) == Ordering::Greater)
+            .map(|id| {
+                format!(
+                    "its record {id:?} is after its maxCommissionId {max:?}: the cursor does not \
+                     follow the records"
+                )
+            })
+    }
+
+    fn paging_error(&self, why: &str) -> Error {
+        Error::Paging(format!(
+            "CJ said payloadComplete: false in {} after commission {}, but {why}",
+            self.window(),
+            self.cursor.as_deref().unwrap_or("(none: the start)")
+        ))
+    }
+
+    async fn next_page(&mut self) -> Option<Result<CommissionPage<S::Record>, Error>> {
+        if let Some(end) = &mut self.end {
+            return end.take().map(Err);
+        }
+        let mut filters = self.request.filters.clone();
+        filters.since_commission_id = self.cursor.clone();
+        let page = match fetch::<S>(&self.request.api, &self.request.cids, &filters).await {
+            Ok(page) => S::parts(page),
+            Err(e) => {
+                self.end = Some(None);
+                return Some(Err(e));
             }
-            if let Some(end) = &mut self.end {
-                return end.take().map(Err);
-            }
-            let mut filters = self.request.filters.clone();
-            filters.since_commission_id = self.cursor.clone();
-            let page = match fetch::<S>(&self.request.api, &self.request.cids, &filters).await {
-                Ok(page) => S::parts(page),
-                Err(e) => {
-                    self.end = Some(None);
-                    return Some(Err(e));
-                }
-            };
-            let mut ids = HashSet::with_capacity(page.records.len());
-            for record in page.records {
-                let id = record.commission_id();
-                let fresh = ids.insert(id.to_string())
-                    && !self.previous.contains(id)
-                    && self
-                        .cursor
-                        .as_deref()
-                        .is_none_or(|c| id_order(id, c) == Ordering::Greater);
-                if fresh {
-                    self.buffer.push_back(record);
-                } else {
-                    tracing::debug!(commission_id = id, "skipping a commission already read");
-                }
-            }
-            self.previous = ids;
-            if page.payload_complete {
-                let since = self.request.filters.since_commission_id.clone();
-                if !self.next_window(self.split) {
-                    self.end = Some(None);
-                }
-                self.cursor = since;
-                continue;
-            }
-            match page.max_commission_id {
-                Some(max)
-                    if self
-                        .cursor
-                        .as_deref()
-                        .is_none_or(|c| id_order(&max, c) == Ordering::Greater) =>
-                {
-                    self.cursor = Some(max);
-                }
-                other => {
-                    let after = self.cursor.as_deref().unwrap_or("the start");
-                    let why = match other {
-                        Some(max) => format!("maxCommissionId {max:?} is not after {after:?}"),
-                        None => "no maxCommissionId came with it".into(),
-                    };
-                    self.end = Some(Some(Error::Paging(format!(
-                        "CJ said payloadComplete: false after {after}, but {why}: \
-                         the cursor does not advance"
-                    ))));
-                }
+        };
+        self.pages += 1;
+        if let Some(why) = self.broken_cursor(&page) {
+            // Nothing of a page that does not add up is yielded.
+            self.end = Some(None);
+            return Some(Err(self.paging_error(&why)));
+        }
+        let returned = page.records.len();
+        let mut watermark = self.cursor.clone();
+        if let Some(max) = &page.max_commission_id {
+            watermark = furthest(watermark, max);
+        }
+        let mut ids = HashSet::with_capacity(returned);
+        let mut records = Vec::with_capacity(returned);
+        for record in page.records {
+            let id = record.commission_id();
+            let fresh = ids.insert(id.to_string())
+                && !self.previous.contains(id)
+                && self
+                    .cursor
+                    .as_deref()
+                    .is_none_or(|c| id_order(id, c) == Ordering::Greater);
+            if fresh {
+                watermark = furthest(watermark, id);
+                records.push(record);
+            } else {
+                tracing::debug!(commission_id = id, "skipping a commission already read");
             }
         }
+        self.previous = ids;
+        if page.payload_complete {
+            if !self.next_window(self.split) {
+                self.end = Some(None);
+            }
+            self.cursor = self.request.filters.since_commission_id.clone();
+            self.pages = 0;
+        } else {
+            self.cursor = watermark.clone();
+            if self.pages >= self.request.max_pages {
+                let why = format!(
+                    "{} pages were read without the window completing (raise the bound with \
+                     `max_pages`)",
+                    self.pages
+                );
+                self.end = Some(Some(self.paging_error(&why)));
+            }
+        }
+        Some(Ok(CommissionPage {
+            records,
+            returned,
+            cursor: watermark,
+            window_complete: page.payload_complete,
+        }))
     }
 }
 

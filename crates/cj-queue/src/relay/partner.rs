@@ -3,7 +3,8 @@
 //! A client of its own, never the CJ transport: it carries no credentials at all, so the CJ
 //! token cannot reach the partner. Like the transport it never follows a redirect, bounds each
 //! attempt with a timeout, and reads at most a few KiB of an answer (only to keep the start of a
-//! refusal, redacted).
+//! refusal, redacted with the CJ transport's [`Redactor`]: a partner echoing the token's text
+//! never gets it stored or printed).
 
 use std::time::Duration;
 
@@ -41,7 +42,10 @@ pub(crate) enum Attempt {
         body: Option<String>,
         retry_after: Option<Duration>,
     },
-    /// Any other answer (3xx, 4xx), or a request that cannot be made: a dead letter.
+    /// A 3xx: the postback URL is wrong (http to https, a moved endpoint), not the record.
+    /// Redirects are not followed; the record waits, and those after it.
+    Redirected { status: u16, reason: String },
+    /// Any other answer (4xx), or a request that cannot be made: a dead letter.
     Refused {
         status: Option<u16>,
         reason: String,
@@ -65,13 +69,14 @@ impl Partner {
         method: PostbackMethod,
         timeout: Duration,
         connect_timeout: Duration,
+        redactor: Redactor,
     ) -> Result<Partner, String> {
         // The TLS backend the build chose for the SDK (with `rustls-ring`, reqwest alone has
         // no crypto provider).
         let http = cj_transport::tls::client_builder()?
             .timeout(timeout)
             .connect_timeout(connect_timeout)
-            // A redirect is the partner's configuration error: it is a dead letter, not followed.
+            // A redirect is the postback URL's problem: not followed, the line waits.
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the partner's HTTP client: {e}"))?;
@@ -80,9 +85,7 @@ impl Partner {
             template,
             method,
             timeout,
-            // No secret of ours ever goes to the partner; this cuts what follows `Bearer ` in
-            // its answers, which may echo its own keys.
-            redactor: Redactor::new(""),
+            redactor,
         })
     }
 
@@ -138,6 +141,12 @@ impl Partner {
             ));
         }
         let code = Some(status.as_u16());
+        if status.is_redirection() {
+            return Attempt::Redirected {
+                status: status.as_u16(),
+                reason,
+            };
+        }
         if retryable(status) {
             Attempt::Failed {
                 status: code,
@@ -150,7 +159,8 @@ impl Partner {
         }
     }
 
-    /// The start of an answer, redacted; `None` when it is empty.
+    /// The start of an answer, scrubbed of the CJ token and redacted as CJ's answers are;
+    /// `None` when it is empty.
     async fn body(&self, mut response: reqwest::Response) -> Option<String> {
         let mut body = Vec::new();
         while body.len() < MAX_BODY_READ {
@@ -162,7 +172,7 @@ impl Partner {
                 _ => break,
             }
         }
-        (!body.is_empty()).then(|| self.redactor.redact_body(&body))
+        (!body.is_empty()).then(|| self.redactor.redact_body(&self.redactor.scrub(&body)))
     }
 
     fn failure(&self, e: reqwest::Error) -> Attempt {

@@ -18,6 +18,9 @@ fn cursor_of(row: Option<Row>) -> Result<Option<RelayCursor>, StoreError> {
         .transpose()
 }
 
+/// How many records one prune transaction deletes at most.
+const PRUNE_BATCH: i64 = 10_000;
+
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
@@ -81,7 +84,10 @@ impl RelayStore for PostgresStore {
         let insert = tx
             .prepare(
                 "INSERT INTO cj_relay_records (relay, commission_id, sort_key, payload, stored_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relay, commission_id) DO NOTHING",
+                 SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::TEXT, $5::BIGINT WHERE NOT EXISTS
+                     (SELECT 1 FROM cj_relay_pruned
+                      WHERE relay = $1 AND through COLLATE \"C\" >= $3::TEXT COLLATE \"C\")
+                 ON CONFLICT (relay, commission_id) DO NOTHING",
             )
             .await?;
         let mut new = 0;
@@ -243,6 +249,42 @@ impl RelayStore for PostgresStore {
                 &[&PENDING, &relay, &DEAD, &ids],
             )
             .await?)
+    }
+
+    async fn prune_relay(&self, relay: &str, settled_before_ms: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0u64;
+        loop {
+            let mut client = self.client.lock().await;
+            let tx = client.transaction().await?;
+            // The oldest in line first, through the line's index; a batch per transaction, so
+            // no prune holds locks on a million rows.
+            let rows = tx
+                .query(
+                    "DELETE FROM cj_relay_records WHERE ctid IN (
+                         SELECT ctid FROM cj_relay_records
+                         WHERE relay = $1 AND state = $2 AND settled_at < $3
+                         ORDER BY sort_key LIMIT $4)
+                     RETURNING sort_key",
+                    &[&relay, &DELIVERED, &settled_before_ms, &PRUNE_BATCH],
+                )
+                .await?;
+            let through = rows.iter().map(|r| r.get::<_, String>(0)).max();
+            if let Some(through) = &through {
+                tx.execute(
+                    "INSERT INTO cj_relay_pruned (relay, through) VALUES ($1, $2)
+                     ON CONFLICT (relay) DO UPDATE SET through = CASE
+                         WHEN EXCLUDED.through COLLATE \"C\" > cj_relay_pruned.through COLLATE \"C\"
+                         THEN EXCLUDED.through ELSE cj_relay_pruned.through END",
+                    &[&relay, through],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            deleted += rows.len() as u64;
+            if (rows.len() as i64) < PRUNE_BATCH {
+                return Ok(deleted);
+            }
+        }
     }
 
     async fn relay_stats(&self, relay: &str) -> Result<RelayStats, StoreError> {

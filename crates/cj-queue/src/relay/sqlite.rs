@@ -58,7 +58,9 @@ impl RelayStore for SqliteStore {
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO relay_records (relay, commission_id, sort_key, payload, stored_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (relay, commission_id) DO NOTHING",
+                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS
+                         (SELECT 1 FROM relay_pruned WHERE relay = ?1 AND through >= ?3)
+                     ON CONFLICT (relay, commission_id) DO NOTHING",
                 )?;
                 for r in &records {
                     new += insert.execute(params![relay, r.commission_id, r.sort_key(), r.payload, now_ms])?
@@ -221,6 +223,38 @@ impl RelayStore for SqliteStore {
         .await
     }
 
+    async fn prune_relay(&self, relay: &str, settled_before_ms: i64) -> Result<u64, StoreError> {
+        let relay = relay.to_string();
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let old = "relay = ?1 AND state = ?2 AND settled_at < ?3";
+            let through: Option<String> = tx.query_row(
+                &format!("SELECT MAX(sort_key) FROM relay_records WHERE {old}"),
+                params![relay, DELIVERED, settled_before_ms],
+                |r| r.get(0),
+            )?;
+            let n = tx.execute(
+                &format!("DELETE FROM relay_records WHERE {old}"),
+                params![relay, DELIVERED, settled_before_ms],
+            )?;
+            if let Some(through) = through {
+                tx.execute(
+                    "INSERT INTO relay_pruned (relay, through) VALUES (?1, ?2)
+                     ON CONFLICT (relay) DO UPDATE SET through = max(through, excluded.through)",
+                    params![relay, through],
+                )?;
+            }
+            tx.commit()?;
+            // The records are gone either way; a file busy elsewhere gives the space back at
+            // the next prune.
+            if let Err(e) = give_space_back(conn) {
+                tracing::warn!(error = %e, "pruned, but the space could not be given back yet");
+            }
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn relay_stats(&self, relay: &str) -> Result<RelayStats, StoreError> {
         let relay = relay.to_string();
         self.with(move |conn| {
@@ -246,4 +280,20 @@ impl RelayStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Returns the file's free pages to the file system: an incremental vacuum, once the file is
+/// in that mode (a file made without it is switched with one `VACUUM`, which also compacts
+/// it), then the write-ahead log truncated.
+fn give_space_back(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    if mode == INCREMENTAL {
+        conn.execute_batch("PRAGMA incremental_vacuum")?;
+    } else {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM")?;
+    }
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
 }

@@ -13,8 +13,9 @@ pub(crate) const IN_FLIGHT: i16 = 1;
 pub(crate) const DELIVERED: i16 = 2;
 pub(crate) const DEAD: i16 = 3;
 
-/// The relay's tables, named `{prefix}relay_cursor` and `{prefix}relay_records` (the same
-/// statements serve SQLite and PostgreSQL).
+/// The relay's tables, named `{prefix}relay_cursor`, `{prefix}relay_records` and
+/// `{prefix}relay_pruned` (the furthest sort key pruned: nothing at or before it is stored
+/// again). The same statements serve SQLite and PostgreSQL.
 pub(crate) fn schema(prefix: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {prefix}relay_cursor (
@@ -41,7 +42,11 @@ pub(crate) fn schema(prefix: &str) -> String {
             PRIMARY KEY (relay, commission_id)
         );
         CREATE INDEX IF NOT EXISTS {prefix}relay_records_line
-            ON {prefix}relay_records (relay, state, sort_key);"
+            ON {prefix}relay_records (relay, state, sort_key);
+        CREATE TABLE IF NOT EXISTS {prefix}relay_pruned (
+            relay TEXT PRIMARY KEY,
+            through TEXT NOT NULL
+        );"
     )
 }
 
@@ -230,7 +235,8 @@ pub trait RelayStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<RelayCursor>, StoreError>> + Send;
 
     /// In one transaction: stores the records not stored yet (a record already stored keeps its
-    /// state, so none is delivered twice) and moves the cursor to `cursor` (never back: see
+    /// state, and a record at or before the furthest one pruned is not stored again, so none
+    /// is delivered twice) and moves the cursor to `cursor` (never back: see
     /// [`RelayCursor::furthest`]). Returns how many records were new.
     fn store_page(
         &self,
@@ -273,6 +279,19 @@ pub trait RelayStore: Send + Sync + 'static {
         &self,
         relay: &str,
         ids: Option<Vec<String>>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Deletes the relay's delivered records settled before `settled_before_ms` (milliseconds
+    /// since the Unix epoch), and remembers the furthest commission id deleted: a pruned record
+    /// read again is never stored nor delivered again (see [`store_page`](Self::store_page)).
+    /// Records waiting, in flight or dead are kept. SQLite gives the space back to the file
+    /// system (incremental vacuum; a file made before is switched to it with one `VACUUM`);
+    /// PostgreSQL deletes in transactions of at most 10,000 records, leaving the space to
+    /// its autovacuum. Returns how many records were deleted.
+    fn prune_relay(
+        &self,
+        relay: &str,
+        settled_before_ms: i64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Counts of every state, and the cursor (may scan the relay's records).

@@ -245,3 +245,59 @@ pub fn get_template(partner: &MockServer) -> String {
         partner.base_url()
     )
 }
+
+/// Stores `ids` in `relay` and settles them delivered at `settled_ms`, in line order, as a
+/// relay would have (the line must hold nothing else).
+pub async fn delivered_at<S: cj_queue::relay::RelayStore>(
+    store: &S,
+    relay: &str,
+    ids: std::ops::Range<u64>,
+    settled_ms: i64,
+) {
+    use cj_queue::relay::{NewRecord, Next, RelayCursor, Settle};
+    let last = ids.end.saturating_sub(1).to_string();
+    let records: Vec<NewRecord> = ids
+        .clone()
+        .map(|id| NewRecord {
+            commission_id: id.to_string(),
+            payload: record(id, json!({})).to_string(),
+        })
+        .collect();
+    let cursor = RelayCursor {
+        since_posting: jiff::Timestamp::from_millisecond(settled_ms)
+            .expect("a time")
+            .into(),
+        since_commission_id: Some(last),
+    };
+    for chunk in records.chunks(1000) {
+        store
+            .store_page(relay, chunk.to_vec(), cursor.clone(), settled_ms)
+            .await
+            .expect("stored");
+    }
+    for _ in ids {
+        let Next::Record(claimed) = store
+            .claim_record(relay, "w", settled_ms, 60_000)
+            .await
+            .expect("claimed")
+        else {
+            panic!("the line ran out early");
+        };
+        let settled = store
+            .settle_record(
+                relay,
+                "w",
+                &claimed,
+                Settle::Delivered { status: 200 },
+                settled_ms,
+            )
+            .await
+            .expect("settled");
+        assert!(settled);
+    }
+}
+
+/// Milliseconds since the Unix epoch, `days` ago.
+pub fn days_ago_ms(days: i64) -> i64 {
+    jiff::Timestamp::now().as_millisecond() - days * 24 * 3600 * 1000
+}
