@@ -12,7 +12,7 @@ use cj::{Error, GraphQLError};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::checked::{Checked, LineMap, Refused, check_in_background};
+use crate::checked::{Checked, LineMap, Refused, check_in_background_with};
 use crate::input::{Input, JSON_LINES, parse_line};
 use crate::{Connection, exit, report_error};
 
@@ -69,6 +69,12 @@ pub struct OrdersArgs {
     #[arg(long, value_name = "N", default_value_t = cj::tracking::MAX_ORDERS_PER_REQUEST,
         value_parser = crate::shell::count(1..=cj::tracking::MAX_ORDERS_PER_REQUEST as u64))]
     max_orders_per_request: usize,
+    /// How far ahead of this host's clock an `eventTime` or `updateTime` may be (`30s`, `5m`,
+    /// `0s`); one further ahead is refused before anything is sent. CJ, by its own clock,
+    /// still refuses a time in the future.
+    #[arg(long, value_name = "DURATION", env = "CJ_CLOCK_SKEW", default_value = "5m",
+        value_parser = cj::parse_clock_skew)]
+    clock_skew: std::time::Duration,
     #[command(flatten)]
     connection: Connection,
 }
@@ -109,17 +115,23 @@ where
         // Nothing is sent in a dry run, so no real token is needed to encode the requests.
         connection.token = Some("dry-run".into());
     }
-    let client = match connection.client(|b| b.mode(mode).tracking_url(&args.tracking_url)) {
+    let configure = |b: cj::ClientBuilder| {
+        b.mode(mode)
+            .tracking_url(&args.tracking_url)
+            .clock_skew(args.clock_skew)
+    };
+    let client = match connection.client(configure) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let progress = Progress::new(args.quiet);
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
-    let checked = check_in_background::<I>(
+    let checked = check_in_background_with::<I>(
         args.file.clone(),
         "cj orders ",
         progress.clone(),
         ctrl_c.as_mut(),
+        args.clock_skew,
     )
     .await;
     let checked = match checked {
