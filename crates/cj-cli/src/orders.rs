@@ -72,8 +72,8 @@ pub struct OrdersArgs {
     /// How far ahead of this host's clock an `eventTime` or `updateTime` may be (`30s`, `5m`,
     /// `0s`); one further ahead is refused before anything is sent. CJ, by its own clock,
     /// still refuses a time in the future.
-    #[arg(long, value_name = "DURATION", env = "CJ_CLOCK_SKEW", default_value = "5m",
-        value_parser = cj::parse_clock_skew)]
+    #[arg(long, value_name = "DURATION", env = "CJ_CLOCK_SKEW", hide_env_values = true,
+        default_value = "5m", value_parser = cj::parse_clock_skew)]
     clock_skew: std::time::Duration,
     #[command(flatten)]
     connection: Connection,
