@@ -641,6 +641,7 @@ impl Printer {
             }
             OrdersOutput::Json => {}
             OrdersOutput::Table => {
+                self.table_header();
                 let lines = match (failed.from_line, failed.to_line) {
                     (Some(from), Some(to)) => format!("lines {from} to {to}: "),
                     _ => String::new(),
@@ -708,11 +709,7 @@ impl Printer {
                 self.buf.extend_from_slice(b"}\n");
             }
             OrdersOutput::Table => {
-                if self.widths.is_none() {
-                    let w = HEADER.map(str::len);
-                    self.buf
-                        .extend_from_slice(table_row(&HEADER.map(String::from), &w).as_bytes());
-                }
+                self.table_header();
                 let t = self.totals;
                 let mut text = format!(
                     "{} accepted, {} error(s), {} unconfirmed",
@@ -732,6 +729,16 @@ impl Printer {
             }
         }
         self.flush();
+    }
+
+    /// The table's header, unless an answer printed it: columns as wide as their titles.
+    fn table_header(&mut self) {
+        if self.widths.is_none() {
+            let w = HEADER.map(str::len);
+            self.buf
+                .extend_from_slice(table_row(&HEADER.map(String::from), &w).as_bytes());
+            self.widths = Some(w);
+        }
     }
 
     fn flush(&mut self) {

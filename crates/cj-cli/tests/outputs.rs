@@ -224,6 +224,7 @@ fn json_output_after_a_refused_connection_carries_the_failure() {
     let out = create(&refused_url(), "table", &two_orders(), &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let text = stdout(&out);
+    assert!(text.starts_with("ORDER ID"), "the header first: {text}");
     assert!(
         text.contains("failed: lines 1 to 2: 2 order(s) not answered (notSent)"),
         "{text}"
