@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
-use cj::tracking::{EncodedOrder, Instant};
+use cj::tracking::{EncodedOrder, Horizon};
 use cj::{InvalidInput, Problem};
 
 use crate::input::{Input, parse_line};
@@ -92,7 +93,8 @@ impl LineMap {
 }
 
 /// Reads, checks and encodes every order of `path` (`-`: standard input), in a blocking
-/// thread; `stop` (Ctrl-C) ends it early. Duplicate keys are found from a 64-bit hash of each
+/// thread, accepting times up to `skew` ahead of this host's clock; `stop` (Ctrl-C) ends it
+/// early. Duplicate keys are found from a 64-bit hash of each
 /// key (8 bytes an order), confirmed against the keys themselves.
 ///
 /// The lines are read in batches that worker threads (one a core) parse, check and encode;
@@ -103,11 +105,13 @@ pub fn check<I: Input>(
     command: &str,
     stop: &AtomicBool,
     progress: &crate::orders::Progress,
+    skew: Duration,
 ) -> Result<Checked, Refused> {
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(MAX_WORKERS);
-    check_with::<I>(path, command, stop, progress, workers, BATCH_BYTES)
+    let horizon = Horizon::now(skew);
+    check_with::<I>(path, command, stop, progress, workers, BATCH_BYTES, horizon)
 }
 
 /// The most threads that check orders.
@@ -185,7 +189,7 @@ impl Budget {
     }
 }
 
-/// [`check`] with `workers` threads and batches of `batch_bytes`.
+/// [`check`] with `workers` threads and batches of `batch_bytes`, times accepted up to `now`.
 fn check_with<I: Input>(
     path: &PathBuf,
     command: &str,
@@ -193,10 +197,10 @@ fn check_with<I: Input>(
     progress: &crate::orders::Progress,
     workers: usize,
     batch_bytes: usize,
+    now: Horizon,
 ) -> Result<Checked, Refused> {
     let file = tempfile::tempfile()
         .map_err(|e| Refused::Unreadable(format!("cannot create a temporary file: {e}")))?;
-    let now = Instant::now();
     let budget = Budget::default();
     let (jobs, queue) = mpsc::sync_channel::<(Batch, SyncSender<Done>)>(workers);
     let queue = Mutex::new(queue);
@@ -308,7 +312,7 @@ impl Batch {
 }
 
 /// Parses, checks and encodes the orders of `batch` (a worker's job).
-fn check_batch<I: Input>(batch: Batch, command: &str, now: Instant) -> Done {
+fn check_batch<I: Input>(batch: Batch, command: &str, now: Horizon) -> Done {
     let mut done = Done {
         // An encoded order is about as long as its line.
         records: Vec::with_capacity(batch.text.len() + 32 * batch.lines.len()),
@@ -539,16 +543,31 @@ impl Checked {
     }
 }
 
-/// Runs [`check`] on a blocking thread, stopping it at Ctrl-C (`ctrl_c`).
+/// Runs [`check`] on a blocking thread, with the default clock skew
+/// ([`cj::tracking::DEFAULT_CLOCK_SKEW`]), stopping it at Ctrl-C (`ctrl_c`).
 pub async fn check_in_background<I: Input + 'static>(
     path: PathBuf,
     command: &'static str,
     progress: crate::orders::Progress,
     ctrl_c: std::pin::Pin<&mut impl std::future::Future>,
 ) -> Result<Checked, Refused> {
+    let skew = cj::tracking::DEFAULT_CLOCK_SKEW;
+    check_in_background_with::<I>(path, command, progress, ctrl_c, skew).await
+}
+
+/// Runs [`check`] on a blocking thread, times accepted up to `skew` ahead of this host's
+/// clock, stopping it at Ctrl-C (`ctrl_c`).
+pub async fn check_in_background_with<I: Input + 'static>(
+    path: PathBuf,
+    command: &'static str,
+    progress: crate::orders::Progress,
+    ctrl_c: std::pin::Pin<&mut impl std::future::Future>,
+    skew: Duration,
+) -> Result<Checked, Refused> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let task = tokio::task::spawn_blocking(move || check::<I>(&path, command, &flag, &progress));
+    let task =
+        tokio::task::spawn_blocking(move || check::<I>(&path, command, &flag, &progress, skew));
     let mut task = std::pin::pin!(task);
     let joined = tokio::select! {
         joined = &mut task => joined,
@@ -650,6 +669,7 @@ mod tests {
             &progress,
             1,
             usize::MAX,
+            Horizon::now(Duration::ZERO),
         ));
         for batch_bytes in [1, 300] {
             let batched = outcome(check_with::<OrderCreateRequest>(
@@ -659,6 +679,7 @@ mod tests {
                 &progress,
                 4,
                 batch_bytes,
+                Horizon::now(Duration::ZERO),
             ));
             assert_eq!(batched, one, "batches of {batch_bytes} bytes");
         }
@@ -729,6 +750,7 @@ mod tests {
                 &progress,
                 workers,
                 batch_bytes,
+                Horizon::now(Duration::ZERO),
             );
             assert_eq!(outcome(checked), "interrupted");
         }

@@ -38,8 +38,8 @@ pub mod exit {
     /// Bad usage or invalid input: nothing was sent.
     pub const USAGE: u8 = 2;
     /// Not sent, not processed, or the outcome is unknown (no connection, a timeout, a 429 or
-    /// 5xx after the last retry, an unreadable answer, orders CJ's answer did not confirm):
-    /// safe to send again, CJ deduplicates orders.
+    /// 5xx after the last retry, an unreadable answer, pages that do not add up, orders CJ's
+    /// answer did not confirm): safe to run again (for orders: CJ deduplicates them).
     pub const TRANSPORT: u8 = 3;
 }
 
@@ -50,8 +50,8 @@ pub mod exit {
     about = "CJ Affiliate from the shell: orders, commissions, program terms, commission estimates, \
              advertisers",
     after_help = "Exit status: 0 all accepted; 1 CJ refused orders or the request; 2 usage or \
-                  validation error (nothing sent); 3 not sent, not processed or outcome unknown \
-                  (safe to send again: CJ deduplicates orders)."
+                  validation error (nothing sent); 3 not sent, not processed, outcome unknown or \
+                  not read completely (safe to run again; orders too: CJ deduplicates them)."
 )]
 struct Cli {
     /// Print what the SDK does on standard error (`-vv`: more); `RUST_LOG` also works.
@@ -69,7 +69,7 @@ enum Command {
         action: orders::Action,
     },
     /// What CJ recorded: every commission of advertisers or publishers (Commission Detail API).
-    Commissions(commissions::CommissionsArgs),
+    Commissions(Box<commissions::CommissionsArgs>),
     /// Every contract of a publisher, with its program terms (Program Terms API); `estimate`:
     /// which commission applies to an order, offline.
     ProgramTerms(program_terms::ProgramTermsArgs),
@@ -210,7 +210,7 @@ fn main() -> ExitCode {
     let mut code = runtime.block_on(async {
         match cli.command {
             Command::Orders { action } => orders::run(action).await,
-            Command::Commissions(args) => commissions::run(args).await,
+            Command::Commissions(args) => commissions::run(*args).await,
             Command::ProgramTerms(args) => program_terms::run(args).await,
             Command::Advertisers { action } => advertisers::run(action).await,
             Command::Sandbox(args) => demo::sandbox(args).await,
@@ -231,8 +231,33 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Prints the error, naming input lines for invalid orders; returns the exit status.
+/// What a failed request was for: decides what its message says of sending it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// A read (commissions, program terms, advertisers, reconcile): nothing changes at CJ,
+    /// so running it again is always safe.
+    Read,
+    /// Orders sent to the Tracking API: CJ may have recorded them; sending them again is
+    /// safe because CJ deduplicates orders.
+    Orders,
+}
+
+/// Prints the error of a read-only command and returns the exit status; as
+/// [`report_request_error`] with [`Request::Read`].
 pub fn report_error(error: &Error, lines: &[usize]) -> u8 {
+    report_request_error(error, lines, Request::Read)
+}
+
+/// Prints the error of a command that sent orders and returns the exit status; as
+/// [`report_request_error`] with [`Request::Orders`].
+pub fn report_orders_error(error: &Error, lines: &[usize]) -> u8 {
+    report_request_error(error, lines, Request::Orders)
+}
+
+/// Prints the error, naming input lines for invalid orders, and what it means for the
+/// request (as [`Error::delivery`] classifies it: not sent, not processed, maybe processed,
+/// refused); returns the exit status. Only orders are said to be safe to resend.
+pub fn report_request_error(error: &Error, lines: &[usize], request: Request) -> u8 {
     if let Error::Invalid(InvalidInput { problems }) = error {
         eprintln!("error: invalid input, nothing was sent:");
         for p in problems {
@@ -249,25 +274,72 @@ pub fn report_error(error: &Error, lines: &[usize]) -> u8 {
         }
         return exit::USAGE;
     }
-    eprintln!("error: {}", error_chain(error));
+    eprintln!("error: {}", headline(error));
+    let orders = request == Request::Orders;
     match error.delivery() {
         _ if matches!(error, Error::Config(_)) => exit::USAGE,
+        // Pages that do not add up: what was read is incomplete, nothing CJ refused.
+        _ if matches!(error, Error::Paging(_)) => {
+            eprintln!("the records could not be read completely; safe to run again");
+            exit::TRANSPORT
+        }
         cj::Delivery::Answered => exit::CJ_ERRORS,
+        cj::Delivery::NotSent if orders => {
+            eprintln!("nothing was sent: no order reached CJ; safe to send again");
+            exit::TRANSPORT
+        }
         cj::Delivery::NotSent => {
             eprintln!("nothing was sent; safe to run again");
             exit::TRANSPORT
         }
-        cj::Delivery::NotProcessed => {
-            eprintln!("CJ did not process the request; safe to send again");
-            exit::TRANSPORT
-        }
-        _ => {
+        cj::Delivery::NotProcessed if orders => {
             eprintln!(
-                "outcome unknown: CJ may have processed the request; safe to resend \
-                 (CJ deduplicates orders)"
+                "CJ did not process the request: no order was recorded; safe to send again{}",
+                later(error)
             );
             exit::TRANSPORT
         }
+        cj::Delivery::NotProcessed => {
+            eprintln!(
+                "CJ did not process the request; safe to run again{}",
+                later(error)
+            );
+            exit::TRANSPORT
+        }
+        _ if orders => {
+            eprintln!(
+                "outcome unknown: CJ may have recorded the orders; safe to resend (CJ \
+                 deduplicates orders)"
+            );
+            exit::TRANSPORT
+        }
+        _ => {
+            eprintln!("CJ's answer did not come or could not be read; safe to run again");
+            exit::TRANSPORT
+        }
+    }
+}
+
+/// What failed, said as the delivery is: an HTTP 429 or 5xx that came with GraphQL errors or
+/// an API's error message is no refusal by CJ (the error's own text says "CJ refused").
+pub fn headline(error: &Error) -> String {
+    let refused = error.delivery() == cj::Delivery::Answered;
+    match error {
+        Error::GraphQL { status, errors } if !refused => {
+            let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+            format!("HTTP {status} from CJ: {}", messages.join("; "))
+        }
+        Error::Api { status, message } if !refused => format!("HTTP {status} from CJ: {message}"),
+        _ => error_chain(error),
+    }
+}
+
+/// ` later` after CJ's rate limit (HTTP 429), which asks for a wait.
+fn later(error: &Error) -> &'static str {
+    if error.status() == Some(cj::StatusCode::TOO_MANY_REQUESTS) {
+        " later (CJ's rate limit)"
+    } else {
+        ""
     }
 }
 

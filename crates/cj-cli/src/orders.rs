@@ -12,9 +12,9 @@ use cj::{Error, GraphQLError};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::checked::{Checked, LineMap, Refused, check_in_background};
+use crate::checked::{Checked, LineMap, Refused, check_in_background_with};
 use crate::input::{Input, JSON_LINES, parse_line};
-use crate::{Connection, exit, report_error};
+use crate::{Connection, exit, report_error, report_orders_error};
 
 /// What `--help` says of how orders are sent.
 const GUARANTEE: &str = "Nothing half-sent: the whole file is read and every order checked \
@@ -69,6 +69,12 @@ pub struct OrdersArgs {
     #[arg(long, value_name = "N", default_value_t = cj::tracking::MAX_ORDERS_PER_REQUEST,
         value_parser = crate::shell::count(1..=cj::tracking::MAX_ORDERS_PER_REQUEST as u64))]
     max_orders_per_request: usize,
+    /// How far ahead of this host's clock an `eventTime` or `updateTime` may be (`30s`, `5m`,
+    /// `0s`); one further ahead is refused before anything is sent. CJ, by its own clock,
+    /// still refuses a time in the future.
+    #[arg(long, value_name = "DURATION", env = "CJ_CLOCK_SKEW", hide_env_values = true,
+        default_value = "5m", value_parser = cj::parse_clock_skew)]
+    clock_skew: std::time::Duration,
     #[command(flatten)]
     connection: Connection,
 }
@@ -79,7 +85,9 @@ pub enum OrdersOutput {
     /// A readable table, rows printed as answers arrive.
     #[default]
     Table,
-    /// One JSON document: `{"orders": [...], "errors": [...], "unconfirmed": [...]}`.
+    /// One JSON document: `{"orders": [...], "errors": [...], "unconfirmed": [...]}`, with
+    /// `"failed": [{"fromLine", "toLine", "orders", "delivery", "message"}]` for a request
+    /// that failed and `"notSent": {"fromLine", "toLine", "orders"}` for orders never sent.
     Json,
     /// One JSON object a line, for each accepted order, refusal and unconfirmed order (and
     /// any order CJ returned that no request carried), as answers arrive.
@@ -109,17 +117,23 @@ where
         // Nothing is sent in a dry run, so no real token is needed to encode the requests.
         connection.token = Some("dry-run".into());
     }
-    let client = match connection.client(|b| b.mode(mode).tracking_url(&args.tracking_url)) {
+    let configure = |b: cj::ClientBuilder| {
+        b.mode(mode)
+            .tracking_url(&args.tracking_url)
+            .clock_skew(args.clock_skew)
+    };
+    let client = match connection.client(configure) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let progress = Progress::new(args.quiet);
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
-    let checked = check_in_background::<I>(
+    let checked = check_in_background_with::<I>(
         args.file.clone(),
         "cj orders ",
         progress.clone(),
         ctrl_c.as_mut(),
+        args.clock_skew,
     )
     .await;
     let checked = match checked {
@@ -172,6 +186,15 @@ where
         }
     }
     drop(stream);
+    // Orders no request carried: after a failed request, an unreadable spool, or Ctrl-C.
+    let not_sent_from = match &failure {
+        Some(e) => e.unsent.max(e.orders.end),
+        None => printer.totals.answered,
+    };
+    printer.not_sent(not_sent_from, checked.count);
+    if let Some(e) = &failed_read {
+        printer.failed_read(e);
+    }
     printer.finish();
     let totals = printer.totals;
     progress.clear();
@@ -199,7 +222,15 @@ where
                 lines.line(e.answered)
             );
         }
-        let failed = report_error(&e.error, &[]);
+        if !e.orders.is_empty() {
+            eprintln!(
+                "the request of lines {} to {} ({} order(s)) failed:",
+                lines.line(e.orders.start),
+                lines.line(e.orders.end - 1),
+                e.orders.len()
+            );
+        }
+        let failed = report_orders_error(&e.error, &[]);
         // Orders left to resend outrank refusals: resending shows the refusals again.
         return if answered == exit::TRANSPORT {
             answered
@@ -265,7 +296,7 @@ where
                 crate::stdout::bytes(&body);
                 crate::stdout::bytes(b"\n");
             }
-            Err(e) => return report_error(&e.error, &[]),
+            Err(e) => return report_orders_error(&e.error, &[]),
         }
     }
     if let Some(e) = failed_read {
@@ -327,7 +358,45 @@ struct Printer {
     unrequested: Vec<String>,
     /// For `json`: accepted orders printed so far.
     printed: usize,
+    /// Requests that failed (their orders unanswered), and the orders no request carried.
+    failed: Vec<Failed>,
+    not_sent: Option<NotSent>,
     buf: Vec<u8>,
+}
+
+/// A request that failed: its input lines, how many orders it carried, whether CJ may have
+/// processed it (`notSent`, `notProcessed`, `maybeSent`, `answered`: see `Error::delivery`)
+/// and why.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failed {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_line: Option<usize>,
+    orders: usize,
+    delivery: &'static str,
+    message: String,
+}
+
+/// The input orders no request carried: never sent.
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+struct NotSent {
+    from_line: usize,
+    to_line: usize,
+    orders: usize,
+}
+
+/// How a failure's delivery is named in the outputs.
+fn delivery_name(delivery: cj::Delivery) -> &'static str {
+    match delivery {
+        cj::Delivery::NotSent => "notSent",
+        cj::Delivery::NotProcessed => "notProcessed",
+        cj::Delivery::MaybeSent => "maybeSent",
+        cj::Delivery::Answered => "answered",
+        _ => "unknown",
+    }
 }
 
 /// A line of `jsonl`: the outcome, the input line, and what it is about.
@@ -358,6 +427,8 @@ impl Printer {
             graphql_errors: Vec::new(),
             unrequested: Vec::new(),
             printed: 0,
+            failed: Vec::new(),
+            not_sent: None,
             buf: Vec::new(),
         }
     }
@@ -530,17 +601,77 @@ impl Printer {
         self.flush();
     }
 
-    /// A request that failed: said on standard error by the caller; a line for `jsonl`.
+    /// A request that failed: said on standard error by the caller; in the output too, so
+    /// that it never reads as a success: a line for `jsonl`, a `failed` entry for `json`, a
+    /// line and the summary's count for the table.
     fn failed(&mut self, e: &StreamError) {
-        if self.output == OrdersOutput::Jsonl && !e.orders.is_empty() {
-            let what = serde_json::json!({
-                "fromLine": self.lines.line(e.orders.start),
-                "toLine": self.lines.line(e.orders.end - 1),
-                "message": crate::error_chain(&e.error),
-            });
-            self.jsonl("failed", None, what);
+        let (from_line, to_line) = match e.orders.is_empty() {
+            true => (None, None),
+            false => (
+                Some(self.lines.line(e.orders.start)),
+                Some(self.lines.line(e.orders.end - 1)),
+            ),
+        };
+        self.push_failed(Failed {
+            from_line,
+            to_line,
+            orders: e.orders.len(),
+            delivery: delivery_name(e.delivery()),
+            message: crate::headline(&e.error),
+        });
+    }
+
+    /// The temporary file of checked orders could not be read further: nothing was sent of
+    /// what follows (counted by [`Printer::not_sent`]).
+    fn failed_read(&mut self, message: &str) {
+        self.push_failed(Failed {
+            from_line: None,
+            to_line: None,
+            orders: 0,
+            delivery: delivery_name(cj::Delivery::NotSent),
+            message: message.to_string(),
+        });
+    }
+
+    fn push_failed(&mut self, failed: Failed) {
+        match self.output {
+            OrdersOutput::Jsonl => {
+                self.jsonl("failed", None, &failed);
+                self.flush();
+            }
+            OrdersOutput::Json => {}
+            OrdersOutput::Table => {
+                self.table_header();
+                let lines = match (failed.from_line, failed.to_line) {
+                    (Some(from), Some(to)) => format!("lines {from} to {to}: "),
+                    _ => String::new(),
+                };
+                let text = format!(
+                    "failed: {lines}{} order(s) not answered ({}): {}\n",
+                    failed.orders, failed.delivery, failed.message
+                );
+                self.buf.extend_from_slice(text.as_bytes());
+                self.flush();
+            }
+        }
+        self.failed.push(failed);
+    }
+
+    /// The input orders from position `from` to `count` were never sent (nothing when none).
+    fn not_sent(&mut self, from: usize, count: usize) {
+        if from >= count {
+            return;
+        }
+        let not_sent = NotSent {
+            from_line: self.lines.line(from),
+            to_line: self.lines.line(count - 1),
+            orders: count - from,
+        };
+        if self.output == OrdersOutput::Jsonl {
+            self.jsonl("notSent", None, not_sent);
             self.flush();
         }
+        self.not_sent = Some(not_sent);
     }
 
     /// Closes the output: the rest of the `json` document, the table's summary.
@@ -566,25 +697,48 @@ impl Printer {
                         .extend_from_slice(self.unrequested.join(",").as_bytes());
                     self.buf.extend_from_slice(b"]");
                 }
+                // A failure is part of the document: it never reads as an empty success.
+                if !self.failed.is_empty() {
+                    self.buf.extend_from_slice(b",\"failed\":");
+                    let _ = serde_json::to_writer(&mut self.buf, &self.failed);
+                }
+                if let Some(not_sent) = &self.not_sent {
+                    self.buf.extend_from_slice(b",\"notSent\":");
+                    let _ = serde_json::to_writer(&mut self.buf, not_sent);
+                }
                 self.buf.extend_from_slice(b"}\n");
             }
             OrdersOutput::Table => {
-                if self.widths.is_none() {
-                    let w = HEADER.map(str::len);
-                    self.buf
-                        .extend_from_slice(table_row(&HEADER.map(String::from), &w).as_bytes());
-                }
+                self.table_header();
                 let t = self.totals;
-                let text = format!(
-                    "{} accepted, {} error(s), {} unconfirmed\n",
+                let mut text = format!(
+                    "{} accepted, {} error(s), {} unconfirmed",
                     t.accepted,
                     t.refused + t.graphql_errors,
                     t.unconfirmed
                 );
+                let failed: usize = self.failed.iter().map(|f| f.orders).sum();
+                if !self.failed.is_empty() {
+                    text.push_str(&format!(", {failed} in a failed request"));
+                }
+                if let Some(n) = self.not_sent {
+                    text.push_str(&format!(", {} not sent", n.orders));
+                }
+                text.push('\n');
                 self.buf.extend_from_slice(text.as_bytes());
             }
         }
         self.flush();
+    }
+
+    /// The table's header, unless an answer printed it: columns as wide as their titles.
+    fn table_header(&mut self) {
+        if self.widths.is_none() {
+            let w = HEADER.map(str::len);
+            self.buf
+                .extend_from_slice(table_row(&HEADER.map(String::from), &w).as_bytes());
+            self.widths = Some(w);
+        }
     }
 
     fn flush(&mut self) {

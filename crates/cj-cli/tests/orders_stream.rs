@@ -331,8 +331,18 @@ fn ctrl_c_lets_the_request_in_flight_finish_and_exits_130() {
     let out = finish(child, "");
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert_eq!(second.calls(), 0, "nothing is sent after Ctrl-C");
-    // The request in flight was answered and printed.
-    assert_eq!(stdout(&out).lines().count(), 10_000);
+    // The request in flight was answered and printed, and the orders never sent named.
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 10_001);
+    let last: Value = text
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .expect("a JSON line");
+    assert_eq!(
+        last,
+        json!({"outcome": "notSent", "fromLine": 10_001, "toLine": 20_000, "orders": 10_000})
+    );
     let err = stderr(&out);
     assert!(
         err.contains("10000 of 20000 orders answered; from line 10001 on nothing was sent"),

@@ -693,3 +693,39 @@ async fn an_order_cj_names_is_accepted_even_when_the_rest_of_its_echo_does_not_r
     // The whole answer as a response needs every echo read.
     assert!(answer.into_response().is_err());
 }
+
+#[test]
+fn the_clients_clock_skew_decides_which_times_ahead_pass_both_ways_of_sending() {
+    let ahead = |i: usize| {
+        let mut o = order(i);
+        let soon = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(30))
+            .expect("a time");
+        o.event_time = Some(soon.into());
+        o
+    };
+    let orders = [ahead(0), ahead(1)];
+    let default = client("http://127.0.0.1:9");
+    assert_eq!(
+        default.clock_skew(),
+        cj_graphql::tracking::DEFAULT_CLOCK_SKEW
+    );
+    assert!(default.encode_create(&orders).is_ok());
+    assert!(default.encode_iter(orders.clone()).all(|body| body.is_ok()));
+
+    let exact = default.with_clock_skew(std::time::Duration::ZERO);
+    let Err(Error::Invalid(invalid)) = exact.encode_create(&orders) else {
+        panic!("30 s ahead with no tolerance is refused");
+    };
+    let named: Vec<(Option<usize>, &str)> = invalid
+        .problems
+        .iter()
+        .map(|p| (p.index, p.field.as_str()))
+        .collect();
+    assert_eq!(named, [(Some(0), "eventTime"), (Some(1), "eventTime")]);
+    let streamed: Vec<_> = exact.encode_iter(orders).collect();
+    assert!(
+        matches!(streamed.as_slice(), [Err(e)] if matches!(e.error, Error::Invalid(_))),
+        "{streamed:?}"
+    );
+}

@@ -1,9 +1,10 @@
 //! The Tracking types against CJ's schema, the builders, and each validation rule.
 
 use cj_graphql::tracking::{
-    CorrectionReason, Instant, OrderCancelRequest, OrderCancellationStatus, OrderCreateRequest,
-    OrderItemInput, OrderRestateRequest, OrderStatus, VerticalParameter, VerticalParametersInput,
-    VerticalType, validate_cancel, validate_create, validate_restate,
+    CorrectionReason, DEFAULT_CLOCK_SKEW, Horizon, Instant, OrderCancelRequest,
+    OrderCancellationStatus, OrderCreateRequest, OrderItemInput, OrderRestateRequest, OrderStatus,
+    VerticalParameter, VerticalParametersInput, VerticalType, validate_cancel, validate_create,
+    validate_restate,
 };
 use graphql_parser::schema::{Definition, TypeDefinition, parse_schema};
 use serde_json::json;
@@ -341,4 +342,79 @@ fn vertical_parameters_hold_only_what_is_set_and_read_as_the_derived_struct_did(
         let e = serde_json::from_str::<VerticalParametersInput>(json).expect_err(json);
         assert!(e.to_string().contains(why), "{json}: {e}");
     }
+}
+
+#[test]
+fn a_time_a_little_ahead_of_this_clock_passes_and_one_beyond_the_tolerance_is_named() {
+    let now = t("2024-06-01T00:00:00Z");
+    let at = |id: &str, time: &str| {
+        let mut o = order(id);
+        o.event_time = Some(t(time));
+        o
+    };
+    assert_eq!(DEFAULT_CLOCK_SKEW, std::time::Duration::from_secs(300));
+    // A second ahead (a host whose clock runs ahead, an order stamped after validation took
+    // its "now"), and the tolerance exactly: accepted.
+    let ahead = [
+        at("A", "2024-06-01T00:00:01Z"),
+        at("B", "2024-06-01T00:05:00Z"),
+    ];
+    assert!(validate_create(&ahead, now).is_ok());
+
+    // Beyond it: refused, naming the order, its field, how far ahead and the tolerance.
+    let late = validate_create(
+        &[
+            at("A", "2024-06-01T00:00:01Z"),
+            at("FUT-1", "2024-06-01T00:05:01Z"),
+        ],
+        now,
+    )
+    .expect_err("beyond the tolerance");
+    let [problem] = late.problems.as_slice() else {
+        panic!("one problem: {late:?}");
+    };
+    assert_eq!(
+        (problem.index, problem.id.as_deref(), problem.field.as_str()),
+        (Some(1), Some("FUT-1"), "eventTime")
+    );
+    assert_eq!(
+        problem.message,
+        "2024-06-01T00:05:01Z is in the future: 5m 1s ahead of this host's clock \
+         (2024-06-01T00:00:00Z), more than the 5m allowed for clock skew; CJ refuses the whole \
+         request"
+    );
+
+    // A tolerance of one's own, for restates and cancels too.
+    let exact = Horizon::new(now, std::time::Duration::ZERO);
+    assert_eq!(
+        fields(validate_create(&[at("A", "2024-06-01T00:00:01Z")], exact)),
+        ["0:eventTime"]
+    );
+    let wide = Horizon::new(now, std::time::Duration::from_secs(3600));
+    let restate = OrderRestateRequest::builder()
+        .enterprise_id("1")
+        .action_tracker_id(1)
+        .order_id("R")
+        .update_time(t("2024-06-01T00:30:00Z"))
+        .build();
+    assert!(validate_restate(std::slice::from_ref(&restate), wide).is_ok());
+    assert_eq!(
+        fields(validate_restate(std::slice::from_ref(&restate), now)),
+        ["0:updateTime"]
+    );
+    let cancel = OrderCancelRequest::builder()
+        .enterprise_id("1")
+        .action_tracker_id(1)
+        .order_id("C")
+        .update_time(t("2024-06-01T00:04:00Z"))
+        .status(OrderCancellationStatus::Declined)
+        .build();
+    assert!(validate_cancel(std::slice::from_ref(&cancel), now).is_ok());
+    assert_eq!(
+        fields(validate_cancel(std::slice::from_ref(&cancel), exact)),
+        ["0:updateTime"]
+    );
+    // A tolerance past the end of time does not overflow: everything passes.
+    let endless = Horizon::new(now, std::time::Duration::from_secs(u64::MAX));
+    assert!(validate_create(&[at("A", "9999-01-01T00:00:00Z")], endless).is_ok());
 }

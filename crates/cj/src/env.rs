@@ -1,6 +1,7 @@
 //! The client's settings from the environment, under the names the `cj` command reads.
 
 use std::env::VarError;
+use std::time::Duration;
 
 use cj_transport::Credentials;
 
@@ -19,6 +20,9 @@ pub mod vars {
     pub const COMMISSIONS_URL: &str = "CJ_COMMISSIONS_URL";
     /// The Advertiser Lookup API's base URL.
     pub const ADVERTISER_LOOKUP_URL: &str = "CJ_ADVERTISER_LOOKUP_URL";
+    /// How far ahead of this host's clock an order's time may be (`30s`, `5m`, `PT5M`; see
+    /// [`ClientBuilder::clock_skew`](crate::ClientBuilder::clock_skew)).
+    pub const CLOCK_SKEW: &str = "CJ_CLOCK_SKEW";
 }
 
 /// Why [`Client::from_env`](crate::Client::from_env) could not make a client. It names the
@@ -64,6 +68,14 @@ pub(crate) fn apply(
     if let Some(url) = read_url(&var, vars::TRACKING_URL, "Tracking")? {
         builder = builder.tracking_url(url);
     }
+    #[cfg(feature = "tracking")]
+    if let Some(text) = read(&var, vars::CLOCK_SKEW)? {
+        let skew = parse_clock_skew(&text).map_err(|reason| EnvError::Invalid {
+            variable: vars::CLOCK_SKEW,
+            reason,
+        })?;
+        builder = builder.clock_skew(skew);
+    }
     #[cfg(feature = "program-terms")]
     if let Some(url) = read_url(&var, vars::PROGRAM_TERMS_URL, "Program Terms")? {
         builder = builder.program_terms_url(url);
@@ -92,6 +104,16 @@ fn read(
             reason: "it is not valid UTF-8".into(),
         }),
     }
+}
+
+/// A clock skew tolerance as `CJ_CLOCK_SKEW` and the CLI's `--clock-skew` write it: a duration
+/// such as `30s`, `5m`, `1h 30m` or ISO 8601's `PT5M`; not negative.
+pub fn parse_clock_skew(text: &str) -> Result<Duration, String> {
+    let skew: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration ({e}); write it like `30s` or `5m`"))?;
+    Duration::try_from(skew).map_err(|_| format!("{text:?}: a clock skew cannot be negative"))
 }
 
 /// A base URL, checked as the client will use it; `None` when the variable is not set.
@@ -149,6 +171,33 @@ mod tests {
         match from(vars) {
             Ok(_) => panic!("{vars:?} made a client"),
             Err(e) => e,
+        }
+    }
+
+    #[cfg(feature = "tracking")]
+    #[test]
+    fn the_clock_skew_is_read_and_a_bad_one_named() {
+        let client = from(&[(vars::TOKEN, TOKEN)]).expect("a client");
+        assert_eq!(
+            client.orders().clock_skew(),
+            cj_graphql::tracking::DEFAULT_CLOCK_SKEW
+        );
+        let client = from(&[(vars::TOKEN, TOKEN), (vars::CLOCK_SKEW, "30s")]).expect("a client");
+        assert_eq!(client.orders().clock_skew(), Duration::from_secs(30));
+        let client = from(&[(vars::TOKEN, TOKEN), (vars::CLOCK_SKEW, "PT2M")]).expect("a client");
+        assert_eq!(client.orders().clock_skew(), Duration::from_secs(120));
+        for bad in ["soon", "-5m", ""] {
+            let e = error(&[(vars::TOKEN, TOKEN), (vars::CLOCK_SKEW, bad)]);
+            assert!(
+                matches!(
+                    e,
+                    EnvError::Invalid {
+                        variable: "CJ_CLOCK_SKEW",
+                        ..
+                    }
+                ),
+                "{bad}: {e:?}"
+            );
         }
     }
 

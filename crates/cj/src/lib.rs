@@ -101,7 +101,7 @@ pub use cj_transport::{
     Cause, Credentials, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_USER_AGENT, Delivery, Error,
     GraphQLError, InvalidInput, Problem, RateLimit, RetryPolicy, StatusCode, Transport, Url,
 };
-pub use env::{EnvError, vars};
+pub use env::{EnvError, parse_clock_skew, vars};
 
 /// The GraphQL Tracking API: orders (feature `tracking`).
 #[cfg(feature = "tracking")]
@@ -255,7 +255,8 @@ impl Client {
 
     /// A client with the token and the base URLs of the environment, as the `cj` command reads
     /// them: `CJ_TOKEN` (required), and when set `CJ_TRACKING_URL`, `CJ_PROGRAM_TERMS_URL`,
-    /// `CJ_COMMISSIONS_URL` and `CJ_ADVERTISER_LOOKUP_URL` (see [`vars`]). Everything else is
+    /// `CJ_COMMISSIONS_URL`, `CJ_ADVERTISER_LOOKUP_URL` and `CJ_CLOCK_SKEW` (`30s`, `5m`; see
+    /// [`ClientBuilder::clock_skew`]) (see [`vars`]). Everything else is
     /// the builder's default, test mode included: for more, start from
     /// [`ClientBuilder::with_env`].
     ///
@@ -565,6 +566,8 @@ pub struct ClientBuilder {
     tracking_url: Option<String>,
     #[cfg(feature = "tracking")]
     validation: cj_graphql::tracking::Validation,
+    #[cfg(feature = "tracking")]
+    clock_skew: Option<Duration>,
     #[cfg(feature = "program-terms")]
     program_terms_url: Option<String>,
     #[cfg(feature = "commissions")]
@@ -654,6 +657,17 @@ impl ClientBuilder {
         self
     }
 
+    /// How far ahead of this host's clock an order's `eventTime` or `updateTime` may be and
+    /// still pass validation (default `tracking::DEFAULT_CLOCK_SKEW`, 5 minutes): a host whose
+    /// clock runs a little ahead, or an order stamped with `Timestamp::now()` after validation
+    /// took its "now", is not refused. CJ still refuses a time in the future by its own clock.
+    #[cfg(feature = "tracking")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracking")))]
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = Some(skew);
+        self
+    }
+
     /// The Program Terms API's base URL (default `https://programs.api.cj.com`); `/query` is
     /// appended.
     #[cfg(feature = "program-terms")]
@@ -705,8 +719,12 @@ impl ClientBuilder {
         let orders = {
             use cj_graphql::tracking::{DEFAULT_BASE_URL, Mode, Orders};
             let url = self.tracking_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+            let skew = self
+                .clock_skew
+                .unwrap_or(cj_graphql::tracking::DEFAULT_CLOCK_SKEW);
             Orders::new(transport.clone(), url, self.mode.unwrap_or(Mode::Test))?
                 .with_validation(self.validation)
+                .with_clock_skew(skew)
         };
         #[cfg(feature = "program-terms")]
         let program_terms = {

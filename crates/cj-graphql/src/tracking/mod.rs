@@ -33,8 +33,8 @@ pub use generated::{
 };
 pub use pipeline::{EncodedOrder, OrderStream, StreamAnswer, StreamError, StreamOrder};
 pub use validate::{
-    Duplicates, MAX_CJ_EVENT_LEN, MAX_ITEMS_PER_ORDER, OrderRules, repeated_key, validate_cancel,
-    validate_create, validate_restate,
+    DEFAULT_CLOCK_SKEW, Duplicates, Horizon, MAX_CJ_EVENT_LEN, MAX_ITEMS_PER_ORDER, OrderRules,
+    repeated_key, validate_cancel, validate_create, validate_restate,
 };
 
 /// The builders of the input types (`bon`'s, and the sparse `VerticalParametersInput`'s).
@@ -323,7 +323,7 @@ trait Mutation {
     const QUERY: &'static str;
     const OPERATION_NAME: &'static str;
     const VARIABLE: &'static str;
-    fn validate(orders: &[Self::Input], now: Instant) -> Result<(), cj_transport::InvalidInput>;
+    fn validate(orders: &[Self::Input], now: Horizon) -> Result<(), cj_transport::InvalidInput>;
     fn payload(data: Self::Data) -> (Option<Vec<Self::Output>>, Option<Vec<RequestError>>);
 }
 
@@ -342,7 +342,7 @@ macro_rules! mutation {
             const VARIABLE: &'static str = $variable;
             fn validate(
                 orders: &[Self::Input],
-                now: Instant,
+                now: Horizon,
             ) -> Result<(), cj_transport::InvalidInput> {
                 $validate(orders, now)
             }
@@ -383,6 +383,7 @@ pub struct Orders {
     max_orders_per_request: usize,
     max_request_bytes: usize,
     max_in_flight: usize,
+    clock_skew: std::time::Duration,
 }
 
 impl Orders {
@@ -398,7 +399,27 @@ impl Orders {
             max_orders_per_request: MAX_ORDERS_PER_REQUEST,
             max_request_bytes: MAX_REQUEST_BYTES,
             max_in_flight: 1,
+            clock_skew: DEFAULT_CLOCK_SKEW,
         })
+    }
+
+    /// Accepts an `eventTime` or `updateTime` up to `skew` ahead of this host's clock
+    /// (default [`DEFAULT_CLOCK_SKEW`], 5 minutes; see [`Horizon`]). CJ still refuses a time
+    /// in the future by its own clock.
+    pub fn with_clock_skew(mut self, skew: std::time::Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// How far ahead of this host's clock an order's time may be.
+    pub fn clock_skew(&self) -> std::time::Duration {
+        self.clock_skew
+    }
+
+    /// The latest order time validation accepts now: this host's clock plus
+    /// [`Orders::clock_skew`].
+    pub fn horizon(&self) -> Horizon {
+        Horizon::now(self.clock_skew)
     }
 
     /// Sets whether orders are checked before they are sent.
@@ -480,7 +501,7 @@ impl Orders {
 
     fn encode<M: Mutation>(&self, orders: &[M::Input]) -> Result<Vec<Bytes>, Error> {
         if self.validation == Validation::Strict {
-            M::validate(orders, Instant::now())?;
+            M::validate(orders, self.horizon())?;
         }
         orders
             .chunks(self.max_orders_per_request)

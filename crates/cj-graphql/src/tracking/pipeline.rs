@@ -22,7 +22,7 @@ use tracing::Instrument;
 use crate::scalars::IdText;
 
 use super::{
-    Id, Instant, NonNegativeInt, OrderCancelRequest, OrderCancellation, OrderCreateRequest,
+    Horizon, Id, NonNegativeInt, OrderCancelRequest, OrderCancellation, OrderCreateRequest,
     OrderError, OrderKey, OrderReceipt, OrderRestateRequest, OrderRules, Orders, RequestError,
     TrackingResponse, UnconfirmedOrder, Validation, generated,
 };
@@ -47,7 +47,7 @@ mod sealed {
         /// The mutation.
         const OPERATION: super::Operation;
         /// The order's problems (every rule but duplicate keys) as the order at `index`.
-        fn problems(&self, index: usize, now: super::Instant) -> Vec<super::Problem>;
+        fn problems(&self, index: usize, now: super::Horizon) -> Vec<super::Problem>;
         /// Appends the order's JSON to `out` and gives up its key.
         fn encode(self, out: &mut Vec<u8>) -> Result<super::KeyBuf, String>;
     }
@@ -77,7 +77,7 @@ macro_rules! typed_input {
                 operation_name: <$mutation as super::Mutation>::OPERATION_NAME,
                 variable: <$mutation as super::Mutation>::VARIABLE,
             };
-            fn problems(&self, index: usize, now: Instant) -> Vec<Problem> {
+            fn problems(&self, index: usize, now: Horizon) -> Vec<Problem> {
                 self.check(index, now)
             }
             fn encode(self, out: &mut Vec<u8>) -> Result<KeyBuf, String> {
@@ -96,7 +96,7 @@ macro_rules! typed_input {
 
         impl sealed::Sealed for EncodedOrder<$input> {
             const OPERATION: Operation = <$input as sealed::Sealed>::OPERATION;
-            fn problems(&self, _: usize, _: Instant) -> Vec<Problem> {
+            fn problems(&self, _: usize, _: Horizon) -> Vec<Problem> {
                 Vec::new()
             }
             fn encode(self, out: &mut Vec<u8>) -> Result<KeyBuf, String> {
@@ -755,8 +755,10 @@ struct Chunker<O> {
     /// Orders read so far: the next order's input position.
     read: usize,
     chunk: Chunk,
-    /// When the current request's first order was checked: its orders' "now".
-    now: Option<Instant>,
+    /// When the current request's first order was checked: its orders' "now" (and the
+    /// tolerance for clocks ahead of it).
+    now: Option<Horizon>,
+    clock_skew: std::time::Duration,
     /// The size of the last full request's body.
     last_bytes: usize,
     kind: PhantomData<fn(O)>,
@@ -772,6 +774,7 @@ impl<O: StreamOrder> Chunker<O> {
             read: 0,
             chunk: Chunk::new(0),
             now: None,
+            clock_skew: client.clock_skew,
             last_bytes: 0,
             kind: PhantomData,
         }
@@ -788,7 +791,8 @@ impl<O: StreamOrder> Chunker<O> {
         let index = self.read;
         self.read += 1;
         if self.strict {
-            let now = *self.now.get_or_insert_with(Instant::now);
+            let skew = self.clock_skew;
+            let now = *self.now.get_or_insert_with(|| Horizon::now(skew));
             self.chunk.problems.extend(order.problems(index, now));
         }
         if self.chunk.body.is_empty() {

@@ -1,5 +1,7 @@
 //! CJ's documented rules for orders, checked before anything is sent (`api-facts.md` 1.7, 1.8).
 
+use std::time::Duration;
+
 use cj_transport::{CjEnum, InvalidInput, Problem};
 
 use super::{
@@ -12,10 +14,79 @@ pub const MAX_ITEMS_PER_ORDER: usize = 100;
 /// CJ's longest `cjEvent`.
 pub const MAX_CJ_EVENT_LEN: usize = 64;
 
+/// How far ahead of this host's clock an order's `eventTime` or `updateTime` may be, by default:
+/// 5 minutes.
+///
+/// CJ refuses a whole request when one order's time is in the future (by CJ's clock). Zero
+/// tolerance here would refuse orders stamped a moment after validation started (an order built
+/// with `Timestamp::now()` while a stream is read) and orders from a host whose clock is a few
+/// seconds ahead; 5 minutes covers an NTP-synchronised fleet (milliseconds apart) and a host
+/// that drifted without sync for days, while still catching an order from tomorrow or one in
+/// the wrong time zone (an hour or more). CJ keeps the final word on what it takes.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// The latest `eventTime` / `updateTime` an order may carry: this host's clock at validation
+/// (`now`) plus a tolerance for clocks that run ahead (`skew`, [`DEFAULT_CLOCK_SKEW`] unless
+/// set).
+///
+/// An [`Instant`] converts into one with the default tolerance, so `validate_create(&orders,
+/// Instant::now())` allows 5 minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    now: Instant,
+    skew: Duration,
+}
+
+impl Horizon {
+    /// `now` plus `skew`.
+    pub fn new(now: impl Into<Instant>, skew: Duration) -> Self {
+        Horizon {
+            now: now.into(),
+            skew,
+        }
+    }
+
+    /// This host's clock now, plus `skew`.
+    pub fn now(skew: Duration) -> Self {
+        Horizon::new(Instant::now(), skew)
+    }
+
+    /// The clock reading validation started from.
+    pub fn clock(&self) -> Instant {
+        self.now
+    }
+
+    /// The tolerance.
+    pub fn skew(&self) -> Duration {
+        self.skew
+    }
+
+    /// The latest time accepted (the end of time when the tolerance reaches past it).
+    pub fn latest(&self) -> Instant {
+        let now = self.now.timestamp();
+        now.checked_add(self.skew)
+            .unwrap_or(jiff::Timestamp::MAX)
+            .into()
+    }
+}
+
+impl From<Instant> for Horizon {
+    fn from(now: Instant) -> Self {
+        Horizon::new(now, DEFAULT_CLOCK_SKEW)
+    }
+}
+
+impl From<jiff::Timestamp> for Horizon {
+    fn from(now: jiff::Timestamp) -> Self {
+        Horizon::new(now, DEFAULT_CLOCK_SKEW)
+    }
+}
+
 /// Checks orders for `createOrders`: every problem of every order, or `Ok`.
 ///
 /// Rules: `enterpriseId` and `orderId` present; `orderId` made of letters, digits, `-` and `_`;
-/// `eventTime` present (CJ's guide requires it though the schema does not) and not after `now`;
+/// `eventTime` present (CJ's guide requires it though the schema does not) and not after the
+/// [`Horizon`] (`now` plus a tolerance: [`DEFAULT_CLOCK_SKEW`] when `now` is an [`Instant`]);
 /// attribution by `cjEvent` (at most 64 characters) or by both `adId` and
 /// `promotionalPropertyId`; at most 100 items, each with a SKU; `currency` a 3-letter code;
 /// `verticalParameters.advertiserVertical` one of CJ's `VerticalType` values; no two orders with
@@ -23,34 +94,44 @@ pub const MAX_CJ_EVENT_LEN: usize = 64;
 ///
 /// Enum values are checked because CJ's input enums are closed: one unknown value makes CJ
 /// refuse the whole request, valid orders included.
-pub fn validate_create(orders: &[OrderCreateRequest], now: Instant) -> Result<(), InvalidInput> {
-    validate(orders, now)
+pub fn validate_create(
+    orders: &[OrderCreateRequest],
+    now: impl Into<Horizon>,
+) -> Result<(), InvalidInput> {
+    validate(orders, now.into())
 }
 
 /// Checks orders for `restateOrders`: the order key as for create, `updateTime` not after
-/// `now`, at most 100 items each with a SKU, `currency` a 3-letter code, `status`,
+/// the [`Horizon`], at most 100 items each with a SKU, `currency` a 3-letter code, `status`,
 /// `correctionReason` and `verticalParameters.advertiserVertical` among CJ's values, no
 /// duplicate keys.
-pub fn validate_restate(orders: &[OrderRestateRequest], now: Instant) -> Result<(), InvalidInput> {
-    validate(orders, now)
+pub fn validate_restate(
+    orders: &[OrderRestateRequest],
+    now: impl Into<Horizon>,
+) -> Result<(), InvalidInput> {
+    validate(orders, now.into())
 }
 
-/// Checks orders for `cancelOrders`: the order key as for create, `updateTime` not after `now`,
+/// Checks orders for `cancelOrders`: the order key as for create, `updateTime` not after the
+/// [`Horizon`],
 /// `status` and `correctionReason` among CJ's values, no duplicate keys.
-pub fn validate_cancel(orders: &[OrderCancelRequest], now: Instant) -> Result<(), InvalidInput> {
-    validate(orders, now)
+pub fn validate_cancel(
+    orders: &[OrderCancelRequest],
+    now: impl Into<Horizon>,
+) -> Result<(), InvalidInput> {
+    validate(orders, now.into())
 }
 
 /// CJ's documented rules for one order: everything [`validate_create`] and its siblings check
 /// except duplicate keys, which take the other orders of the request (see [`Duplicates`]).
 pub trait OrderRules: OrderKey {
     /// The order's problems, each naming it as the order at `index` of the input; empty when
-    /// it is valid.
-    fn check(&self, index: usize, now: Instant) -> Vec<Problem>;
+    /// it is valid. Its times may be up to `horizon` ahead.
+    fn check(&self, index: usize, horizon: Horizon) -> Vec<Problem>;
 }
 
 impl OrderRules for OrderCreateRequest {
-    fn check(&self, i: usize, now: Instant) -> Vec<Problem> {
+    fn check(&self, i: usize, now: Horizon) -> Vec<Problem> {
         let o = self;
         let mut v = Validator::new(now);
         v.key(i, &o.enterprise_id, &o.order_id);
@@ -84,7 +165,7 @@ impl OrderRules for OrderCreateRequest {
 }
 
 impl OrderRules for OrderRestateRequest {
-    fn check(&self, i: usize, now: Instant) -> Vec<Problem> {
+    fn check(&self, i: usize, now: Horizon) -> Vec<Problem> {
         let o = self;
         let mut v = Validator::new(now);
         v.key(i, &o.enterprise_id, &o.order_id);
@@ -104,7 +185,7 @@ impl OrderRules for OrderRestateRequest {
 }
 
 impl OrderRules for OrderCancelRequest {
-    fn check(&self, i: usize, now: Instant) -> Vec<Problem> {
+    fn check(&self, i: usize, now: Horizon) -> Vec<Problem> {
         let o = self;
         let mut v = Validator::new(now);
         v.key(i, &o.enterprise_id, &o.order_id);
@@ -121,7 +202,7 @@ impl OrderRules for OrderCancelRequest {
 }
 
 /// Every problem of every order, duplicate keys included.
-fn validate<O: OrderRules>(orders: &[O], now: Instant) -> Result<(), InvalidInput> {
+fn validate<O: OrderRules>(orders: &[O], now: Horizon) -> Result<(), InvalidInput> {
     let mut problems = Vec::new();
     let mut duplicates = Duplicates::with_capacity(orders.len());
     for (i, o) in orders.iter().enumerate() {
@@ -177,12 +258,12 @@ pub fn repeated_key(index: usize, order_id: &str, earlier: impl std::fmt::Displa
 }
 
 struct Validator {
-    now: Instant,
+    now: Horizon,
     problems: Vec<Problem>,
 }
 
 impl Validator {
-    fn new(now: Instant) -> Self {
+    fn new(now: Horizon) -> Self {
         Validator {
             now,
             problems: Vec::new(),
@@ -215,8 +296,23 @@ impl Validator {
     }
 
     fn not_future(&mut self, i: usize, order_id: &str, field: &str, t: Instant) {
-        if t > self.now {
-            self.problem(i, order_id, field, format!("{t} is in the future"));
+        if t > self.now.latest() {
+            let ahead = t
+                .timestamp()
+                .duration_since(self.now.clock().timestamp())
+                .round(jiff::Unit::Millisecond)
+                .unwrap_or_default();
+            let skew = jiff::SignedDuration::try_from(self.now.skew()).unwrap_or_default();
+            self.problem(
+                i,
+                order_id,
+                field,
+                format!(
+                    "{t} is in the future: {ahead:#} ahead of this host's clock ({}), more than \
+                     the {skew:#} allowed for clock skew; CJ refuses the whole request",
+                    self.now.clock()
+                ),
+            );
         }
     }
 
