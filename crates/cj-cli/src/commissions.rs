@@ -58,7 +58,7 @@ pub enum Format {
 /// Every list is repeatable and comma-separated (`--action-types sim_sale,item_sale`); an
 /// empty list is not sent (CJ would read it as "none"). Values of CJ's enums are checked
 /// (case aside) against the values CJ documents.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, PartialEq)]
 pub struct CommissionFilters {
     /// Only commissions after this one (`sinceCommissionId`, CJ's cursor).
     #[arg(long, value_name = "ID")]

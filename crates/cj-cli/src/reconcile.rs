@@ -7,15 +7,16 @@ use std::pin::Pin;
 
 use cj::commissions::{Stream, StreamExt};
 use cj::jiff::{SignedDuration, Timestamp};
-use cj::queue::reconcile::{QueueReconcileError, add_accepted, line_key, reconcile_store, requeue};
+use cj::queue::reconcile::{
+    QueueReconcileError, add_accepted, line_key, requeue, with_verdicts_recorded,
+};
 use cj::queue::{SqliteStore, order_key};
 use cj::reconcile::{ReconcileError, Reconciled, Reconciler, SentOrder, Verdict};
 use cj::rust_decimal::Decimal;
 use cj::tracking::{OrderCancelRequest, OrderCreateRequest, OrderRestateRequest};
 use clap::Args;
 
-use crate::commissions::CommissionDetail;
-use crate::commissions::Format;
+use crate::commissions::{CommissionDetail, CommissionFilters, Format};
 use crate::input::Input;
 use crate::orders::for_each_order;
 use crate::queue::store_failed;
@@ -78,6 +79,11 @@ pub struct ReconcileArgs {
     resend_file: Option<PathBuf>,
     #[command(flatten)]
     commission_detail: CommissionDetail,
+    /// Commission Detail's filters, named after CJ's arguments. They narrow the records read:
+    /// an order none of whose records were read then gets no verdict (never `missing`), since
+    /// a filter may have left its records out.
+    #[command(flatten)]
+    filters: CommissionFilters,
 }
 
 /// A grace period: `2h`, `90m`, `1h 30m`, or ISO 8601 (`PT2H`); not negative.
@@ -164,17 +170,27 @@ pub async fn run(args: ReconcileArgs) -> u8 {
     let mut code = exit::OK;
     let advertisers = args.advertiser_ids.iter().cloned();
     let api = client.commissions();
-    let lines: Pin<Box<dyn Stream<Item = Result<Reconciled, QueueReconcileError>> + Send + '_>> =
-        match &store {
-            // Each order's verdict is recorded in the store as the lines go.
-            Some(store) => Box::pin(reconcile_store(store, reconciler, api, advertisers, |r| r)),
-            None => Box::pin(
-                reconciler
-                    .reconcile(api, advertisers)
-                    .map(|l| l.map_err(Into::into)),
-            ),
-        };
-    let mut lines = lines;
+    let orders = reconciler.len();
+    let filtered = args.filters != CommissionFilters::default();
+    let reconciled: Pin<Box<dyn Stream<Item = _> + Send>> = if filtered {
+        match args.filters.apply(api.advertiser(advertisers)) {
+            Ok(request) => Box::pin(reconciler.reconcile_filtered(request)),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        Box::pin(reconciler.reconcile(api, advertisers))
+    };
+    let mut lines: Pin<
+        Box<dyn Stream<Item = Result<Reconciled, QueueReconcileError>> + Send + '_>,
+    > = match &store {
+        // Each order's verdict is recorded in the store as the lines go.
+        Some(store) => Box::pin(with_verdicts_recorded(store, reconciled)),
+        None => Box::pin(reconciled.map(|l| l.map_err(Into::into))),
+    };
+    let mut judged = 0usize;
     while let Some(line) = lines.next().await {
         let line = match line {
             Ok(line) => line,
@@ -193,6 +209,9 @@ pub async fn run(args: ReconcileArgs) -> u8 {
                 continue;
             }
         };
+        if line.verdict != Verdict::Unexpected {
+            judged += 1;
+        }
         if line.verdict.needs_attention() {
             code = exit::CJ_ERRORS;
         }
@@ -206,6 +225,13 @@ pub async fn run(args: ReconcileArgs) -> u8 {
     }
     drop(lines);
     report.end();
+    if filtered && judged < orders {
+        eprintln!(
+            "note: {} order(s) got no verdict: the filters read none of their records (CJ may \
+             have them)",
+            orders - judged
+        );
+    }
     if args.resend_missing && !missing.is_empty() {
         let resent = match (&store, &args.resend_file) {
             (Some(store), _) => resend_to_store(store, &missing).await,

@@ -848,3 +848,55 @@ fn reconcile_store_finds_what_the_sandbox_never_processed_and_requeues_it() {
     assert_eq!(pending, ["E-2", "E-4"]);
     drop(sandbox);
 }
+
+#[test]
+fn filters_narrow_the_records_read_and_orders_without_a_record_read_get_no_verdict() {
+    let t = Times::new();
+    let dir = temp_dir("filters");
+    let files = files(&dir, &t);
+    let (server, seen) = commissions_server(recorded(&t));
+    let out = reconcile_files(
+        &server,
+        &files,
+        &[
+            "--output",
+            "jsonl",
+            "--website-ids",
+            "111,222",
+            "--action-types",
+            "SIM_SALE",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    let verdicts: Vec<(String, String)> = order_verdicts(&out);
+    // The mock ignores the filters: every order CJ has a record of is judged as before, and
+    // the two without a record read get no verdict, never `missing`.
+    let orders: Vec<&str> = verdicts.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(orders, ["R-1", "R-2", "R-3", "R-5", "R-7"], "{stderr}");
+    assert!(
+        verdicts
+            .iter()
+            .all(|(_, v)| v != "missing" && v != "pending")
+    );
+    assert!(
+        stderr.contains("2 order(s) got no verdict: the filters read none of their records"),
+        "{stderr}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "amount-differs, cancel-missing: {stderr}"
+    );
+    let vars = seen.lock().expect("lock").clone();
+    assert_eq!(vars[0]["websiteIds"], json!(["111", "222"]));
+    assert_eq!(vars[0]["actionTypes"], json!(["sim_sale"]), "CJ's spelling");
+    assert!(
+        vars[0]["sinceEventDate"].is_string(),
+        "the window still applies"
+    );
+
+    // The other side's filter of a publisher's query is no filter of an advertiser's.
+    let out = reconcile_files(&server, &files, &["--advertiser-ids", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--advertiser-ids is not a filter of this query"));
+}

@@ -499,6 +499,9 @@ pub struct Reconciler {
     /// The earliest event (or sending, without a create) and the latest time of any order.
     earliest: Option<Timestamp>,
     latest: Option<Timestamp>,
+    /// Whether an order none of whose records were read is judged (`missing`, `pending`);
+    /// not when a filter may have left its records out.
+    judge_unread: bool,
 }
 
 /// What was sent for one order, folded over its requests.
@@ -552,6 +555,7 @@ impl Reconciler {
             now: Timestamp::now(),
             earliest: None,
             latest: None,
+            judge_unread: true,
         }
     }
 
@@ -745,6 +749,7 @@ impl Reconciler {
             orders: self.orders.into_iter(),
             now: self.now,
             grace: self.grace,
+            judge_unread: self.judge_unread,
             unexpected: Vec::new().into_iter(),
         }
     }
@@ -763,25 +768,31 @@ impl Reconciler {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.reconcile_with(api, advertiser_ids, |request| request)
+        self.read(api.advertiser(advertiser_ids))
     }
 
-    /// [`reconcile`](Self::reconcile), with the request changed by `narrow` before it is sent
-    /// (filters such as `websiteIds` or `actionTypes`). The event dates are the reconciler's:
-    /// leave them. A record a filter leaves out is not read, so its order is judged as if CJ
-    /// had no record of it: narrow only to what the orders added share.
-    pub fn reconcile_with<I>(
+    /// [`reconcile`](Self::reconcile), reading only the records `request` selects: its
+    /// filters (`websiteIds`, `actionTypes`, `publisherIds`, ...; the event dates are set from
+    /// the [`window`](Self::window), any other date range is kept). Since a filter may leave an
+    /// order's records out, **an order none of whose records were read gets no verdict**
+    /// (never `missing` nor `pending`: CJ may well have it): the lines are the orders with
+    /// records read, and the unexpected records among those read. [`len`](Self::len) minus the
+    /// orders judged is how many were left unjudged.
+    pub fn reconcile_filtered(
+        mut self,
+        request: CommissionsRequest<Advertiser>,
+    ) -> impl Stream<Item = Result<Reconciled, ReconcileError>> + Send + 'static {
+        self.judge_unread = false;
+        self.read(request)
+    }
+
+    /// Reads `request`'s records in the window, then judges.
+    fn read(
         self,
-        api: &CommissionsApi,
-        advertiser_ids: I,
-        narrow: impl FnOnce(CommissionsRequest<Advertiser>) -> CommissionsRequest<Advertiser>,
-    ) -> impl Stream<Item = Result<Reconciled, ReconcileError>> + Send + 'static
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
+        request: CommissionsRequest<Advertiser>,
+    ) -> impl Stream<Item = Result<Reconciled, ReconcileError>> + Send + 'static {
         let records = self.window().map(|(since, before)| {
-            narrow(api.advertiser(advertiser_ids))
+            request
                 .since_event(since)
                 .before_event(before)
                 .stream()
@@ -831,6 +842,7 @@ pub struct Verdicts {
     orders: std::vec::IntoIter<Expected>,
     now: Timestamp,
     grace: SignedDuration,
+    judge_unread: bool,
     /// The `unexpected` lines that follow the last order's verdict.
     unexpected: std::vec::IntoIter<Reconciled>,
 }
@@ -842,7 +854,10 @@ impl Iterator for Verdicts {
         if let Some(line) = self.unexpected.next() {
             return Some(Ok(line));
         }
-        let order = self.orders.next()?;
+        let mut order = self.orders.next()?;
+        while !self.judge_unread && order.records.is_empty() && order.elsewhere.is_empty() {
+            order = self.orders.next()?;
+        }
         Some(
             judge(order, self.now, self.grace).map(|(line, unexpected)| {
                 self.unexpected = unexpected.into_iter();
@@ -1021,11 +1036,7 @@ fn current_items(records: &[Seen]) -> Option<CjItems> {
 
 /// The SKUs whose quantity differs between the items sent and CJ's, or whose unit price does
 /// where both can be compared (`one_currency`, no discount).
-fn differing_skus(
-    sent: &[SentItem],
-    cj: &CjItems,
-    one_currency: bool,
-) -> Vec<String> {
+fn differing_skus(sent: &[SentItem], cj: &CjItems, one_currency: bool) -> Vec<String> {
     let mut expected = ItemsBySku::new();
     for item in sent {
         let undiscounted = item.discount.is_none_or(|d| d.is_zero());

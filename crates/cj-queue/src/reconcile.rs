@@ -2,8 +2,9 @@
 //! service as `cj reconcile --store` does it.
 //!
 //! [`add_accepted`] gives a [`Reconciler`] every request the store recorded as accepted (each
-//! sent when CJ accepted it); [`reconcile_store`] reads Commission Detail, yields every line
-//! and records each order's verdict in the store ([`Store::reconciliation`] counts them);
+//! sent when CJ accepted it); [`with_verdicts_recorded`] passes on the lines of its
+//! reconciliation against Commission Detail and records each order's verdict in the store
+//! ([`Store::reconciliation`] counts them);
 //! [`requeue`] puts the requests of the orders found `missing` back in the queue.
 //!
 //! ```no_run
@@ -12,7 +13,7 @@
 //! use cj_graphql::reconcile::{Reconciler, Verdict};
 //! use cj_graphql::transport::{Credentials, Transport};
 //! use cj_queue::SqliteStore;
-//! use cj_queue::reconcile::{add_accepted, reconcile_store, requeue};
+//! use cj_queue::reconcile::{add_accepted, requeue, with_verdicts_recorded};
 //! use futures_util::TryStreamExt;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +24,8 @@
 //! let mut reconciler = Reconciler::new();
 //! add_accepted(&store, &mut reconciler).await?;
 //! let mut missing = HashSet::new();
-//! let mut lines = std::pin::pin!(reconcile_store(&store, reconciler, &api, ["1234567"], |r| r));
+//! let lines = reconciler.reconcile(&api, ["1234567"]);
+//! let mut lines = std::pin::pin!(with_verdicts_recorded(&store, lines));
 //! while let Some(line) = lines.try_next().await? {
 //!     if line.verdict == Verdict::Missing {
 //!         missing.insert(cj_queue::reconcile::line_key(&line));
@@ -36,7 +38,6 @@
 
 use std::collections::HashSet;
 
-use cj_graphql::commissions::{Advertiser, CommissionsApi, CommissionsRequest};
 use cj_graphql::reconcile::{ReconcileError, Reconciled, Reconciler, SentOrder, Verdict};
 use cj_graphql::tracking::{OrderCancelRequest, OrderCreateRequest, OrderRestateRequest};
 use futures_util::{Stream, StreamExt};
@@ -133,23 +134,18 @@ pub async fn add_accepted<S: Store>(
     }
 }
 
-/// Reconciles the orders added to `reconciler` (see [`add_accepted`]) against the
-/// advertisers' Commission Detail ([`Reconciler::reconcile_with`], with `narrow` applied to
-/// the request), yielding every line, and records each order's verdict in the store, [`PAGE`]
-/// at a time and the rest when the lines end (a consumer that stops early leaves the last
-/// page unrecorded). If Commission Detail cannot be read, the error is the last item and no
-/// verdict is given or recorded.
-pub fn reconcile_store<'a, S, I>(
+/// The `lines` of a reconciliation of the store's orders (see [`add_accepted`];
+/// [`Reconciler::reconcile`] or [`Reconciler::reconcile_filtered`]), passed on as they come,
+/// with each order's verdict recorded in the store, [`PAGE`] at a time and the rest when the
+/// lines end (a consumer that stops early leaves the last page unrecorded). If Commission
+/// Detail cannot be read, the error is the last item and no verdict is given or recorded.
+pub fn with_verdicts_recorded<'a, S, L>(
     store: &'a S,
-    reconciler: Reconciler,
-    api: &CommissionsApi,
-    advertiser_ids: I,
-    narrow: impl FnOnce(CommissionsRequest<Advertiser>) -> CommissionsRequest<Advertiser>,
+    lines: L,
 ) -> impl Stream<Item = Result<Reconciled, QueueReconcileError>> + Send + 'a
 where
     S: Store,
-    I: IntoIterator,
-    I::Item: Into<String>,
+    L: Stream<Item = Result<Reconciled, ReconcileError>> + Send + 'a,
 {
     struct Walk<'a, S, L> {
         store: &'a S,
@@ -159,9 +155,7 @@ where
     }
     let walk = Walk {
         store,
-        lines: reconciler
-            .reconcile_with(api, advertiser_ids, narrow)
-            .boxed(),
+        lines: lines.boxed(),
         verdicts: Vec::new(),
         ended: false,
     };

@@ -100,7 +100,7 @@ fn cj_record(commission_id: &str, order_id: &str, tracker: &str) -> serde_json::
 async fn a_service_reconciles_the_store_records_verdicts_and_requeues_the_missing() {
     use cj_graphql::commissions::CommissionsApi;
     use cj_graphql::reconcile::Reconciler;
-    use cj_queue::reconcile::{add_accepted, line_key, reconcile_store, requeue};
+    use cj_queue::reconcile::{add_accepted, line_key, requeue, with_verdicts_recorded};
     use cj_queue::{Claim, Outcome};
     use futures_util::TryStreamExt;
 
@@ -141,7 +141,7 @@ async fn a_service_reconciles_the_store_records_verdicts_and_requeues_the_missin
         .build()
         .expect("a transport");
     let api = CommissionsApi::new(transport, &server.base_url()).expect("an api");
-    let lines: Vec<_> = reconcile_store(&store, reconciler, &api, ["1234567"], |r| r)
+    let lines: Vec<_> = with_verdicts_recorded(&store, reconciler.reconcile(&api, ["1234567"]))
         .try_collect()
         .await
         .expect("reconciled");
