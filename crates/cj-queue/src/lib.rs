@@ -13,6 +13,10 @@
 //! which [`dead_letters`](OrderQueue::dead_letters) lists and [`requeue`](OrderQueue::requeue)
 //! puts back), or waiting to retry.
 //!
+//! An order already waiting, in flight or accepted with the same kind, key and payload is not
+//! stored again ([`Store::enqueue`]). [`prune`](OrderQueue::prune) keeps the store bounded: it
+//! removes settled orders as a [`Retention`] says, keeping what reconciliation still needs.
+//!
 //! Stores: [`SqliteStore`] (durable, embedded, one process; see its docs for what is fsynced
 //! when), [`PostgresStore`] (feature `postgres`: several application instances share it), and
 //! [`MemoryStore`] (not durable).

@@ -532,3 +532,27 @@ mod postgres {
         assert_eq!(s.stats().await.expect("stats").waiting, 300);
     }
 }
+
+#[tokio::test]
+async fn the_queue_enqueues_an_order_once() {
+    let store = MemoryStore::new();
+    let queue = cj_queue::OrderQueue::start(
+        store,
+        common::orders("http://127.0.0.1:9/tracking"),
+        cj_queue::QueueConfig::default(),
+    );
+    let first = queue.enqueue(create("QUEUE-1")).await.expect("stored");
+    let again = queue.enqueue(create("QUEUE-1")).await.expect("stored");
+    assert_eq!(first, again, "the id already queued");
+    let changed = cj_graphql::tracking::OrderCreateRequest::builder()
+        .enterprise_id("1234567")
+        .action_tracker_id(123456)
+        .order_id("QUEUE-1")
+        .event_time(cj_graphql::tracking::Instant::now())
+        .cj_event("7166ddf3b35b11eb834200a10a1eb972")
+        .amount("11.00".parse().expect("decimal"))
+        .build();
+    let other = queue.enqueue(changed).await.expect("stored");
+    assert_ne!(other, first);
+    assert_eq!(queue.stats().await.expect("stats").waiting, 2);
+}
