@@ -494,6 +494,50 @@ mod postgres {
         prune_keeps_what_reconciliation_needs(&store(&url, "cj_queue_test_prune").await).await;
     }
 
+    /// A table of an earlier version with one order stored twice: opened, it is queued (the
+    /// first copy gains its hash) and not stored a third time.
+    #[tokio::test]
+    async fn a_table_of_an_earlier_version_checks_its_orders() {
+        let Some(url) = database() else { return };
+        let table = "cj_queue_test_once_old";
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS {table}_verdicts;
+                 CREATE TABLE {table} (
+                    id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL,
+                    payload TEXT NOT NULL, bytes BIGINT NOT NULL, enqueued_at BIGINT NOT NULL,
+                    state SMALLINT NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at BIGINT NOT NULL DEFAULT 0, claimed_by TEXT,
+                    claimed_until BIGINT NOT NULL DEFAULT 0, submission_id TEXT, error TEXT,
+                    error_fields TEXT, accepted_at BIGINT)"
+            ))
+            .await
+            .expect("an old table");
+        let twice = create_entry("TWICE");
+        for _ in 0..2 {
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} (kind, key, payload, bytes, enqueued_at)
+                         VALUES ('create', $1, $2, 1, 1)"
+                    ),
+                    &[&twice.key, &twice.payload],
+                )
+                .await
+                .expect("stored");
+        }
+        let store = PostgresStore::connect_to_table(&url, table)
+            .await
+            .expect("connects");
+        let done = store.enqueue(vec![twice]).await.expect("enqueued");
+        assert!(matches!(done[..], [Enqueued::AlreadyQueued(1)]), "{done:?}");
+        assert_eq!(store.stats().await.expect("stats").waiting, 2);
+    }
+
     /// Instances enqueuing the same orders at once, in different orders: each stored once.
     #[tokio::test]
     async fn instances_enqueuing_the_same_orders_at_once_store_each_once() {
