@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cj::queue::{Kind, NewEntry, QueueConfig, Sender, SqliteStore, Store, order_key};
+use cj::queue::{
+    Enqueued, Kind, NewEntry, QueueConfig, Retention, Sender, SqliteStore, Store, order_key,
+};
 use cj::tracking::{Mode, OrderCancelRequest, OrderCreateRequest, OrderKey, OrderRestateRequest};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -32,7 +34,9 @@ pub struct QueueArgs {
 enum Action {
     /// Store orders (JSON Lines, as for `cj orders`); returns once they are on disk. The whole
     /// file is checked first and nothing is stored unless every order is valid; then the
-    /// orders are stored in transactions of 10,000, in constant memory.
+    /// orders are stored in transactions of 10,000, in constant memory. An order already
+    /// waiting or accepted with the same kind, key and payload is not stored again (the same
+    /// file enqueued twice is stored once); a changed order is.
     Enqueue {
         /// JSON Lines file, one order per line (`-` for stdin).
         #[arg(long, short)]
@@ -42,6 +46,12 @@ enum Action {
         kind: KindArg,
     },
     /// Send queued orders when CJ's thresholds are met, until Ctrl-C.
+    #[command(
+        after_help = "Exit status with --until-empty: 0 every order sent was accepted; 1 CJ \
+                  refused orders (new dead letters: `cj queue dead-letters`); 3 orders remain \
+                  waiting (not sent or not confirmed: they stay queued, `cj queue run` sends them \
+                  again). Without --until-empty: 0 on Ctrl-C, 3 if the store fails."
+    )]
     Run(RunArgs),
     /// What the queue holds.
     Status {
@@ -61,6 +71,54 @@ enum Action {
         #[arg(long = "id")]
         ids: Vec<i64>,
     },
+    /// Remove the settled orders the retention no longer keeps, and give their space back.
+    /// An order's entries (create, restates, cancels) go together, and never while one of them
+    /// waits or is being sent; with them, their reconciliation verdict.
+    Prune {
+        #[command(flatten)]
+        retention: RetentionArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+/// What `cj queue prune` (and `cj queue run`'s pruning) keeps.
+#[derive(Args, Clone, Copy)]
+struct RetentionArgs {
+    /// Keep every accepted order this long after CJ accepted its latest entry, whatever
+    /// `cj reconcile --store` found (`90d`, `12h`, ...).
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = duration)]
+    keep_accepted: Duration,
+    /// Keep an order CJ confirmed as sent (verdict recorded, corrected or cancelled-as-sent,
+    /// after its latest entry was accepted) this long after that acceptance.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = duration)]
+    keep_reconciled: Duration,
+    /// Also remove orders with a dead letter (after --keep-accepted); kept otherwise, for an
+    /// operator to look at.
+    #[arg(long)]
+    prune_dead_letters: bool,
+}
+
+impl RetentionArgs {
+    fn retention(self) -> Retention {
+        let mut r = Retention::default();
+        r.max_age = self.keep_accepted;
+        r.reconciled_age = self.keep_reconciled;
+        r.dead_letters = self.prune_dead_letters;
+        r
+    }
+}
+
+/// A duration: `90d`, `12h`, `30m`, `1d 12h`, or ISO 8601 (`P90D`); days are 24 hours.
+fn duration(text: &str) -> Result<Duration, String> {
+    let span: cj::jiff::Span = text
+        .parse()
+        .map_err(|e| format!("{e} (write it like `90d` or `12h`)"))?;
+    let length = span
+        .to_duration(cj::jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| e.to_string())?;
+    Duration::try_from(length).map_err(|_| "a duration cannot be negative".to_string())
 }
 
 #[derive(ValueEnum, Clone, Copy)]
@@ -92,6 +150,12 @@ struct RunArgs {
     #[arg(long, default_value_t = 100 * 1024 * 1024,
         value_parser = crate::shell::at_least_one::<u64>)]
     max_bytes: u64,
+    /// Without --until-empty: prune the store this often, as `cj queue prune` does with the
+    /// options below (`0` never).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
+    prune_every: Duration,
+    #[command(flatten)]
+    retention: RetentionArgs,
     #[command(flatten)]
     connection: Connection,
 }
@@ -129,6 +193,22 @@ pub async fn run(args: QueueArgs) -> u8 {
             }
             Err(e) => store_failed(e),
         },
+        Action::Prune { retention, output } => {
+            let now = cj::jiff::Timestamp::now().as_millisecond();
+            match store.prune(retention.retention(), now).await {
+                Ok(pruned) if output == Output::Json => crate::print_json(&pruned, false),
+                Ok(pruned) => {
+                    outln!(
+                        "pruned {} order(s): {} entries, {} verdict(s)",
+                        pruned.orders,
+                        pruned.entries,
+                        pruned.verdicts
+                    );
+                    exit::OK
+                }
+                Err(e) => store_failed(e),
+            }
+        }
         Action::Retry { ids } => {
             let ids = (!ids.is_empty()).then_some(ids);
             match store.requeue(ids).await {
@@ -231,7 +311,7 @@ async fn enqueue_kind<I: Input + 'static>(store: &SqliteStore, file: &Path, kind
         Err(refused) => return report_refused(refused),
     };
     let at = cj::jiff::Timestamp::now().as_millisecond();
-    let (mut first, mut last, mut stored) = (None, None, 0);
+    let (mut first, mut last, mut stored, mut queued) = (None, None, 0, 0);
     let mut orders = checked.orders::<I>().peekable();
     while orders.peek().is_some() {
         let mut group = Vec::with_capacity(GROUP);
@@ -248,30 +328,42 @@ async fn enqueue_kind<I: Input + 'static>(store: &SqliteStore, file: &Path, kind
                 enqueued_at_ms: at,
             });
         }
-        match store.append(group).await {
-            Ok(ids) => {
-                stored += ids.len();
-                first = first.or(ids.first().copied());
-                last = ids.last().copied().or(last);
+        match store.enqueue(group).await {
+            Ok(done) => {
+                for d in done {
+                    match d {
+                        Enqueued::Stored(id) => {
+                            stored += 1;
+                            first = first.or(Some(id));
+                            last = Some(id);
+                        }
+                        Enqueued::AlreadyQueued(_) => queued += 1,
+                    }
+                }
             }
             Err(e) => {
-                if stored > 0 {
+                let done = stored + queued;
+                if done > 0 {
                     eprintln!(
-                        "the first {stored} of {} order(s) were stored (up to line {}); the \
-                         rest were not",
+                        "the first {done} of {} order(s) were stored or already queued (up to \
+                         line {}); the rest were not",
                         checked.count,
-                        checked.lines.line(stored - 1)
+                        checked.lines.line(done - 1)
                     );
                 }
                 return store_failed(e);
             }
         }
     }
-    outln!(
-        "stored {stored} order(s) on disk (ids {}..={})",
-        first.unwrap_or_default(),
-        last.unwrap_or_default()
-    );
+    match (first, last) {
+        (Some(first), Some(last)) => {
+            outln!("stored {stored} order(s) on disk (ids {first}..={last})")
+        }
+        _ => outln!("stored 0 order(s) on disk"),
+    }
+    if queued > 0 {
+        outln!("{queued} order(s) already queued (same order, same payload): not stored again");
+    }
     exit::OK
 }
 
@@ -303,15 +395,24 @@ async fn send(store: SqliteStore, args: RunArgs) -> u8 {
             report.rejected,
             report.retrying
         );
+        // Orders left to send outrank refusals, as for `cj orders`: sending them may refuse more.
         return match store.stats().await {
-            Ok(stats) if stats.waiting == 0 => exit::OK,
-            Ok(stats) => {
+            Ok(stats) if stats.waiting + stats.in_flight > 0 => {
                 eprintln!(
                     "{} order(s) could not be sent; they stay queued",
-                    stats.waiting
+                    stats.waiting + stats.in_flight
                 );
                 exit::TRANSPORT
             }
+            Ok(_) if report.rejected > 0 => {
+                eprintln!(
+                    "{} order(s) refused by CJ became dead letters: `cj queue dead-letters` lists \
+                     them",
+                    report.rejected
+                );
+                exit::CJ_ERRORS
+            }
+            Ok(_) => exit::OK,
             Err(e) => store_failed(e),
         };
     }
@@ -319,10 +420,27 @@ async fn send(store: SqliteStore, args: RunArgs) -> u8 {
         "sending queued orders from {} when a threshold is met; Ctrl-C stops",
         client.orders().endpoint()
     );
+    let retention = args.retention.retention();
+    let mut next_prune = (!args.prune_every.is_zero()).then(tokio::time::Instant::now);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return exit::OK,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if next_prune.is_some_and(|at| at <= tokio::time::Instant::now()) {
+            let now = cj::jiff::Timestamp::now().as_millisecond();
+            match store.prune(retention, now).await {
+                Ok(p) if p.entries + p.verdicts > 0 => outln!(
+                    "pruned {} order(s): {} entries, {} verdict(s)",
+                    p.orders,
+                    p.entries,
+                    p.verdicts
+                ),
+                Ok(_) => {}
+                // Sending goes on: what was not pruned now is pruned next time.
+                Err(e) => eprintln!("warning: pruning the queue's store failed: {e}"),
+            }
+            next_prune = Some(tokio::time::Instant::now() + args.prune_every);
         }
         match sender.due().await {
             Ok(true) => match sender.send_all().await {

@@ -913,7 +913,12 @@ fn the_queue_stores_sends_and_keeps_dead_letters() {
     assert_eq!(sandbox.ledger().to_json()["orders"], json!([]));
 
     let out = cj(&["queue", "run", "--until-empty", "--live"], "", &env);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "new dead letters: {}",
+        stderr(&out)
+    );
     assert!(
         stdout(&out).contains("4 accepted, 1 refused"),
         "{}",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cj_graphql::tracking::{Mode, OrderCreateRequest, Orders};
 use cj_queue::{MemoryStore, OrderQueue, QueueConfig, SqliteStore, Store};
 use cj_transport::{Credentials, Transport};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 const BATCH: usize = 1000;
 
@@ -43,34 +43,47 @@ fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = std::env::temp_dir().join(format!("cj-queue-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let orders: Vec<OrderCreateRequest> = (0..BATCH).map(order).collect();
+    // New orders every iteration: an order already queued is not stored again.
+    let next = std::cell::Cell::new(0);
+    let fresh = |n: usize| -> Vec<OrderCreateRequest> {
+        let first = next.replace(next.get() + n);
+        (first..first + n).map(order).collect()
+    };
 
     let mut group = c.benchmark_group("enqueue");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(10);
     let memory = runtime.block_on(async { queue(MemoryStore::new()) });
     group.bench_function("memory_1000_concurrent", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let all = orders.iter().map(|o| memory.enqueue(o.clone()));
-                for r in futures_util::future::join_all(all).await {
-                    r.expect("stored");
-                }
-            })
-        })
+        b.iter_batched(
+            || fresh(BATCH),
+            |orders| {
+                runtime.block_on(async {
+                    let all = orders.into_iter().map(|o| memory.enqueue(o));
+                    for r in futures_util::future::join_all(all).await {
+                        r.expect("stored");
+                    }
+                })
+            },
+            BatchSize::PerIteration,
+        )
     });
     let path = dir.join("concurrent.sqlite");
     let _ = std::fs::remove_file(&path);
     let durable = runtime.block_on(async { queue(SqliteStore::open(&path).expect("store")) });
     group.bench_function("sqlite_1000_concurrent", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let all = orders.iter().map(|o| durable.enqueue(o.clone()));
-                for r in futures_util::future::join_all(all).await {
-                    r.expect("stored");
-                }
-            })
-        })
+        b.iter_batched(
+            || fresh(BATCH),
+            |orders| {
+                runtime.block_on(async {
+                    let all = orders.into_iter().map(|o| durable.enqueue(o));
+                    for r in futures_util::future::join_all(all).await {
+                        r.expect("stored");
+                    }
+                })
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 
@@ -78,22 +91,30 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(100));
     group.sample_size(10);
     group.bench_function("memory_100_sequential", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                for o in &orders[..100] {
-                    memory.enqueue(o.clone()).await.expect("stored");
-                }
-            })
-        })
+        b.iter_batched(
+            || fresh(100),
+            |orders| {
+                runtime.block_on(async {
+                    for o in orders {
+                        memory.enqueue(o).await.expect("stored");
+                    }
+                })
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.bench_function("sqlite_100_sequential", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                for o in &orders[..100] {
-                    durable.enqueue(o.clone()).await.expect("stored");
-                }
-            })
-        })
+        b.iter_batched(
+            || fresh(100),
+            |orders| {
+                runtime.block_on(async {
+                    for o in orders {
+                        durable.enqueue(o).await.expect("stored");
+                    }
+                })
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);

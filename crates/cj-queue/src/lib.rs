@@ -13,6 +13,10 @@
 //! which [`dead_letters`](OrderQueue::dead_letters) lists and [`requeue`](OrderQueue::requeue)
 //! puts back), or waiting to retry.
 //!
+//! An order already waiting, in flight or accepted with the same kind, key and payload is not
+//! stored again ([`Store::enqueue`]). [`prune`](OrderQueue::prune) keeps the store bounded: it
+//! removes settled orders as a [`Retention`] says, keeping what reconciliation still needs.
+//!
 //! Stores: [`SqliteStore`] (durable, embedded, one process; see its docs for what is fsynced
 //! when), [`PostgresStore`] (feature `postgres`: several application instances share it), and
 //! [`MemoryStore`] (not durable).
@@ -46,8 +50,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{
-    AcceptedEntry, BatchLimits, Claim, DeadLetter, Entry, Kind, MemoryStore, NewEntry, Outcome,
-    Reconciliation, Stats, Store, StoreError, Waiting,
+    AcceptedEntry, BatchLimits, Claim, DeadLetter, Enqueued, Entry, Kind, MemoryStore, NewEntry,
+    Outcome, Pruned, Reconciliation, Retention, Stats, Store, StoreError, Waiting,
 };
 
 /// An order for the queue: a create, a restate or a cancel.
@@ -678,7 +682,9 @@ impl<S: Store> OrderQueue<S> {
     }
 
     /// Stores an order and returns its id once it is durable. An order that breaks CJ's rules
-    /// is refused and not stored.
+    /// is refused and not stored. An order already waiting, in flight or accepted with the same
+    /// kind, key and payload is not stored again: its id is the one already queued (see
+    /// [`Store::enqueue`]).
     pub async fn enqueue(&self, order: impl Into<QueuedOrder>) -> Result<i64, QueueError> {
         let ids = self.enqueue_all(vec![order.into()]).await?;
         ids.into_iter()
@@ -686,7 +692,8 @@ impl<S: Store> OrderQueue<S> {
             .ok_or_else(|| QueueError::Store(StoreError::Other("no id was returned".into())))
     }
 
-    /// Stores orders, all or none, and returns their ids once they are durable.
+    /// Stores orders, all or none, and returns their ids once they are durable (for an order
+    /// already queued, the id it has: see [`enqueue`](Self::enqueue)).
     pub async fn enqueue_all(&self, orders: Vec<QueuedOrder>) -> Result<Vec<i64>, QueueError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(QueueError::Closed);
@@ -752,6 +759,11 @@ impl<S: Store> OrderQueue<S> {
     /// What the store holds.
     pub async fn stats(&self) -> Result<Stats, QueueError> {
         Ok(self.store.stats().await?)
+    }
+
+    /// Removes the settled orders `retention` no longer keeps (see [`Store::prune`]).
+    pub async fn prune(&self, retention: Retention) -> Result<Pruned, QueueError> {
+        Ok(self.store.prune(retention, self.clock.now_ms()).await?)
     }
 
     /// Orders CJ refused.
@@ -829,9 +841,9 @@ async fn write_loop<S: Store>(
             .iter_mut()
             .flat_map(|a| std::mem::take(&mut a.entries))
             .collect();
-        match store.append(entries).await {
+        match store.enqueue(entries).await {
             Ok(ids) => {
-                let mut ids = ids.into_iter();
+                let mut ids = ids.into_iter().map(Enqueued::id);
                 for (a, n) in group.into_iter().zip(sizes) {
                     let _ = a.done.send(Ok(ids.by_ref().take(n).collect()));
                 }

@@ -15,10 +15,12 @@ use tokio_postgres::{Client, NoTls};
 use cj_graphql::reconcile::Verdict;
 
 use crate::store::{
-    AcceptedEntry, BatchLimits, Claim, DeadLetter, Entry, Kind, NewEntry, Outcome, Reconciliation,
-    Stats, Store, StoreError, Waiting, pick_batch,
+    AcceptedEntry, BatchLimits, CONFIRMED_AS_SENT, Claim, Cutoffs, DeadLetter, Enqueued, Entry,
+    Kind, NewEntry, Outcome, PRUNE_PAGE, Pruned, Reconciliation, Retention, Stats, Store,
+    StoreError, Waiting, payload_hash, pick_batch,
 };
 
+// Some statements spell these out: `state <> 3` must match the index `_once` word for word.
 const WAITING: i16 = 0;
 const IN_FLIGHT: i16 = 1;
 const ACCEPTED: i16 = 2;
@@ -83,7 +85,8 @@ impl PostgresStore {
                 claimed_until BIGINT NOT NULL DEFAULT 0,
                 submission_id TEXT,
                 error TEXT,
-                error_fields TEXT
+                error_fields TEXT,
+                payload_hash BYTEA
              );
              CREATE INDEX IF NOT EXISTS {table}_state ON {table} (state, id);
              CREATE INDEX IF NOT EXISTS {table}_waiting ON {table} (state, enqueued_at, bytes);
@@ -113,12 +116,202 @@ impl PostgresStore {
             ))
             .await?;
         }
+        // And `payload_hash`, which `enqueue` checks, computed for the orders stored before
+        // (but for the second and later copies of one order).
+        let has_payload_hash: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = lower($1)
+                   AND column_name = 'payload_hash')",
+                &[&table],
+            )
+            .await?
+            .get(0);
+        if !has_payload_hash {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {table} ADD COLUMN payload_hash BYTEA;
+                 UPDATE {table} q SET payload_hash = sha256(convert_to(q.payload, 'UTF8'))
+                 WHERE q.state <> 3
+                   AND NOT EXISTS (SELECT 1 FROM {table} e WHERE e.key = q.key AND e.kind = q.kind
+                                   AND e.payload = q.payload AND e.state <> 3 AND e.id < q.id)"
+            ))
+            .await?;
+        }
+        // What tells an order already queued: `enqueue`'s rows that are not dead letters.
+        tx.batch_execute(&format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {table}_once ON {table} (key, kind, payload_hash)
+             WHERE payload_hash IS NOT NULL AND state <> 3"
+        ))
+        .await?;
         tx.commit().await?;
         Ok(PostgresStore {
             client: Mutex::new(client),
             table: table.to_string(),
             driver,
         })
+    }
+}
+
+/// Whether PostgreSQL ended the transaction to break a deadlock (which another instance
+/// enqueuing the same orders in another order can cause): it is tried again.
+fn is_deadlock(e: &StoreError) -> bool {
+    matches!(e, StoreError::Postgres(e)
+        if e.code() == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED))
+}
+
+impl PostgresStore {
+    /// One try of [`Store::enqueue`]: one transaction.
+    async fn enqueue_once(
+        &self,
+        client: &mut Client,
+        entries: &[NewEntry],
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let tx = client.transaction().await?;
+        // The unique index `_once` refuses an order already queued; an insert waits for another
+        // instance's transaction that is storing the same order, and is skipped if it commits.
+        let insert = tx
+            .prepare(&format!(
+                "INSERT INTO {} (kind, key, payload, bytes, enqueued_at, payload_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+                self.table
+            ))
+            .await?;
+        let queued = tx
+            .prepare(&format!(
+                "SELECT id FROM {} WHERE key = $1 AND kind = $2 AND payload_hash = $3
+                   AND payload_hash IS NOT NULL AND state <> 3",
+                self.table
+            ))
+            .await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let hash = payload_hash(&e.payload);
+            let kind = e.kind.as_str();
+            let bytes = e.payload.len() as i64;
+            // The order already queued may become a dead letter or be pruned before it is read:
+            // then this one is stored after all (tried a few times: each miss needs another
+            // instance to settle that order in between).
+            let mut done = None;
+            for _ in 0..3 {
+                let stored = tx
+                    .query_opt(
+                        &insert,
+                        &[&kind, &e.key, &e.payload, &bytes, &e.enqueued_at_ms, &hash],
+                    )
+                    .await?;
+                if let Some(row) = stored {
+                    done = Some(Enqueued::Stored(row.get(0)));
+                    break;
+                }
+                if let Some(row) = tx.query_opt(&queued, &[&e.key, &kind, &hash]).await? {
+                    done = Some(Enqueued::AlreadyQueued(row.get(0)));
+                    break;
+                }
+            }
+            out.push(done.ok_or_else(|| {
+                StoreError::Other(format!(
+                    "order {} was neither stored nor found queued: enqueue it again",
+                    e.key
+                ))
+            })?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// One page of a prune, one transaction: the rows after `after_id`. `None` when no row is
+    /// left that is old enough.
+    async fn prune_page(
+        &self,
+        after_id: i64,
+        cut: Cutoffs,
+    ) -> Result<Option<(i64, Pruned)>, StoreError> {
+        let t = &self.table;
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let bounds = tx
+            .query_one(
+                &format!(
+                    "SELECT MAX(id), MIN(enqueued_at) FROM
+                       (SELECT id, enqueued_at FROM {t} WHERE id > $1 ORDER BY id LIMIT $2) p"
+                ),
+                &[&after_id, &PRUNE_PAGE],
+            )
+            .await?;
+        let (Some(last), Some(oldest)) = (
+            bounds.get::<_, Option<i64>>(0),
+            bounds.get::<_, Option<i64>>(1),
+        ) else {
+            return Ok(None);
+        };
+        // Ids follow enqueue times: past the first page with nothing old enough, nothing is.
+        if oldest >= cut.youngest_ms {
+            return Ok(None);
+        }
+        let confirmed: Vec<&str> = CONFIRMED_AS_SENT.iter().map(|v| v.as_str()).collect();
+        // The orders (keys) of the page that `cut` removes: none of their entries waiting or in
+        // flight, nor a dead letter unless asked, and their latest acceptance past the max age,
+        // or past the reconciled age with a verdict confirming them recorded after it.
+        let keys: Vec<String> = tx
+            .query(
+                &format!(
+                    "SELECT q.key FROM {t} q LEFT JOIN {t}_verdicts v ON v.key = q.key
+                     WHERE q.key IN (SELECT key FROM {t} WHERE id > $1 AND id <= $2 AND enqueued_at < $3)
+                     GROUP BY q.key
+                     HAVING COUNT(*) FILTER (WHERE q.state IN (0, 1)) = 0
+                        AND ($4 OR COUNT(*) FILTER (WHERE q.state = 3) = 0)
+                        AND (MAX(COALESCE(q.accepted_at, q.enqueued_at)) < $5
+                             OR (MAX(COALESCE(q.accepted_at, q.enqueued_at)) < $6
+                                 AND MAX(v.verdict) = ANY($7)
+                                 AND MAX(v.checked_at) >= MAX(COALESCE(q.accepted_at, q.enqueued_at))))"
+                ),
+                &[
+                    &after_id,
+                    &last,
+                    &cut.youngest_ms,
+                    &cut.dead_letters,
+                    &cut.max_age_ms,
+                    &cut.reconciled_ms,
+                    &confirmed,
+                ],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        // The conditions again, in the statement that deletes: another instance may have queued
+        // an entry since. Never a waiting or leased entry, an order's entries together.
+        let gone = tx
+            .query(
+                &format!(
+                    "DELETE FROM {t} q WHERE q.key = ANY($1) AND q.state IN (2, 3)
+                       AND NOT EXISTS (SELECT 1 FROM {t} e WHERE e.key = q.key AND e.state IN (0, 1))
+                       AND ($2 OR NOT EXISTS (SELECT 1 FROM {t} e WHERE e.key = q.key AND e.state = 3))
+                     RETURNING q.key"
+                ),
+                &[&keys, &cut.dead_letters],
+            )
+            .await?;
+        let gone_keys: std::collections::HashSet<String> = gone.iter().map(|r| r.get(0)).collect();
+        let gone_keys: Vec<String> = gone_keys.into_iter().collect();
+        let verdicts = tx
+            .execute(
+                &format!(
+                    "DELETE FROM {t}_verdicts v WHERE v.key = ANY($1)
+                       AND NOT EXISTS (SELECT 1 FROM {t} q WHERE q.key = v.key)"
+                ),
+                &[&gone_keys],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Some((
+            last,
+            Pruned {
+                orders: gone_keys.len() as u64,
+                entries: gone.len() as u64,
+                verdicts,
+            },
+        )))
     }
 }
 
@@ -155,6 +348,45 @@ impl Store for PostgresStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn enqueue(&self, entries: Vec<NewEntry>) -> Result<Vec<Enqueued>, StoreError> {
+        let mut client = self.client.lock().await;
+        let mut tries = 0;
+        loop {
+            match self.enqueue_once(&mut client, &entries).await {
+                Err(e) if is_deadlock(&e) && tries < 3 => tries += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn prune(&self, retention: Retention, now_ms: i64) -> Result<Pruned, StoreError> {
+        let cut = Cutoffs::new(retention, now_ms);
+        let mut pruned = Pruned::default();
+        let mut after = 0;
+        while let Some((last, page)) = self.prune_page(after, cut).await? {
+            after = last;
+            pruned.add(page);
+        }
+        let t = &self.table;
+        loop {
+            let client = self.client.lock().await;
+            let gone = client
+                .execute(
+                    &format!(
+                        "DELETE FROM {t}_verdicts WHERE key IN (
+                           SELECT key FROM {t}_verdicts v WHERE v.checked_at < $1
+                             AND NOT EXISTS (SELECT 1 FROM {t} q WHERE q.key = v.key) LIMIT $2)"
+                    ),
+                    &[&cut.max_age_ms, &PRUNE_PAGE],
+                )
+                .await?;
+            if gone == 0 {
+                return Ok(pruned);
+            }
+            pruned.verdicts += gone;
+        }
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
@@ -374,13 +606,16 @@ impl Store for PostgresStore {
     }
 
     async fn requeue(&self, ids: Option<Vec<i64>>) -> Result<u64, StoreError> {
+        // A requeued order is not checked by `enqueue` (no `payload_hash`): one enqueued again
+        // since it became a dead letter keeps its place.
         let client = self.client.lock().await;
         let n = match ids {
             None => {
                 client
                     .execute(
                         &format!(
-                            "UPDATE {} SET state = $1, next_attempt_at = 0, error = NULL, error_fields = NULL WHERE state = $2",
+                            "UPDATE {} SET state = $1, next_attempt_at = 0, error = NULL, error_fields = NULL,
+                               payload_hash = NULL WHERE state = $2",
                             self.table
                         ),
                         &[&WAITING, &DEAD],
@@ -391,8 +626,8 @@ impl Store for PostgresStore {
                 client
                     .execute(
                         &format!(
-                            "UPDATE {} SET state = $1, next_attempt_at = 0, error = NULL, error_fields = NULL
-                             WHERE state = $2 AND id = ANY($3)",
+                            "UPDATE {} SET state = $1, next_attempt_at = 0, error = NULL, error_fields = NULL,
+                               payload_hash = NULL WHERE state = $2 AND id = ANY($3)",
                             self.table
                         ),
                         &[&WAITING, &DEAD, &ids],

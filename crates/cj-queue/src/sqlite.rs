@@ -20,10 +20,12 @@ use rusqlite::{Connection, params};
 use cj_graphql::reconcile::Verdict;
 
 use crate::store::{
-    AcceptedEntry, BatchLimits, Claim, DeadLetter, Entry, Kind, NewEntry, Outcome, Reconciliation,
-    Stats, Store, StoreError, Waiting, pick_batch,
+    AcceptedEntry, BatchLimits, CONFIRMED_AS_SENT, Claim, Cutoffs, DeadLetter, Enqueued, Entry,
+    Kind, NewEntry, Outcome, PRUNE_PAGE, Pruned, Reconciliation, Retention, Stats, Store,
+    StoreError, Waiting, payload_hash, pick_batch,
 };
 
+// Some statements spell these out: `state <> 3` must match the index `queue_once` word for word.
 const WAITING: i64 = 0;
 const IN_FLIGHT: i64 = 1;
 const ACCEPTED: i64 = 2;
@@ -40,6 +42,9 @@ impl SqliteStore {
     /// process left in flight.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
+        // Pages freed by `prune` go back to the file system. Takes effect on a new file; a file
+        // made by an earlier version is switched over by its first prune (see `prune`).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -57,7 +62,8 @@ impl SqliteStore {
                 claimed_until INTEGER NOT NULL DEFAULT 0,
                 submission_id TEXT,
                 error TEXT,
-                error_fields TEXT
+                error_fields TEXT,
+                payload_hash BLOB
              );
              CREATE INDEX IF NOT EXISTS queue_state ON queue (state, id);
              CREATE INDEX IF NOT EXISTS queue_waiting ON queue (state, enqueued_at, bytes);
@@ -91,10 +97,18 @@ impl SqliteStore {
     }
 }
 
+/// What tells an order already queued: the partial unique index of `enqueue`'s rows (those with
+/// a `payload_hash`) that are not dead letters. Queries that look an order up repeat its
+/// condition, `state <> 3`, word for word, so that SQLite uses it.
+const ONCE_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS queue_once ON queue (key, kind, payload_hash)
+     WHERE payload_hash IS NOT NULL AND state <> 3";
+
 /// Adds what later versions keep to a store made by an earlier one: when CJ accepted each
-/// order (`accepted_at`, empty for orders accepted before), and each order's reconciliation
-/// verdict (table `verdicts`). Under a write lock, so that two processes opening one file at
-/// once do not both add the column.
+/// order (`accepted_at`, empty for orders accepted before), each order's reconciliation
+/// verdict (table `verdicts`), and the payload hash that `enqueue` checks (`payload_hash`,
+/// computed for the orders stored before, but for the second and later copies of one order).
+/// Under a write lock, so that two processes opening one file at once do not both add a column.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let has_accepted_at: i64 = tx.query_row(
@@ -112,8 +126,132 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             checked_at INTEGER NOT NULL
          )",
     )?;
+    let has_payload_hash: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('queue') WHERE name = 'payload_hash'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_payload_hash == 0 {
+        tx.execute_batch("ALTER TABLE queue ADD COLUMN payload_hash BLOB")?;
+        hash_stored_orders(&tx)?;
+    }
+    tx.execute_batch(ONCE_INDEX)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Gives the orders stored before `payload_hash` existed their hash, page by page: each order
+/// that is not a dead letter, but for a later copy of one (same kind, key and payload).
+fn hash_stored_orders(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let mut after = 0i64;
+    loop {
+        let page: Vec<(i64, String)> = tx
+            .prepare(&format!(
+                "SELECT id, payload FROM queue q WHERE q.id > ?1 AND q.state <> {DEAD}
+                   AND NOT EXISTS (SELECT 1 FROM queue e WHERE e.key = q.key AND e.kind = q.kind
+                                   AND e.payload = q.payload AND e.state <> {DEAD} AND e.id < q.id)
+                 ORDER BY q.id LIMIT ?2"
+            ))?
+            .query_map(params![after, PRUNE_PAGE], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let Some(last) = page.last().map(|(id, _)| *id) else {
+            return Ok(());
+        };
+        let mut update = tx.prepare_cached("UPDATE queue SET payload_hash = ?1 WHERE id = ?2")?;
+        for (id, payload) in &page {
+            update.execute(params![payload_hash(payload), id])?;
+        }
+        after = last;
+    }
+}
+
+/// Turns incremental vacuum on in a file made before it was (`auto_vacuum = NONE`): a one-time
+/// `VACUUM`, which rewrites the file (and needs as much free disk space for a while).
+fn incremental_vacuum_on(conn: &mut Connection) -> Result<(), StoreError> {
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode != 2 {
+        tracing::info!("turning incremental vacuum on in the queue's store: a one-time VACUUM");
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+    }
+    Ok(())
+}
+
+/// The orders (keys) of the rows after `after_id` up to `last_id`, enqueued before
+/// `cut.youngest_ms`, that `cut` removes: none of their entries waiting or in flight, nor a
+/// dead letter unless asked, and their latest acceptance past the max age, or past the
+/// reconciled age with a verdict confirming them recorded after it.
+const PRUNABLE: &str = "SELECT q.key FROM queue q LEFT JOIN verdicts v ON v.key = q.key
+     WHERE q.key IN (SELECT key FROM queue WHERE id > ?1 AND id <= ?2 AND enqueued_at < ?3)
+     GROUP BY q.key
+     HAVING COUNT(*) FILTER (WHERE q.state IN (0, 1)) = 0
+        AND (?4 OR COUNT(*) FILTER (WHERE q.state = 3) = 0)
+        AND (MAX(COALESCE(q.accepted_at, q.enqueued_at)) < ?5
+             OR (MAX(COALESCE(q.accepted_at, q.enqueued_at)) < ?6
+                 AND MAX(v.verdict) IN (?7, ?8, ?9)
+                 AND MAX(v.checked_at) >= MAX(COALESCE(q.accepted_at, q.enqueued_at))))";
+
+/// One page of a prune, one transaction: the rows after `after_id`. `None` when no row is left
+/// that is old enough.
+fn prune_page(
+    conn: &mut Connection,
+    after_id: i64,
+    cut: Cutoffs,
+) -> Result<Option<(i64, Pruned)>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (last, oldest): (Option<i64>, Option<i64>) = tx.query_row(
+        "SELECT MAX(id), MIN(enqueued_at) FROM
+           (SELECT id, enqueued_at FROM queue WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        params![after_id, PRUNE_PAGE],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (Some(last), Some(oldest)) = (last, oldest) else {
+        return Ok(None);
+    };
+    // Ids follow enqueue times: past the first page with nothing old enough, nothing is.
+    if oldest >= cut.youngest_ms {
+        return Ok(None);
+    }
+    let [recorded, corrected, cancelled] = CONFIRMED_AS_SENT.map(|v| v.as_str());
+    let keys: Vec<String> = tx
+        .prepare_cached(PRUNABLE)?
+        .query_map(
+            params![
+                after_id,
+                last,
+                cut.youngest_ms,
+                cut.dead_letters,
+                cut.max_age_ms,
+                cut.reconciled_ms,
+                recorded,
+                corrected,
+                cancelled
+            ],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut pruned = Pruned::default();
+    {
+        // The conditions again, as in the PostgreSQL store where another instance may have
+        // queued an entry since: never a waiting or leased entry, an order's entries together.
+        let mut entries = tx.prepare_cached(
+            "DELETE FROM queue WHERE key = ?1 AND state IN (2, 3)
+               AND NOT EXISTS (SELECT 1 FROM queue e WHERE e.key = ?1 AND e.state IN (0, 1))
+               AND (?2 OR NOT EXISTS (SELECT 1 FROM queue e WHERE e.key = ?1 AND e.state = 3))",
+        )?;
+        let mut verdicts = tx.prepare_cached(
+            "DELETE FROM verdicts WHERE key = ?1 AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.key = ?1)",
+        )?;
+        for key in &keys {
+            let n = entries.execute(params![key, cut.dead_letters])? as u64;
+            if n > 0 {
+                pruned.orders += 1;
+                pruned.entries += n;
+                pruned.verdicts += verdicts.execute([key])? as u64;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(Some((last, pruned)))
 }
 
 fn kind_of(text: String) -> Result<Kind, rusqlite::Error> {
@@ -144,6 +282,80 @@ impl Store for SqliteStore {
             Ok(ids)
         })
         .await
+    }
+
+    async fn enqueue(&self, entries: Vec<NewEntry>) -> Result<Vec<Enqueued>, StoreError> {
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut out = Vec::with_capacity(entries.len());
+            {
+                // The unique index `queue_once` refuses an order already queued.
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO queue (kind, key, payload, bytes, enqueued_at, payload_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                )?;
+                let mut queued = tx.prepare_cached(
+                    "SELECT id FROM queue WHERE key = ?1 AND kind = ?2 AND payload_hash = ?3
+                       AND payload_hash IS NOT NULL AND state <> 3",
+                )?;
+                for e in &entries {
+                    let hash = payload_hash(&e.payload);
+                    let kind = e.kind.as_str();
+                    let bytes = e.payload.len() as i64;
+                    let at = e.enqueued_at_ms;
+                    if insert.execute(params![kind, e.key, e.payload, bytes, at, hash])? == 1 {
+                        out.push(Enqueued::Stored(tx.last_insert_rowid()));
+                    } else {
+                        let id = queued.query_row(params![e.key, kind, hash], |r| r.get(0))?;
+                        out.push(Enqueued::AlreadyQueued(id));
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prune(&self, retention: Retention, now_ms: i64) -> Result<Pruned, StoreError> {
+        let cut = Cutoffs::new(retention, now_ms);
+        self.with(incremental_vacuum_on).await?;
+        let mut pruned = Pruned::default();
+        let mut after = 0;
+        while let Some((last, page)) = self.with(move |conn| prune_page(conn, after, cut)).await? {
+            after = last;
+            pruned.add(page);
+        }
+        pruned.verdicts += self
+            .with(move |conn| {
+                let mut n = 0;
+                loop {
+                    let gone = conn.execute(
+                        "DELETE FROM verdicts WHERE key IN (
+                           SELECT key FROM verdicts v WHERE v.checked_at < ?1
+                             AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.key = v.key) LIMIT ?2)",
+                        params![cut.max_age_ms, PRUNE_PAGE],
+                    )?;
+                    if gone == 0 {
+                        return Ok(n);
+                    }
+                    n += gone as u64;
+                }
+            })
+            .await?;
+        // Free pages back to the file system, and the log emptied into the file.
+        self.with(|conn| {
+            // Stepped to the end: each step frees some of the pages.
+            let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut steps = vacuum.query([])?;
+            while steps.next()?.is_some() {}
+            drop(steps);
+            drop(vacuum);
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await?;
+        Ok(pruned)
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
@@ -330,19 +542,22 @@ impl Store for SqliteStore {
     }
 
     async fn requeue(&self, ids: Option<Vec<i64>>) -> Result<u64, StoreError> {
+        // A requeued order is not checked by `enqueue` (no `payload_hash`): one enqueued again
+        // since it became a dead letter keeps its place.
         self.with(move |conn| {
             let tx = conn.transaction()?;
             let n = match ids {
                 None => tx.execute(
-                    "UPDATE queue SET state = ?1, next_attempt_at = 0, error = NULL, error_fields = NULL WHERE state = ?2",
+                    "UPDATE queue SET state = ?1, next_attempt_at = 0, error = NULL, error_fields = NULL,
+                       payload_hash = NULL WHERE state = ?2",
                     params![WAITING, DEAD],
                 )?,
                 Some(ids) => {
                     let mut n = 0;
                     for id in ids {
                         n += tx.execute(
-                            "UPDATE queue SET state = ?1, next_attempt_at = 0, error = NULL, error_fields = NULL
-                             WHERE state = ?2 AND id = ?3",
+                            "UPDATE queue SET state = ?1, next_attempt_at = 0, error = NULL, error_fields = NULL,
+                               payload_hash = NULL WHERE state = ?2 AND id = ?3",
                             params![WAITING, DEAD, id],
                         )?;
                     }

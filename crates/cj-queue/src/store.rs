@@ -54,6 +54,121 @@ pub struct NewEntry {
     pub enqueued_at_ms: i64,
 }
 
+/// What [`Store::enqueue`] did with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored, with this id.
+    Stored(i64),
+    /// Not stored again: an order with the same kind, key and payload was already waiting, in
+    /// flight or accepted, with this id.
+    AlreadyQueued(i64),
+}
+
+impl Enqueued {
+    /// The order's id in the queue: the new one, or the one already queued.
+    pub fn id(self) -> i64 {
+        match self {
+            Enqueued::Stored(id) | Enqueued::AlreadyQueued(id) => id,
+        }
+    }
+}
+
+/// The SHA-256 of an order's payload: what [`Store::enqueue`] recognises an order already
+/// queued by (with its kind and key). The same as PostgreSQL's `sha256(convert_to(payload,
+/// 'UTF8'))`.
+pub(crate) fn payload_hash(payload: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(payload.as_bytes()).to_vec()
+}
+
+/// Which settled orders [`Store::prune`] removes. An order is all the entries of one key
+/// (its create, restates and cancels), removed together and only when none of them is waiting
+/// or in flight; its verdict goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// An order is removed when its latest entry was accepted longer ago than this, whatever
+    /// its verdict (default 90 days: past CJ's locking of most orders, after which they can no
+    /// longer be restated or cancelled, and many runs of `cj reconcile --store`).
+    pub max_age: Duration,
+    /// An order CJ confirmed as sent (its verdict `recorded`, `corrected` or
+    /// `cancelled-as-sent`, recorded after its latest entry was accepted) is removed sooner: when
+    /// its latest entry was accepted longer ago than this (default 7 days, so that a restate or
+    /// cancel sent in the week after still finds its create for reconciliation). Any other
+    /// verdict (`missing`, `amount-differs`, `pending`, ...) or none keeps it to `max_age`.
+    pub reconciled_age: Duration,
+    /// Whether orders with a dead letter are removed too, under `max_age` (default `false`: a
+    /// dead letter waits for an operator, and keeps the other entries of its order).
+    pub dead_letters: bool,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: Duration::from_secs(90 * 24 * 3600),
+            reconciled_age: Duration::from_secs(7 * 24 * 3600),
+            dead_letters: false,
+        }
+    }
+}
+
+/// The verdicts that let [`Retention::reconciled_age`] remove an order early.
+pub(crate) const CONFIRMED_AS_SENT: [Verdict; 3] = [
+    Verdict::Recorded,
+    Verdict::Corrected,
+    Verdict::CancelledAsSent,
+];
+
+/// A [`Retention`] as times: what was accepted before `max_age_ms` goes, and what CJ confirmed
+/// before `reconciled_ms`; nothing enqueued from `youngest_ms` on can go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cutoffs {
+    pub max_age_ms: i64,
+    pub reconciled_ms: i64,
+    pub youngest_ms: i64,
+    pub dead_letters: bool,
+}
+
+impl Cutoffs {
+    pub(crate) fn new(retention: Retention, now_ms: i64) -> Cutoffs {
+        let before = |age: Duration| {
+            now_ms.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+        };
+        let max_age_ms = before(retention.max_age);
+        let reconciled_ms = before(retention.reconciled_age);
+        Cutoffs {
+            max_age_ms,
+            reconciled_ms,
+            youngest_ms: max_age_ms.max(reconciled_ms),
+            dead_letters: retention.dead_letters,
+        }
+    }
+}
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pruned {
+    /// Orders (keys) removed.
+    pub orders: u64,
+    /// Their entries (creates, restates, cancels, dead letters).
+    pub entries: u64,
+    /// Verdicts removed: those of the orders removed, and those older than `max_age` of orders
+    /// the store no longer holds.
+    pub verdicts: u64,
+}
+
+impl Pruned {
+    pub(crate) fn add(&mut self, other: Pruned) {
+        self.orders += other.orders;
+        self.entries += other.entries;
+        self.verdicts += other.verdicts;
+    }
+}
+
+/// Rows a prune reads per transaction: the bound on how long it holds the store.
+pub(crate) const PRUNE_PAGE: i64 = 2_000;
+
 /// A stored order claimed for sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -261,11 +376,44 @@ pub enum StoreError {
 /// Where queued orders live. Every method's effect is durable (for a durable store) when its
 /// future completes.
 pub trait Store: Send + Sync + 'static {
-    /// Stores orders, all or none, and returns their ids.
+    /// Stores orders, all or none, and returns their ids: every entry, even one already
+    /// queued (as `cj reconcile --store --resend-missing` sends accepted orders again).
+    /// [`enqueue`](Store::enqueue) skips orders already queued.
     fn append(
         &self,
         entries: Vec<NewEntry>,
     ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+
+    /// Stores the orders not already queued, all or none: an entry with the same kind, key and
+    /// payload as an order waiting, in flight or accepted (stored by `enqueue`) is not stored
+    /// again, nor is a second such entry in `entries`. A changed order (another payload under
+    /// the same key) is stored. Returns what happened to each entry, in order. Safe when several
+    /// instances enqueue the same order at once: one stores it.
+    ///
+    /// The default stores every entry with [`append`](Store::append): a store of your own
+    /// checks once it implements this.
+    fn enqueue(
+        &self,
+        entries: Vec<NewEntry>,
+    ) -> impl Future<Output = Result<Vec<Enqueued>, StoreError>> + Send {
+        async move {
+            let ids = self.append(entries).await?;
+            Ok(ids.into_iter().map(Enqueued::Stored).collect())
+        }
+    }
+
+    /// Removes the settled orders `retention` no longer keeps, as of `now_ms` (see
+    /// [`Retention`]), in transactions of a bounded size, and gives their space back where the
+    /// store can. Never removes an order with an entry waiting or in flight. The default answers
+    /// [`StoreError::Other`].
+    fn prune(
+        &self,
+        retention: Retention,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Pruned, StoreError>> + Send {
+        let _ = (retention, now_ms);
+        async { Err(unsupported("pruning")) }
+    }
 
     /// Counts of every state (for reports; may scan the whole store).
     fn stats(&self) -> impl Future<Output = Result<Stats, StoreError>> + Send;
@@ -439,6 +587,8 @@ struct MemoryRows {
     waiting_bytes: u64,
     /// Each order's verdict and when it was recorded, by key.
     verdicts: BTreeMap<String, (Verdict, i64)>,
+    /// The rows `enqueue` stored that are not dead letters, by kind, key and payload hash.
+    queued: std::collections::HashMap<(Kind, String, Vec<u8>), i64>,
 }
 
 impl MemoryRows {
@@ -465,6 +615,13 @@ impl MemoryRows {
             self.waiting_bytes += bytes;
         }
         row.state = state;
+        // A dead letter no longer holds its payload back (a requeue stores it unchecked).
+        if state == State::Dead
+            && let Some(hash) = row.hash.take()
+        {
+            let checked = (row.entry.kind, row.entry.key.clone(), hash);
+            self.queued.remove(&checked);
+        }
         if matches!(state, State::Waiting | State::InFlight) {
             self.pending.insert(id);
         } else {
@@ -482,6 +639,8 @@ struct Row {
     error: Option<(String, Vec<String>)>,
     /// When CJ accepted it (milliseconds since the Unix epoch), and its submission id.
     accepted: Option<(i64, Option<String>)>,
+    /// Its payload's hash, when `enqueue` stored it and it is not a dead letter.
+    hash: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -505,36 +664,117 @@ impl MemoryStore {
     }
 }
 
+impl MemoryRows {
+    /// Stores `e` as a waiting row (with the payload hash `enqueue` checked) and returns its id.
+    fn insert(&mut self, e: NewEntry, hash: Option<Vec<u8>>) -> i64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        if let Some(hash) = &hash {
+            self.queued
+                .insert((e.kind, e.key.clone(), hash.clone()), id);
+        }
+        self.rows.insert(
+            id,
+            Row {
+                entry: Entry {
+                    id,
+                    kind: e.kind,
+                    key: e.key,
+                    payload: e.payload,
+                    enqueued_at_ms: e.enqueued_at_ms,
+                    attempts: 0,
+                },
+                // Settled until `set_state` below counts it as waiting.
+                state: State::Accepted,
+                next_attempt_ms: 0,
+                claimed_until_ms: 0,
+                error: None,
+                accepted: None,
+                hash,
+            },
+        );
+        self.set_state(id, State::Waiting);
+        id
+    }
+}
+
 impl Store for MemoryStore {
     async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<i64>, StoreError> {
         let mut rows = self.lock()?;
-        let mut ids = Vec::with_capacity(entries.len());
+        Ok(entries.into_iter().map(|e| rows.insert(e, None)).collect())
+    }
+
+    async fn enqueue(&self, entries: Vec<NewEntry>) -> Result<Vec<Enqueued>, StoreError> {
+        let mut rows = self.lock()?;
+        let mut out = Vec::with_capacity(entries.len());
         for e in entries {
-            rows.next_id += 1;
-            let id = rows.next_id;
-            rows.rows.insert(
-                id,
-                Row {
-                    entry: Entry {
-                        id,
-                        kind: e.kind,
-                        key: e.key,
-                        payload: e.payload,
-                        enqueued_at_ms: e.enqueued_at_ms,
-                        attempts: 0,
-                    },
-                    // Settled until `set_state` below counts it as waiting.
-                    state: State::Accepted,
-                    next_attempt_ms: 0,
-                    claimed_until_ms: 0,
-                    error: None,
-                    accepted: None,
-                },
-            );
-            rows.set_state(id, State::Waiting);
-            ids.push(id);
+            let hash = payload_hash(&e.payload);
+            let checked = (e.kind, e.key.clone(), hash);
+            if let Some(id) = rows.queued.get(&checked) {
+                out.push(Enqueued::AlreadyQueued(*id));
+                continue;
+            }
+            out.push(Enqueued::Stored(rows.insert(e, Some(checked.2))));
         }
-        Ok(ids)
+        Ok(out)
+    }
+
+    async fn prune(&self, retention: Retention, now_ms: i64) -> Result<Pruned, StoreError> {
+        let cut = Cutoffs::new(retention, now_ms);
+        let mut rows = self.lock()?;
+        let mut orders: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+        for row in rows.rows.values() {
+            orders.entry(row.entry.key.as_str()).or_default().push(row);
+        }
+        let verdicts = &rows.verdicts;
+        let gone: Vec<(String, Vec<i64>)> = orders
+            .into_iter()
+            .filter(|(key, entries)| {
+                let settled = entries.iter().all(|r| match r.state {
+                    State::Accepted => true,
+                    State::Dead => cut.dead_letters,
+                    State::Waiting | State::InFlight => false,
+                });
+                let latest = entries
+                    .iter()
+                    .map(|r| r.accepted.as_ref().map_or(r.entry.enqueued_at_ms, |a| a.0))
+                    .max()
+                    .unwrap_or(i64::MAX);
+                let confirmed = verdicts.get(*key).is_some_and(|(verdict, at)| {
+                    CONFIRMED_AS_SENT.contains(verdict) && *at >= latest
+                });
+                settled && (latest < cut.max_age_ms || (confirmed && latest < cut.reconciled_ms))
+            })
+            .map(|(key, entries)| {
+                (
+                    key.to_string(),
+                    entries.iter().map(|r| r.entry.id).collect(),
+                )
+            })
+            .collect();
+        let mut pruned = Pruned::default();
+        for (key, ids) in gone {
+            for id in ids {
+                rows.set_state(id, State::Dead);
+                rows.rows.remove(&id);
+                pruned.entries += 1;
+            }
+            pruned.orders += 1;
+            pruned.verdicts += u64::from(rows.verdicts.remove(&key).is_some());
+        }
+        let held: std::collections::HashSet<&str> =
+            rows.rows.values().map(|r| r.entry.key.as_str()).collect();
+        let orphans: Vec<String> = rows
+            .verdicts
+            .iter()
+            .filter(|(key, (_, at))| *at < cut.max_age_ms && !held.contains(key.as_str()))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in orphans {
+            rows.verdicts.remove(&key);
+            pruned.verdicts += 1;
+        }
+        Ok(pruned)
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
