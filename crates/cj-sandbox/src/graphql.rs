@@ -1386,6 +1386,10 @@ impl Echoes {
     }
 }
 
+/// A document's fragments, by name.
+type Fragments =
+    HashMap<Name, async_graphql::Positioned<async_graphql::parser::types::FragmentDefinition>>;
+
 /// What a document selects of an object, fragments expanded (`@skip` and `@include` are
 /// applied by async-graphql before execution). Once grouped, one entry per response key in
 /// the order of first appearance, as async-graphql merges fields.
@@ -1409,15 +1413,7 @@ enum What {
 }
 
 impl Plan {
-    fn of(
-        set: &SelectionSet,
-        type_name: &str,
-        fragments: &HashMap<
-            Name,
-            async_graphql::Positioned<async_graphql::parser::types::FragmentDefinition>,
-        >,
-        types: &Types,
-    ) -> Plan {
+    fn of(set: &SelectionSet, type_name: &str, fragments: &Fragments, types: &Types) -> Plan {
         let mut out = Vec::new();
         Self::collect(set, type_name, fragments, types, &mut out);
         Plan(out)
@@ -1426,10 +1422,7 @@ impl Plan {
     fn collect(
         set: &SelectionSet,
         type_name: &str,
-        fragments: &HashMap<
-            Name,
-            async_graphql::Positioned<async_graphql::parser::types::FragmentDefinition>,
-        >,
+        fragments: &Fragments,
         types: &Types,
         out: &mut Vec<Selected>,
     ) {
