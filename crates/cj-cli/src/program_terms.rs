@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use cj::program_terms::{
-    AppliedCommission, Contract, ContractStatus, Estimate, Money, OrderContext, TryStreamExt,
-    estimate,
+    AppliedCommission, Contract, ContractStatus, ContractsError, Estimate, Money, OrderContext,
+    StreamExt, estimate,
 };
 use cj::tracking::{Id, Instant, OrderCreateRequest};
 use clap::{Args, Subcommand};
@@ -91,17 +91,44 @@ async fn list(args: ListArgs) -> u8 {
     if let Some(t) = args.active_before {
         request = request.active_before(t);
     }
-    let contracts: Vec<Contract> = match request.stream().try_collect().await {
-        Ok(c) => c,
-        Err(e) => return report_error(&e, &[]),
-    };
-    match args.output {
+    // Every contract that reads is printed; one that does not is named on stderr, and the
+    // walk goes on (it ends by itself after a failure).
+    let mut contracts: Vec<Contract> = Vec::new();
+    let mut unreadable = 0usize;
+    let mut failed = None;
+    let mut stream = std::pin::pin!(request.stream());
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(contract) => contracts.push(contract),
+            Err(ContractsError::Unreadable(u)) => {
+                eprintln!("error: {u}");
+                unreadable += 1;
+            }
+            Err(ContractsError::Failed(e)) => failed = Some(e),
+            Err(other) => {
+                eprintln!("error: {other}");
+                unreadable += 1;
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return report_error(&e, &[]);
+    }
+    let code = match args.output {
         Output::Json => crate::print_json(&contracts, true),
         Output::Table => {
             print_contracts(&contracts);
             exit::OK
         }
+    };
+    if unreadable > 0 && code == exit::OK {
+        eprintln!(
+            "{unreadable} contract(s) could not be read; the {} others are printed",
+            contracts.len()
+        );
+        return exit::CJ_ERRORS;
     }
+    code
 }
 
 fn print_contracts(contracts: &[Contract]) {
@@ -272,7 +299,10 @@ fn describe(applied: &AppliedCommission) -> String {
         text.push_str(currency);
     }
     if let Some(list) = &c.item_list {
-        text.push_str(&format!(" [item list {}]", list.name));
+        match &list.name {
+            Some(name) => text.push_str(&format!(" [item list {name}]")),
+            None => text.push_str(&format!(" [item list {}]", list.id)),
+        }
     }
     if let Some(s) = &c.situation {
         text.push_str(&format!(" [situation {}]", s.name));

@@ -323,6 +323,59 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
 }
 
 #[test]
+fn program_terms_prints_the_contracts_it_can_read_and_names_the_other() {
+    // The second contract (advertiser 2345678) has a rate that is no number; the first an
+    // item list without a name, which CJ sends.
+    let mut page: Value = serde_json::from_str(&contracts_page()).expect("JSON");
+    let list = &mut page["data"]["publisher"]["contracts"]["resultList"];
+    list[1]["programTerms"]["actionTerms"][0]["commissions"][0]["rate"]["value"] = json!("twelve");
+    list[0]["programTerms"]["actionTerms"][0]["commissions"][1]["itemList"]["name"] = Value::Null;
+    let server = MockServer::start();
+    let body = page.to_string();
+    server.mock(|when, then| {
+        when.method(POST).path("/query");
+        then.status(200).body(body);
+    });
+    let env = [
+        ("CJ_TOKEN", TOKEN),
+        ("CJ_PROGRAM_TERMS_URL", &server.base_url() as &str),
+    ];
+    let args = ["program-terms", "--publisher-id", "7654321"];
+    let field = "field `programTerms.actionTerms[0].commissions[0].rate.value`";
+    let named = "contract #1 (advertiser 2345678, program terms 880022) could not be read";
+
+    let json_out = cj(&[&args[..], &["--output", "json"]].concat(), "", &env);
+    assert_eq!(json_out.status.code(), Some(1), "{}", stderr(&json_out));
+    let contracts: Value = serde_json::from_str(&stdout(&json_out)).expect("a JSON array");
+    let advertisers: Vec<&str> = contracts
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|c| c["advertiserId"].as_str())
+        .collect();
+    assert_eq!(advertisers, ["1234567", "3456789"]);
+    assert!(
+        contracts[0]["programTerms"]["actionTerms"][0]["commissions"][1]["itemList"]["name"]
+            .is_null()
+    );
+    let errors = stderr(&json_out);
+    assert!(errors.contains(named) && errors.contains(field), "{errors}");
+    assert!(
+        errors.contains("1 contract(s) could not be read"),
+        "{errors}"
+    );
+
+    let table = cj(&args, "", &env);
+    assert_eq!(table.status.code(), Some(1), "{}", stderr(&table));
+    assert!(
+        stdout(&table).contains("2 contract(s)"),
+        "{}",
+        stdout(&table)
+    );
+    assert!(stderr(&table).contains(named), "{}", stderr(&table));
+}
+
+#[test]
 fn program_terms_prints_every_contract_and_feeds_the_estimate() {
     let server = MockServer::start();
     let mock = server.mock(|when, then| {

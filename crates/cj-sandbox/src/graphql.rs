@@ -63,7 +63,8 @@ pub(crate) fn build(
     let doc = s::parse_schema::<String>(sdl).map_err(|e| e.to_string())?;
     let mut query = "Query".to_string();
     let mut mutation = None;
-    let mut kinds: HashMap<String, Kind> = HashMap::new();
+    // Every object type's fields and their types.
+    let mut types = Types::new();
     for def in &doc.definitions {
         match def {
             s::Definition::SchemaDefinition(sd) => {
@@ -73,16 +74,20 @@ pub(crate) fn build(
                 mutation = sd.mutation.clone();
             }
             s::Definition::TypeDefinition(t) => {
-                let (name, kind) = match t {
-                    s::TypeDefinition::Object(o) => (&o.name, Kind::Object),
-                    _ => continue,
+                let s::TypeDefinition::Object(o) = t else {
+                    continue;
                 };
-                kinds.insert(name.clone(), kind);
+                let fields = o
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.clone(), Shape::of(&f.field_type)))
+                    .collect();
+                types.insert(o.name.clone(), fields);
             }
             _ => {}
         }
     }
-    let kinds = Arc::new(kinds);
+    let types = Arc::new(types);
     let mut inputs = Inputs::default();
     let mut builder = Schema::build(&query, mutation.as_deref(), None);
     for def in &doc.definitions {
@@ -99,7 +104,7 @@ pub(crate) fn build(
                     let key = format!("{}.{}", o.name, f.name);
                     let resolver: Resolver = match resolvers.get(key.as_str()) {
                         Some(r) => r.clone(),
-                        None => json_field(&f.name, &f.field_type, kinds.clone()),
+                        None => json_field(&f.name, &f.field_type, types.clone()),
                     };
                     let mut field =
                         Field::new(&f.name, type_ref(&f.field_type), move |ctx| resolver(ctx));
@@ -185,10 +190,8 @@ impl Api {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Object,
-}
+/// The object types of a schema: each one's fields and their types.
+type Types = HashMap<String, HashMap<String, Shape>>;
 
 fn type_ref(t: &s::Type<'_, String>) -> TypeRef {
     match t {
@@ -207,19 +210,23 @@ fn input_value(v: &s::InputValue<'_, String>) -> InputValue {
 }
 
 /// A resolver that reads field `name` of the parent JSON object.
-fn json_field(name: &str, ty: &s::Type<'_, String>, kinds: Arc<HashMap<String, Kind>>) -> Resolver {
+fn json_field(name: &str, ty: &s::Type<'_, String>, types: Arc<Types>) -> Resolver {
     let name = name.to_string();
     let ty = Shape::of(ty);
     Arc::new(move |ctx: ResolverContext<'_>| {
         let parent = ctx.parent_value;
         if let Some(lazy) = parent.downcast_ref::<LazyObject>() {
             return FieldFuture::Value(match lazy.field(&name) {
-                Some(LazyField::Objects(objects)) => Some(FieldValue::list(
-                    objects.iter().map(|o| FieldValue::borrowed_any(o)),
-                )),
+                Some(LazyField::Echo(list)) => {
+                    // Written with the answer (see `Echoes`): an empty list stands in for it.
+                    if let Some(echoes) = ctx.data_opt::<Arc<Echoes>>() {
+                        echoes.add(&ctx, ty.named(), list.clone(), &types);
+                    }
+                    Some(FieldValue::list(Vec::<FieldValue<'_>>::new()))
+                }
                 Some(LazyField::Text(text)) => {
                     let value = serde_json::from_str(text.get()).unwrap_or_default();
-                    field_value(value, &ty, &kinds)
+                    field_value(value, &ty, &types)
                 }
                 None => None,
             });
@@ -229,12 +236,12 @@ fn json_field(name: &str, ty: &s::Type<'_, String>, kinds: Arc<HashMap<String, K
             .and_then(|p| p.get(&name))
             .cloned()
             .unwrap_or(serde_json::Value::Null);
-        FieldFuture::Value(field_value(value, &ty, &kinds))
+        FieldFuture::Value(field_value(value, &ty, &types))
     })
 }
 
-/// An answer object whose fields stay JSON text until they are selected: a large answer (a
-/// batch of orders) costs about its text, not a tree of values per item.
+/// An answer object whose fields stay JSON text until they are selected, or a list written
+/// straight into the answer ([`LazyField::Echo`]).
 pub(crate) struct LazyObject {
     fields: Vec<(String, LazyField)>,
 }
@@ -243,25 +250,22 @@ pub(crate) struct LazyObject {
 pub(crate) enum LazyField {
     /// Any JSON value, as text.
     Text(Box<RawValue>),
-    /// A list of objects, each lazy in turn.
-    Objects(Vec<LazyObject>),
+    /// A list of objects made one at a time as the answer is written (see [`Echoes`]).
+    Echo(Arc<dyn EchoList>),
+}
+
+/// A list of answer objects (the echo of a batch of orders) that makes each item when it is
+/// written: a batch's answer then costs its text, never a tree of values per item.
+pub(crate) trait EchoList: Send + Sync {
+    /// How many items.
+    fn len(&self) -> usize;
+    /// Item `i`, as JSON (null when there is none).
+    fn item(&self, i: usize) -> serde_json::Value;
 }
 
 impl LazyObject {
     /// An object of these fields.
     pub(crate) fn new(fields: Vec<(String, LazyField)>) -> Self {
-        LazyObject { fields }
-    }
-
-    /// The fields of a JSON object, each as its text (anything else has none).
-    pub(crate) fn of_json(value: serde_json::Value) -> Self {
-        let serde_json::Value::Object(map) = value else {
-            return LazyObject { fields: Vec::new() };
-        };
-        let fields = map
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, LazyField::text(&v)?)))
-            .collect();
         LazyObject { fields }
     }
 
@@ -281,28 +285,22 @@ impl LazyField {
 
 /// A JSON value as the field value of a GraphQL type: objects stay JSON for their own fields
 /// to read, lists recurse, leaves become GraphQL values.
-fn field_value<'a>(
-    value: serde_json::Value,
-    ty: &Shape,
-    kinds: &HashMap<String, Kind>,
-) -> Option<FieldValue<'a>> {
+fn field_value<'a>(value: serde_json::Value, ty: &Shape, types: &Types) -> Option<FieldValue<'a>> {
     if value.is_null() {
         return None;
     }
     match ty {
-        Shape::NonNull(inner) => field_value(value, inner, kinds),
+        Shape::NonNull(inner) => field_value(value, inner, types),
         Shape::List(inner) => {
             let items = match value {
                 serde_json::Value::Array(items) => items,
                 _ => return None,
             };
             Some(FieldValue::list(items.into_iter().map(|item| {
-                field_value(item, inner, kinds).unwrap_or(FieldValue::NULL)
+                field_value(item, inner, types).unwrap_or(FieldValue::NULL)
             })))
         }
-        Shape::Named(n) if kinds.get(n) == Some(&Kind::Object) => {
-            Some(FieldValue::owned_any(value))
-        }
+        Shape::Named(n) if types.contains_key(n) => Some(FieldValue::owned_any(value)),
         Shape::Named(_) => Some(FieldValue::value(to_graphql(value))),
     }
 }
@@ -542,15 +540,35 @@ pub(crate) async fn run(
         .max_answer_bytes
         .saturating_add(body_len.saturating_mul(2));
     request.data.insert(AnswerLimit(limit));
+    let echoes = Arc::new(Echoes::default());
+    request.data.insert(echoes.clone());
     let response = api.schema.execute(request).await;
-    let http = match json_within(&response, limit) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
-        Err(message) => error_response(StatusCode::OK, &message),
+    let echoes = echoes.take();
+    let http = if echoes.is_empty() {
+        match json_within(&response, limit) {
+            Ok(body) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+            Err(message) => error_response(StatusCode::OK, &message),
+        }
+    } else {
+        match echo_within(&response, &echoes, &api.inputs, limit) {
+            Ok((chunks, length)) => (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/json".to_string()),
+                    (header::CONTENT_LENGTH, length.to_string()),
+                ],
+                axum::body::Body::from_stream(futures_util::stream::iter(
+                    chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+                )),
+            )
+                .into_response(),
+            Err(message) => error_response(StatusCode::OK, &message),
+        }
     };
     (response, http)
 }
@@ -646,8 +664,15 @@ fn json_within(response: &async_graphql::Response, limit: usize) -> Result<Vec<u
     };
     match serde_json::to_writer(&mut out, response) {
         Ok(()) => Ok(out.bytes),
-        Err(e) if e.is_io() => Err(too_large(limit)),
-        Err(e) => Err(format!("The answer could not be written: {e}")),
+        Err(e) => Err(write_error(&e, limit)),
+    }
+}
+
+fn write_error(e: &serde_json::Error, limit: usize) -> String {
+    if e.is_io() {
+        too_large(limit)
+    } else {
+        format!("The answer could not be written: {e}")
     }
 }
 
@@ -853,12 +878,13 @@ pub(crate) struct Stash(HashMap<String, Vec<Bytes>>);
 
 /// The items of list argument `argument` of the field being resolved, each as JSON: parsed
 /// one at a time from the request body when stashed, else converted from the argument.
-pub(crate) enum ListArgument<'a> {
-    Stashed(&'a [Bytes]),
+pub(crate) enum ListArgument {
+    /// Slices of the request body (shared, not copies).
+    Stashed(Vec<Bytes>),
     Inline(Vec<serde_json::Value>),
 }
 
-impl ListArgument<'_> {
+impl ListArgument {
     /// How many items.
     pub(crate) fn len(&self) -> usize {
         match self {
@@ -880,10 +906,10 @@ impl ListArgument<'_> {
 }
 
 /// Argument `argument` of the field being resolved, a list (a single value is a list of one).
-pub(crate) fn list_argument<'a>(
-    ctx: &ResolverContext<'a>,
+pub(crate) fn list_argument(
+    ctx: &ResolverContext<'_>,
     argument: &str,
-) -> Result<ListArgument<'a>, async_graphql::Error> {
+) -> Result<ListArgument, async_graphql::Error> {
     let variable = ctx
         .ctx
         .item
@@ -897,7 +923,7 @@ pub(crate) fn list_argument<'a>(
         .zip(ctx.data_opt::<Stash>())
         .and_then(|(name, stash)| stash.0.get(name))
     {
-        return Ok(ListArgument::Stashed(items));
+        return Ok(ListArgument::Stashed(items.clone()));
     }
     Ok(ListArgument::Inline(
         match to_json(ctx.args.try_get(argument)?.as_value()) {
@@ -1290,5 +1316,528 @@ fn own_size(value: &Value) -> usize {
         Value::Binary(b) => b.len(),
         Value::List(items) => items.len().saturating_add(2),
         Value::Object(_) => 2,
+    }
+}
+
+/// The lists of a request's answer written straight into its text ([`LazyField::Echo`]):
+/// each item is made, written through the selection the document makes of it, and dropped,
+/// so that an answer costs its text, not async-graphql's tree of values (ten times its text:
+/// 1 GB for the echo of CJ's largest batch). async-graphql resolves an empty list in its
+/// place; the answer is written around it.
+#[derive(Default)]
+pub(crate) struct Echoes(Mutex<Vec<Echo>>);
+
+/// One list to write: where in the answer, what of each item, and the items.
+struct Echo {
+    /// The response keys down to the list.
+    path: Vec<String>,
+    selection: Plan,
+    list: Arc<dyn EchoList>,
+}
+
+impl Echoes {
+    /// Notes the list the field being resolved returns, with the selection made of its items
+    /// (of type `item_type`).
+    fn add(
+        &self,
+        ctx: &ResolverContext<'_>,
+        item_type: &str,
+        list: Arc<dyn EchoList>,
+        types: &Types,
+    ) {
+        let path = ctx
+            .ctx
+            .path_node
+            .map(|p| p.to_string_vec())
+            .unwrap_or_default();
+        let selection = Plan::of(
+            &ctx.ctx.item.node.selection_set.node,
+            item_type,
+            &ctx.ctx.query_env.fragments,
+            types,
+        );
+        if let Ok(mut echoes) = self.0.lock() {
+            echoes.push(Echo {
+                path,
+                selection,
+                list,
+            });
+        }
+    }
+
+    /// The lists to write, the selections of a list selected twice under one key merged.
+    fn take(&self) -> Vec<Echo> {
+        let echoes = self
+            .0
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default();
+        let mut merged: Vec<Echo> = Vec::new();
+        for echo in echoes {
+            match merged.iter_mut().find(|m| m.path == echo.path) {
+                Some(m) => m.selection.0.extend(echo.selection.0),
+                None => merged.push(echo),
+            }
+        }
+        for echo in &mut merged {
+            echo.selection.group();
+        }
+        merged
+    }
+}
+
+/// A document's fragments, by name.
+type Fragments =
+    HashMap<Name, async_graphql::Positioned<async_graphql::parser::types::FragmentDefinition>>;
+
+/// What a document selects of an object, fragments expanded (`@skip` and `@include` are
+/// applied by async-graphql before execution). Once grouped, one entry per response key in
+/// the order of first appearance, as async-graphql merges fields.
+#[derive(Debug, Clone, Default)]
+struct Plan(Vec<Selected>);
+
+#[derive(Debug, Clone)]
+struct Selected {
+    key: String,
+    what: What,
+}
+
+#[derive(Debug, Clone)]
+enum What {
+    Typename(String),
+    Field {
+        name: String,
+        shape: Shape,
+        of: Plan,
+    },
+}
+
+impl Plan {
+    fn of(set: &SelectionSet, type_name: &str, fragments: &Fragments, types: &Types) -> Plan {
+        let mut out = Vec::new();
+        Self::collect(set, type_name, fragments, types, &mut out);
+        Plan(out)
+    }
+
+    fn collect(
+        set: &SelectionSet,
+        type_name: &str,
+        fragments: &Fragments,
+        types: &Types,
+        out: &mut Vec<Selected>,
+    ) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    let f = &f.node;
+                    let key = f.response_key().node.to_string();
+                    let name = f.name.node.as_str();
+                    if name == "__typename" {
+                        out.push(Selected {
+                            key,
+                            what: What::Typename(type_name.to_string()),
+                        });
+                        continue;
+                    }
+                    // Validation refuses unknown fields; async-graphql skips them too.
+                    let Some(shape) = types.get(type_name).and_then(|t| t.get(name)) else {
+                        continue;
+                    };
+                    let of = Plan::of(&f.selection_set.node, shape.named(), fragments, types);
+                    out.push(Selected {
+                        key,
+                        what: What::Field {
+                            name: name.to_string(),
+                            shape: shape.clone(),
+                            of,
+                        },
+                    });
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = fragments.get(&spread.node.fragment_name.node)
+                        && fragment.node.type_condition.node.on.node == type_name
+                    {
+                        Self::collect(
+                            &fragment.node.selection_set.node,
+                            type_name,
+                            fragments,
+                            types,
+                            out,
+                        );
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    let matches = inline
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|c| c.node.on.node == type_name);
+                    if matches {
+                        Self::collect(
+                            &inline.node.selection_set.node,
+                            type_name,
+                            fragments,
+                            types,
+                            out,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// One entry per response key, the selections of a key selected twice merged.
+    fn group(&mut self) {
+        let mut grouped: Vec<Selected> = Vec::new();
+        for selected in std::mem::take(&mut self.0) {
+            match grouped.iter_mut().find(|g| g.key == selected.key) {
+                Some(Selected {
+                    what: What::Field { of, .. },
+                    ..
+                }) => {
+                    if let What::Field { of: more, .. } = selected.what {
+                        of.0.extend(more.0);
+                    }
+                }
+                // A leaf or `__typename` again: the first one stands.
+                Some(_) => {}
+                None => grouped.push(selected),
+            }
+        }
+        for g in &mut grouped {
+            if let What::Field { of, .. } = &mut g.what {
+                of.group();
+            }
+        }
+        self.0 = grouped;
+    }
+}
+
+/// `response` as JSON with its echoes written in, in chunks, unless it is larger than `limit`
+/// bytes; and its length.
+fn echo_within(
+    response: &async_graphql::Response,
+    echoes: &[Echo],
+    inputs: &Inputs,
+    limit: usize,
+) -> Result<(Vec<Bytes>, usize), String> {
+    /// A chunk of the answer: what the answer holds at once beyond its text.
+    const CHUNK: usize = 1024 * 1024;
+    struct Chunked {
+        chunks: Vec<Bytes>,
+        current: Vec<u8>,
+        length: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Chunked {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.length = self.length.saturating_add(buf.len());
+            if self.length > self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            self.current.extend_from_slice(buf);
+            if self.current.len() >= CHUNK {
+                let full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK + 4096));
+                self.chunks.push(Bytes::from(full));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Spliced<'a> {
+        data: At<'a>,
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        extensions: &'a std::collections::BTreeMap<String, Value>,
+        #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
+        errors: &'a [ServerError],
+    }
+    let mut out = Chunked {
+        chunks: Vec::new(),
+        current: Vec::with_capacity(CHUNK + 4096),
+        length: 0,
+        limit,
+    };
+    let answer = Spliced {
+        data: At {
+            value: &response.data,
+            path: Vec::new(),
+            echoes,
+            inputs,
+        },
+        extensions: &response.extensions,
+        errors: &response.errors,
+    };
+    match serde_json::to_writer(&mut out, &answer) {
+        Ok(()) => {
+            let mut chunks = out.chunks;
+            chunks.push(Bytes::from(out.current));
+            Ok((chunks, out.length))
+        }
+        Err(e) => Err(write_error(&e, limit)),
+    }
+}
+
+/// A value of async-graphql's answer, at `path`: an echo is written where its empty list is.
+struct At<'a> {
+    value: &'a Value,
+    path: Vec<String>,
+    echoes: &'a [Echo],
+    inputs: &'a Inputs,
+}
+
+impl At<'_> {
+    fn child<'b>(&'b self, value: &'b Value, segment: String) -> At<'b> {
+        let mut path = self.path.clone();
+        path.push(segment);
+        At {
+            value,
+            path,
+            echoes: self.echoes,
+            inputs: self.inputs,
+        }
+    }
+}
+
+impl serde::Serialize for At<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        if let Some(echo) = self.echoes.iter().find(|e| e.path == self.path) {
+            let mut seq = serializer.serialize_seq(Some(echo.list.len()))?;
+            for i in 0..echo.list.len() {
+                let item = echo.list.item(i);
+                seq.serialize_element(&Written {
+                    value: &item,
+                    shape: None,
+                    selection: &echo.selection,
+                    inputs: self.inputs,
+                })?;
+            }
+            return seq.end();
+        }
+        // Only the way down to an echo is walked; the rest is written as it is.
+        let below = |p: &Echo| p.path.len() > self.path.len() && p.path.starts_with(&self.path);
+        if !self.echoes.iter().any(below) {
+            return self.value.serialize(serializer);
+        }
+        match self.value {
+            Value::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (key, value) in fields {
+                    map.serialize_entry(key.as_str(), &self.child(value, key.to_string()))?;
+                }
+                map.end()
+            }
+            Value::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for (i, item) in items.iter().enumerate() {
+                    seq.serialize_element(&self.child(item, i.to_string()))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// Whether the items of a list of this type are objects.
+fn item_is_object(item: &Shape, inputs: &Inputs) -> bool {
+    matches!(item.nullable(), Shape::Named(n) if !inputs.is_leaf(n))
+}
+
+/// A JSON value written as a value of `shape` (an object of `selection`), as async-graphql
+/// resolves it from JSON (see `field_value`); `shape` `None` is an object.
+struct Written<'a> {
+    value: &'a serde_json::Value,
+    shape: Option<&'a Shape>,
+    selection: &'a Plan,
+    inputs: &'a Inputs,
+}
+
+impl serde::Serialize for Written<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+        let object = |serializer: S| {
+            let mut map = serializer.serialize_map(Some(self.selection.0.len()))?;
+            for selected in &self.selection.0 {
+                match &selected.what {
+                    What::Typename(name) => map.serialize_entry(&selected.key, name)?,
+                    What::Field { name, shape, of } => map.serialize_entry(
+                        &selected.key,
+                        &Written {
+                            value: self.value.get(name).unwrap_or(&serde_json::Value::Null),
+                            shape: Some(shape),
+                            selection: of,
+                            inputs: self.inputs,
+                        },
+                    )?,
+                }
+            }
+            map.end()
+        };
+        let Some(shape) = self.shape else {
+            return object(serializer);
+        };
+        if self.value.is_null() {
+            // The sandbox's echoes fill every non-null field from a required input; were one
+            // missing, async-graphql would null the parent: no answer is better than another.
+            if matches!(shape, Shape::NonNull(_)) {
+                return Err(S::Error::custom(format!(
+                    "a null where \"{shape}\" belongs"
+                )));
+            }
+            return serializer.serialize_none();
+        }
+        match shape {
+            Shape::NonNull(inner) => Written {
+                shape: Some(inner),
+                ..*self
+            }
+            .serialize(serializer),
+            Shape::List(inner) => match self.value {
+                serde_json::Value::Array(items) => {
+                    let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                    // A null object in a list reads as an object of nulls (see
+                    // `field_value`: async-graphql resolves its fields from nothing).
+                    let null_object = item_is_object(inner, self.inputs);
+                    for item in items {
+                        let shape = (!(item.is_null() && null_object)).then_some(&**inner);
+                        seq.serialize_element(&Written {
+                            value: item,
+                            shape,
+                            ..*self
+                        })?;
+                    }
+                    seq.end()
+                }
+                _ => serializer.serialize_none(),
+            },
+            Shape::Named(n) if !self.inputs.is_leaf(n) => object(serializer),
+            Shape::Named(n) => {
+                let value = to_graphql(self.value.clone());
+                if !self.inputs.leaf_fits(n, &value) {
+                    return Err(S::Error::custom(format!("an invalid value for \"{n}\"")));
+                }
+                value.serialize(serializer)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SDL: &str = "
+        type Query { echoed: Wrap, plain: Wrap }
+        type Wrap { items: [Item!], count: Int }
+        type Item { id: ID!, name: String, tags: [String], kind: Kind, sub: Sub, subs: [Sub]! }
+        type Sub { a: Int, b: String }
+        enum Kind { BIG SMALL }
+    ";
+
+    fn items() -> Vec<serde_json::Value> {
+        vec![
+            serde_json::json!({"id": "1", "name": "one", "tags": ["x", null, "y"], "kind": "BIG",
+                "sub": {"a": 1, "b": "bee"}, "subs": [{"a": 2}, null, {"b": "c"}]}),
+            serde_json::json!({"id": 2, "name": null, "tags": "not a list", "sub": 5, "subs": []}),
+            serde_json::json!({"id": "3", "amount": 1.5, "sub": {"a": 7, "b": null}, "subs": [{}]}),
+        ]
+    }
+
+    struct Items(Vec<serde_json::Value>);
+
+    impl EchoList for Items {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn item(&self, i: usize) -> serde_json::Value {
+            self.0.get(i).cloned().unwrap_or_default()
+        }
+    }
+
+    fn api() -> Api {
+        let mut resolvers: HashMap<&'static str, Resolver> = HashMap::new();
+        resolvers.insert(
+            "Query.echoed",
+            Arc::new(|_ctx: ResolverContext<'_>| {
+                let object = LazyObject::new(vec![
+                    ("items".into(), LazyField::Echo(Arc::new(Items(items())))),
+                    (
+                        "count".into(),
+                        LazyField::text(&serde_json::json!(3)).expect("text"),
+                    ),
+                ]);
+                FieldFuture::Value(Some(FieldValue::owned_any(object)))
+            }),
+        );
+        resolvers.insert(
+            "Query.plain",
+            Arc::new(|_ctx: ResolverContext<'_>| {
+                let value = serde_json::json!({"items": items(), "count": 3});
+                FieldFuture::Value(Some(FieldValue::owned_any(value)))
+            }),
+        );
+        build(SDL, &resolvers, &HashMap::new(), &Limits::default()).expect("builds")
+    }
+
+    async fn answer(api: &Api, query: &str, variables: serde_json::Value) -> Vec<u8> {
+        let body = serde_json::json!({"query": query, "variables": variables}).to_string();
+        let request = parse_request(Bytes::from(body)).expect("a request");
+        let (_, http) = run(api, request).await;
+        axum::body::to_bytes(http.into_body(), usize::MAX)
+            .await
+            .expect("a body")
+            .to_vec()
+    }
+
+    /// The echo is written byte for byte as async-graphql answers the same JSON, whatever
+    /// the document selects of it.
+    #[tokio::test]
+    async fn an_echo_is_written_as_async_graphql_answers_the_same_json() {
+        let api = api();
+        let documents = [
+            "{ x: ROOT { items { id name } count } }",
+            "{ x: ROOT { count items { __typename id tags kind sub { a b } subs { b a } } } }",
+            "{ x: ROOT { items { ...I } } } fragment I on Item { id s: sub { a } ... on Item { name } ... { kind } }",
+            "{ x: ROOT { items { id id n: name n: name sub { a } sub { b } subs { a } subs { b a } } } }",
+            "{ x: ROOT { a: items { id } b: items { name } } }",
+            "{ x: ROOT { items { id } items { name sub { a } } } }",
+            "query($s: Boolean!, $i: Boolean!) { x: ROOT { items { id name @skip(if: $s) tags @include(if: $i) sub @include(if: $s) { a } } } }",
+            "{ x: ROOT { items { name } } y: ROOT { items { id } } }",
+        ];
+        for document in documents {
+            let echoed = document.replace("ROOT", "echoed");
+            let plain = document.replace("ROOT", "plain");
+            let variables = serde_json::json!({"s": true, "i": true});
+            let want = answer(&api, &plain, variables.clone()).await;
+            let got = answer(&api, &echoed, variables).await;
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{document}"
+            );
+            assert!(!want.starts_with(br#"{"data":null"#), "{document}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_echo_past_the_answer_limit_is_refused() {
+        let mut api = api();
+        // Twice the request's body, about 200 bytes: the answer is about 300.
+        api.max_answer_bytes = 0;
+        let body = answer(
+            &api,
+            "{ x: echoed { items { id name tags kind sub { a b } } } }",
+            serde_json::json!({}),
+        )
+        .await;
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.starts_with(r#"{"data":null,"errors":[{"message":"The answer would exceed"#),
+            "{text}"
+        );
     }
 }

@@ -284,7 +284,11 @@ impl Sandbox {
             tokens: config.accepted_tokens.clone(),
             faults: faults::FaultState::new(config.faults.clone()),
         });
-        let router = router(app, config.body_limit);
+        let in_flight = Arc::new(limits::InFlight::new(
+            config.limits.max_body_bytes_in_flight,
+            config.body_limit,
+        ));
+        let router = router(app, config.body_limit, in_flight);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -361,8 +365,9 @@ impl Drop for Sandbox {
     }
 }
 
-fn router(app: Arc<App>, body_limit: usize) -> Router {
-    Router::new()
+fn router(app: Arc<App>, body_limit: usize, in_flight: Arc<limits::InFlight>) -> Router {
+    // The GraphQL endpoints, where large bodies and answers go, within a budget.
+    let graphql = Router::new()
         .route(
             "/tracking/graphql",
             post(tracking_live).fallback(method_not_allowed),
@@ -379,6 +384,12 @@ fn router(app: Arc<App>, body_limit: usize) -> Router {
             "/commissions/query",
             post(commissions).fallback(method_not_allowed),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            in_flight,
+            limits::in_flight,
+        ));
+    Router::new()
+        .merge(graphql)
         .route(
             "/advertiser-lookup/v2/advertiser-lookup",
             get(advertiser_lookup).fallback(lookup_method_not_allowed),

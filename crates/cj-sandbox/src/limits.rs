@@ -1,6 +1,6 @@
 //! What keeps a sandbox bounded whatever its clients send: the limits on GraphQL documents and
-//! answers (enforced in `graphql.rs`), and the connection handling here (a cap on connections,
-//! header, idle and request timeouts).
+//! answers (enforced in `graphql.rs`), the budget of request bodies handled at once, and the
+//! connection handling here (a cap on connections, header, idle and request timeouts).
 
 use std::collections::HashMap;
 use std::io;
@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, Response};
+use axum::extract::State;
+use axum::http::{HeaderMap, Request, Response, header};
+use axum::middleware::Next;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::service::Service;
@@ -20,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::SandboxConfig;
@@ -43,6 +45,13 @@ pub struct Limits {
     /// The largest GraphQL answer, in bytes, on top of twice its request's body (default
     /// 16 MiB; the echo of a batch is about as large as the batch).
     pub max_answer_bytes: usize,
+    /// The most bytes of request bodies the GraphQL endpoints handle at once, counted by
+    /// `Content-Length` (a body without one as the largest allowed), from before the body is
+    /// read until the answer is written (default 128 MiB: one of CJ's largest batches at a
+    /// time, or many smaller requests). A request waits its turn; one larger than the budget
+    /// runs alone. A request costs about its body and its answer, so this bounds what
+    /// requests in flight hold together.
+    pub max_body_bytes_in_flight: usize,
     /// The most connections open at once (default 512). At the cap, a new connection closes
     /// the one idle the longest (if for a quarter of a second at least); else it waits.
     pub max_connections: usize,
@@ -64,6 +73,7 @@ impl Default for Limits {
             max_complexity: 1_000,
             max_directives: 16,
             max_answer_bytes: 16 * 1024 * 1024,
+            max_body_bytes_in_flight: 128 * 1024 * 1024,
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
@@ -104,6 +114,14 @@ impl SandboxConfig {
     /// (a mutation's orders are recorded all the same).
     pub fn max_answer_bytes(mut self, bytes: usize) -> Self {
         self.limits.max_answer_bytes = bytes;
+        self
+    }
+
+    /// The most bytes of request bodies the GraphQL endpoints handle at once (see
+    /// [`Limits::max_body_bytes_in_flight`]). The time a request waits its turn counts
+    /// towards its [`request_timeout`](SandboxConfig::request_timeout).
+    pub fn max_body_bytes_in_flight(mut self, bytes: usize) -> Self {
+        self.limits.max_body_bytes_in_flight = bytes;
         self
     }
 
@@ -224,6 +242,85 @@ struct Held {
 }
 
 impl http_body::Body for Held {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The budget of request bodies handled at once ([`Limits::max_body_bytes_in_flight`]), in
+/// KiB.
+pub(crate) struct InFlight {
+    permits: Arc<Semaphore>,
+    total: u32,
+    body_limit: usize,
+}
+
+impl InFlight {
+    pub(crate) fn new(bytes: usize, body_limit: usize) -> Self {
+        let total = u32::try_from(bytes / 1024)
+            .unwrap_or(u32::MAX)
+            .clamp(1, u32::try_from(Semaphore::MAX_PERMITS).unwrap_or(u32::MAX));
+        InFlight {
+            permits: Arc::new(Semaphore::new(total as usize)),
+            total,
+            body_limit,
+        }
+    }
+
+    /// What a request costs: its body's KiB (at least one), at most the whole budget.
+    fn weight(&self, headers: &HeaderMap) -> u32 {
+        let bytes = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .unwrap_or(self.body_limit)
+            .min(self.body_limit);
+        u32::try_from(bytes / 1024 + 1)
+            .unwrap_or(u32::MAX)
+            .min(self.total)
+    }
+}
+
+/// Runs a request once its body fits the budget, and holds its share until its answer is
+/// written (or dropped).
+pub(crate) async fn in_flight(
+    State(budget): State<Arc<InFlight>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response<Body> {
+    let weight = budget.weight(request.headers());
+    // The semaphore is never closed.
+    let Ok(permit) = budget.permits.clone().acquire_many_owned(weight).await else {
+        return next.run(request).await;
+    };
+    next.run(request).await.map(|body| {
+        Body::new(Permitted {
+            body,
+            _permit: permit,
+        })
+    })
+}
+
+/// An answer's body, keeping its request's share of the budget until it is written.
+struct Permitted {
+    body: Body,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Permitted {
     type Data = axum::body::Bytes;
     type Error = axum::Error;
 

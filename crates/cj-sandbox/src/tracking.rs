@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params, params_from_iter};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::graphql::{LazyField, LazyObject, Resolver, list_argument};
+use crate::graphql::{EchoList, LazyField, LazyObject, ListArgument, Resolver, list_argument};
 
 /// CJ's limits.
 const MAX_ORDERS: usize = 10_000;
@@ -686,7 +686,7 @@ fn submit(
     ctx: &ResolverContext<'_>,
     argument: &str,
     ledger: &Ledger,
-    rules: &TrackingRules,
+    rules: &Arc<TrackingRules>,
     refusals: Option<&crate::faults::Refusals>,
 ) -> Result<LazyObject, Error> {
     let live = ctx.data::<Live>().map(|l| l.0).unwrap_or(false);
@@ -728,21 +728,64 @@ fn submit(
             continue;
         }
         let submission = ledger.next_submission();
-        let answer = answer(kind, &order, &submission, &batch, &received, rules);
         if let Some(tx) = &tx {
+            let answer = answer(kind, &order, &submission, &batch, &received, rules);
             record_step(tx, kind, &order, &answer, &received).map_err(unavailable)?;
         }
-        answered.push(LazyObject::of_json(answer));
+        answered.push((i, submission));
     }
     if let Some(tx) = tx {
         tx.commit().map_err(unavailable)?;
     }
     let errors = LazyField::text(&Value::Array(refused))
         .ok_or_else(|| Error::new("the errors could not be written"))?;
+    // Each answer is made again as it is written (the same: `answer` depends on nothing
+    // else), so that a batch's answers are never all in memory at once.
+    let echo = Echo {
+        kind,
+        orders,
+        answered,
+        batch,
+        received,
+        rules: rules.clone(),
+    };
     Ok(LazyObject::new(vec![
-        ("orders".into(), LazyField::Objects(answered)),
+        ("orders".into(), LazyField::Echo(Arc::new(echo))),
         ("errors".into(), errors),
     ]))
+}
+
+/// The answers of a request's accepted orders, made one at a time (see
+/// [`graphql::Echoes`](crate::graphql)).
+struct Echo {
+    kind: Kind,
+    orders: ListArgument,
+    /// Each accepted order's position in `orders` and its submission id.
+    answered: Vec<(usize, String)>,
+    batch: String,
+    received: String,
+    rules: Arc<TrackingRules>,
+}
+
+impl EchoList for Echo {
+    fn len(&self) -> usize {
+        self.answered.len()
+    }
+
+    fn item(&self, i: usize) -> Value {
+        let Some((at, submission)) = self.answered.get(i) else {
+            return Value::Null;
+        };
+        let order = self.orders.item(*at);
+        answer(
+            self.kind,
+            &order,
+            submission,
+            &self.batch,
+            &self.received,
+            &self.rules,
+        )
+    }
 }
 
 /// CJ's refusals of a whole request because of one order.

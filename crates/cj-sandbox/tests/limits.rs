@@ -687,3 +687,43 @@ async fn soak() {
     );
     assert_eq!(failed, 0);
 }
+
+#[tokio::test]
+async fn requests_over_the_budget_in_flight_take_turns() {
+    // A budget of 1 KiB: each request takes all of it.
+    let sandbox = Sandbox::start_with(SandboxConfig::new().max_body_bytes_in_flight(1024))
+        .await
+        .expect("starts");
+    let url = tracking_test(&sandbox);
+    let body = json!({"query": CREATE, "variables": {"o": [an_order()]}}).to_string();
+    let slow = {
+        let (url, body) = (url.clone(), body.clone());
+        tokio::spawn(async move {
+            let response = http()
+                .post(&url)
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/json")
+                .header(cj_sandbox::FAULT_HEADER, "delay=1500")
+                .body(body)
+                .send()
+                .await
+                .expect("answers");
+            assert_eq!(response.status().as_u16(), 200);
+            response.text().await.expect("a body");
+            Instant::now()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, answer, _) = post(&url, body.into_bytes()).await;
+    let second_done = Instant::now();
+    let first_done = slow.await.expect("the first request");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["data"]["createOrders"]["orders"][0]["orderId"],
+        "ORD-1"
+    );
+    // The second waited for the first's answer to be written.
+    assert!(second_done >= first_done);
+    // The health check is outside the budget.
+    assert_healthy(&sandbox).await;
+}

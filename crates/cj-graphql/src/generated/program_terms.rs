@@ -178,8 +178,8 @@ pub struct ContractList {
 pub struct ItemList {
     /// Item List ID. (`id: ID!`)
     pub id: Id,
-    /// Item List name. (`name: String!`)
-    pub name: String,
+    /// Item List name; CJ sends null for some lists. (`name: String`)
+    pub name: Option<String>,
 }
 /// Determines how and when actions will be locked for payment. (PTA)
 ///

@@ -14,12 +14,16 @@ mod generated;
 mod estimate;
 
 use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use bytes::Bytes;
 use cj_transport::{Error, InvalidInput, Problem, Transport, Url};
 use futures_util::Stream;
 use graphql_client::GraphQLQuery;
 use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use tracing::Instrument;
 
 use crate::scalars::Scalar;
@@ -186,7 +190,31 @@ impl ContractsRequest {
     }
 
     /// One page: at most `limit` contracts (1 to 100) from `offset`.
-    pub async fn page(&self, limit: u32, offset: u32) -> Result<ContractList, Error> {
+    ///
+    /// Each contract is read on its own: one that does not read (a field CJ sends null or in
+    /// another shape than its schema says) is in [`ContractPage::unreadable`], named by what
+    /// of it could be read and the path of the field; every other is in
+    /// [`ContractPage::contracts`].
+    pub async fn page(&self, limit: u32, offset: u32) -> Result<ContractPage, Error> {
+        let page = self.read_page(limit, offset).await?;
+        let mut contracts = Vec::with_capacity(page.items.len());
+        let mut unreadable = Vec::new();
+        for item in page.items {
+            match item {
+                Ok(contract) => contracts.push(contract),
+                Err(u) => unreadable.push(u),
+            }
+        }
+        Ok(ContractPage {
+            count: page.count,
+            total_count: page.total_count,
+            contracts,
+            unreadable,
+        })
+    }
+
+    /// One page, each contract read or named as unreadable, in CJ's order.
+    async fn read_page(&self, limit: u32, offset: u32) -> Result<PageItems, Error> {
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(Error::Invalid(InvalidInput {
                 problems: vec![Problem::new(
@@ -209,7 +237,7 @@ impl ContractsRequest {
             .map(Bytes::from)
             .map_err(|e| Error::Config(format!("cannot encode the request: {e}")))?;
         let span = tracing::info_span!("cj.program_terms", operation = "contracts", limit, offset);
-        let answer = crate::graphql::post::<generated::contracts::ResponseData>(
+        let body = crate::graphql::post_raw(
             &self.api.transport,
             &self.api.endpoint,
             "program_terms",
@@ -218,6 +246,8 @@ impl ContractsRequest {
         )
         .instrument(span)
         .await?;
+        let redactor = self.api.transport.redactor();
+        let answer = crate::graphql::decode::<RawPage<'_>>(&body, redactor)?;
         if !answer.errors.is_empty() {
             // Partial data: CJ answered, but something in the page failed. Keeping a page with
             // holes would silently drop contracts, so the errors win.
@@ -226,7 +256,17 @@ impl ContractsRequest {
                 errors: answer.errors,
             });
         }
-        Ok(answer.data.publisher.contracts)
+        let list = answer.data.publisher.contracts;
+        Ok(PageItems {
+            count: list.count,
+            total_count: list.total_count,
+            items: list
+                .result_list
+                .into_iter()
+                .enumerate()
+                .map(|(index, raw)| read_contract(raw.get(), offset, index, redactor))
+                .collect(),
+        })
     }
 
     /// Every contract, asked for in pages of 100 (CJ's maximum).
@@ -239,8 +279,13 @@ impl ContractsRequest {
     /// [`max_contracts`](ContractsRequest::max_contracts) whatever `totalCount` says. When it
     /// ends with another count than `totalCount` (contracts missing, or more than announced),
     /// or at that bound, the stream ends with [`Error::Paging`] after every contract read;
-    /// another error ends it after being yielded.
-    pub fn stream(self) -> impl Stream<Item = Result<Contract, Error>> + Send + 'static {
+    /// another error ends it after being yielded (both as [`ContractsError::Failed`]).
+    ///
+    /// A contract that does not read is yielded as [`ContractsError::Unreadable`] in its
+    /// place, and the walk goes on: it counts as read (towards `totalCount`), so one odd
+    /// value costs that contract alone. `try_collect` stops at the first error of either
+    /// kind; to keep the readable contracts, read every item (the stream ends by itself).
+    pub fn stream(self) -> impl Stream<Item = Result<Contract, ContractsError>> + Send + 'static {
         let walk = Walk {
             request: self,
             offset: 0,
@@ -259,41 +304,51 @@ impl ContractsRequest {
 struct Walk {
     request: ContractsRequest,
     offset: u32,
-    /// Every contract read, by advertiser, program terms and start.
-    seen: HashSet<(Id, Id, Option<Instant>)>,
-    buffer: VecDeque<Contract>,
+    /// Every contract read: a readable one by advertiser, program terms and start, an
+    /// unreadable one by a hash of its text.
+    seen: HashSet<SeenKey>,
+    buffer: VecDeque<Result<Contract, UnreadableContract>>,
     /// Once the last page is read: the error to yield after the buffer, if any.
     end: Option<Option<Error>>,
 }
 
+#[derive(PartialEq, Eq, Hash)]
+enum SeenKey {
+    Read(Id, Id, Option<Instant>),
+    Unreadable(u64),
+}
+
 impl Walk {
-    async fn next(&mut self) -> Option<Result<Contract, Error>> {
+    async fn next(&mut self) -> Option<Result<Contract, ContractsError>> {
         loop {
             if let Some(contract) = self.buffer.pop_front() {
-                return Some(Ok(contract));
+                return Some(contract.map_err(ContractsError::Unreadable));
             }
             if let Some(end) = &mut self.end {
-                return end.take().map(Err);
+                return end.take().map(|e| Err(ContractsError::Failed(e)));
             }
             let offset = self.offset;
-            let page = match self.request.page(MAX_PAGE_SIZE, offset).await {
+            let page = match self.request.read_page(MAX_PAGE_SIZE, offset).await {
                 Ok(page) => page,
                 Err(e) => {
                     self.end = Some(None);
-                    return Some(Err(e));
+                    return Some(Err(ContractsError::Failed(e)));
                 }
             };
             let total = page.total_count;
-            let returned = page.result_list.len();
+            let returned = page.items.len();
             let before = self.seen.len();
-            for contract in page.result_list {
-                let key = (
-                    contract.advertiser_id.clone(),
-                    contract.program_terms.id.clone(),
-                    contract.start_time,
-                );
+            for item in page.items {
+                let key = match &item {
+                    Ok(contract) => SeenKey::Read(
+                        contract.advertiser_id.clone(),
+                        contract.program_terms.id.clone(),
+                        contract.start_time,
+                    ),
+                    Err(unreadable) => SeenKey::Unreadable(unreadable.text_hash),
+                };
                 if self.seen.insert(key) {
-                    self.buffer.push_back(contract);
+                    self.buffer.push_back(item);
                 }
             }
             let read = self.seen.len();
@@ -334,6 +389,154 @@ impl Walk {
             }));
         }
     }
+}
+
+/// One page of contracts, from [`ContractsRequest::page`]: those that read, and those that
+/// did not, each named.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ContractPage {
+    /// How many contracts CJ says it returned in this page (`count`).
+    pub count: i64,
+    /// How many contracts match, ignoring the limit (`totalCount`).
+    pub total_count: i64,
+    /// The contracts that read, in CJ's order.
+    pub contracts: Vec<Contract>,
+    /// The contracts that did not, in CJ's order.
+    pub unreadable: Vec<UnreadableContract>,
+}
+
+/// A contract of CJ's answer that does not read as [`Contract`]: named by its place and by
+/// what of it could be read, with the field that could not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub struct UnreadableContract {
+    /// Its position in the whole list (the page's offset plus its index in the page).
+    pub position: u64,
+    /// Its index in its page's `resultList`.
+    pub index: usize,
+    /// Its advertiser (`advertiserId`), if that could be read.
+    pub advertiser_id: Option<Id>,
+    /// Its program terms (`programTerms.id`), if that could be read.
+    pub program_terms_id: Option<Id>,
+    /// The field that could not be read, from the contract (`programTerms.actionTerms[0].
+    /// commissions[1].rate.value`; `.` for the contract itself).
+    pub field: String,
+    /// Why (the token redacted from it).
+    pub message: String,
+    /// A hash of its text: the walk of [`ContractsRequest::stream`] reads it once.
+    text_hash: u64,
+}
+
+impl fmt::Display for UnreadableContract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "contract #{}", self.position)?;
+        let name = |id: &Option<Id>| id.as_ref().map_or("?".to_string(), |id| id.to_string());
+        write!(
+            f,
+            " (advertiser {}, program terms {})",
+            name(&self.advertiser_id),
+            name(&self.program_terms_id)
+        )?;
+        write!(
+            f,
+            " could not be read: field `{}`: {}",
+            self.field, self.message
+        )
+    }
+}
+
+/// Why [`ContractsRequest::stream`] yielded no contract.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContractsError {
+    /// A contract did not read; the walk goes on with the next.
+    #[error(transparent)]
+    Unreadable(UnreadableContract),
+    /// A request failed or the walk could not be completed: the stream ends after it.
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+/// A page as the walk reads it: each contract read, or named as unreadable, in CJ's order.
+struct PageItems {
+    count: i64,
+    total_count: i64,
+    items: Vec<Result<Contract, UnreadableContract>>,
+}
+
+/// CJ's answer to `contracts`, each contract kept as its text to be read on its own.
+#[derive(Deserialize)]
+struct RawPage<'a> {
+    #[serde(borrow)]
+    publisher: RawPublisher<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawPublisher<'a> {
+    #[serde(borrow)]
+    contracts: RawList<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawList<'a> {
+    count: i64,
+    #[serde(rename = "totalCount")]
+    total_count: i64,
+    #[serde(borrow, rename = "resultList")]
+    result_list: Vec<&'a RawValue>,
+}
+
+/// What names a contract, read leniently: whatever is not an id is left out.
+#[derive(Deserialize)]
+struct ContractName {
+    #[serde(default, rename = "advertiserId")]
+    advertiser_id: Option<serde_json::Value>,
+    #[serde(default, rename = "programTerms")]
+    program_terms: Option<serde_json::Value>,
+}
+
+fn id_of(value: Option<&serde_json::Value>) -> Option<Id> {
+    match value? {
+        serde_json::Value::String(s) => Some(Id::from(s.as_str())),
+        serde_json::Value::Number(n) => Some(Id::from(n.to_string())),
+        _ => None,
+    }
+}
+
+/// Reads one contract of a page, or says which field of it does not read.
+fn read_contract(
+    text: &str,
+    offset: u32,
+    index: usize,
+    redactor: &cj_transport::Redactor,
+) -> Result<Contract, UnreadableContract> {
+    if let Ok(contract) = serde_json::from_str::<Contract>(text) {
+        return Ok(contract);
+    }
+    // Read again, tracking the path, only for the one that failed.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let (field, message) = match serde_path_to_error::deserialize::<_, Contract>(&mut de) {
+        Err(e) => (e.path().to_string(), e.inner().to_string()),
+        Ok(_) => (
+            ".".to_string(),
+            "the contract could not be read".to_string(),
+        ),
+    };
+    let name = serde_json::from_str::<ContractName>(text).ok();
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    Err(UnreadableContract {
+        position: u64::from(offset).saturating_add(index as u64),
+        index,
+        advertiser_id: name.as_ref().and_then(|n| id_of(n.advertiser_id.as_ref())),
+        program_terms_id: name
+            .as_ref()
+            .and_then(|n| id_of(n.program_terms.as_ref()?.get("id"))),
+        field: redactor.redact(&field),
+        message: redactor.redact(&message),
+        text_hash: hasher.finish(),
+    })
 }
 
 crate::scalars::scalar_reader! {
@@ -425,6 +628,158 @@ mod tests {
         at: Instant,
         #[serde(default, deserialize_with = "iso_date_time::option")]
         until: Option<Instant>,
+    }
+
+    mod answers {
+        use std::time::Duration;
+
+        use cj_transport::{Credentials, RetryPolicy};
+        use futures_util::StreamExt;
+        use httpmock::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+
+        const TOKEN: &str = "CANARY-program-terms-3f1c-never-shown";
+
+        /// The shared fixture's three contracts (advertisers 1234567, 2345678, 3456789).
+        fn fixture() -> Value {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/program_terms/contracts_page.json"
+            );
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
+        }
+
+        fn api(server: &MockServer) -> ProgramTermsApi {
+            let transport = Transport::builder()
+                .credentials(Credentials::token(TOKEN))
+                .timeout(Duration::from_secs(10))
+                .retry(RetryPolicy::none())
+                .build()
+                .expect("a transport");
+            ProgramTermsApi::new(transport, &server.base_url()).expect("a client")
+        }
+
+        fn serve(server: &MockServer, answer: &Value) {
+            let body = answer.to_string();
+            server.mock(|when, then| {
+                when.method(POST).path("/query");
+                then.status(200).body(body);
+            });
+        }
+
+        #[tokio::test]
+        async fn an_item_list_without_a_name_reads() {
+            let mut answer = fixture();
+            let commission = &mut answer["data"]["publisher"]["contracts"]["resultList"][0]["programTerms"]
+                ["actionTerms"][0]["commissions"][1];
+            assert!(
+                commission["itemList"].is_object(),
+                "the fixture has an item list"
+            );
+            commission["itemList"]["name"] = Value::Null;
+            let server = MockServer::start();
+            serve(&server, &answer);
+            let page = api(&server)
+                .contracts("7654321")
+                .page(100, 0)
+                .await
+                .expect("a page");
+            assert!(page.unreadable.is_empty(), "{:?}", page.unreadable);
+            assert_eq!(page.contracts.len(), 3);
+            let list = page.contracts[0].program_terms.action_terms[0].commissions[1]
+                .item_list
+                .as_ref()
+                .expect("the item list");
+            assert_eq!(list.id, Id::from("777"));
+            assert_eq!(list.name, None);
+        }
+
+        /// The fixture with one odd value in its second contract (advertiser 2345678):
+        /// a rate that is no number.
+        fn with_an_odd_rate() -> Value {
+            let mut answer = fixture();
+            answer["data"]["publisher"]["contracts"]["resultList"][1]["programTerms"]["actionTerms"]
+                [0]["commissions"][0]["rate"]["value"] = json!("twelve");
+            answer
+        }
+
+        #[tokio::test]
+        async fn a_page_keeps_the_contracts_it_can_read_and_names_the_other() {
+            let server = MockServer::start();
+            serve(&server, &with_an_odd_rate());
+            let page = api(&server)
+                .contracts("7654321")
+                .page(100, 0)
+                .await
+                .expect("a page");
+            let advertisers: Vec<&str> = page
+                .contracts
+                .iter()
+                .map(|c| c.advertiser_id.as_str())
+                .collect();
+            assert_eq!(advertisers, ["1234567", "3456789"]);
+            assert_eq!(page.unreadable.len(), 1);
+            let odd = &page.unreadable[0];
+            assert_eq!((odd.position, odd.index), (1, 1));
+            assert_eq!(odd.advertiser_id, Some(Id::from("2345678")));
+            assert_eq!(odd.program_terms_id, Some(Id::from("880022")));
+            assert_eq!(
+                odd.field,
+                "programTerms.actionTerms[0].commissions[0].rate.value"
+            );
+            let text = odd.to_string();
+            assert!(
+                text.starts_with(
+                    "contract #1 (advertiser 2345678, program terms 880022) could not be read: \
+                     field `programTerms.actionTerms[0].commissions[0].rate.value`: "
+                ),
+                "{text}"
+            );
+            assert!(!format!("{odd:?}").contains(TOKEN));
+        }
+
+        #[tokio::test]
+        async fn the_stream_yields_each_contract_in_its_place_and_goes_on() {
+            let server = MockServer::start();
+            serve(&server, &with_an_odd_rate());
+            let items: Vec<Result<Contract, ContractsError>> =
+                api(&server).contracts("7654321").stream().collect().await;
+            assert_eq!(items.len(), 3, "{items:?}");
+            assert!(matches!(&items[0], Ok(c) if c.advertiser_id.as_str() == "1234567"));
+            assert!(
+                matches!(&items[1], Err(ContractsError::Unreadable(u))
+                    if u.advertiser_id == Some(Id::from("2345678"))
+                        && u.field == "programTerms.actionTerms[0].commissions[0].rate.value"),
+                "{:?}",
+                items[1]
+            );
+            // It counts as read: the walk reaches totalCount and ends without a paging error.
+            assert!(matches!(&items[2], Ok(c) if c.advertiser_id.as_str() == "3456789"));
+        }
+
+        #[tokio::test]
+        async fn a_contract_without_its_names_is_named_by_its_place() {
+            let mut answer = fixture();
+            answer["data"]["publisher"]["contracts"]["resultList"][2] = json!({"status": 7});
+            let server = MockServer::start();
+            serve(&server, &answer);
+            let page = api(&server)
+                .contracts("7654321")
+                .page(100, 0)
+                .await
+                .expect("a page");
+            assert_eq!(page.contracts.len(), 2);
+            let odd = &page.unreadable[0];
+            assert_eq!((odd.position, odd.advertiser_id.as_ref()), (2, None));
+            assert_eq!(odd.program_terms_id, None);
+            assert!(
+                odd.to_string()
+                    .starts_with("contract #2 (advertiser ?, program terms ?) could not be read"),
+                "{odd}"
+            );
+        }
     }
 
     #[test]
