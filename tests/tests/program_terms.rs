@@ -3,8 +3,8 @@
 
 use cj::Error;
 use cj::program_terms::{
-    CommissionRateType, ContractList, ContractStatus, LockingMethodType,
-    PerformanceIncentiveThresholdType, TryStreamExt,
+    CommissionRateType, ContractPage, ContractStatus, ContractsError, LockingMethodType,
+    PerformanceIncentiveThresholdType, StreamExt, TryStreamExt,
 };
 use cj_tests::{CANARY, fixture, past, program_terms_client};
 use httpmock::HttpMockResponse;
@@ -96,17 +96,17 @@ async fn a_page_sends_the_query_and_parses_every_kind_of_term() {
     assert!(query.contains("fragment Commission on Commission"));
 
     assert_eq!(
-        (list.count, list.total_count, list.result_list.len()),
+        (list.count, list.total_count, list.contracts.len()),
         (3, 3, 3)
     );
-    let acme = &list.result_list[0];
+    let acme = &list.contracts[0];
     let term = &acme.program_terms.action_terms[0];
     assert_eq!(term.locking_method.type_, LockingMethodType::FixedDuration);
     assert_eq!(
         term.commissions[1]
             .item_list
             .as_ref()
-            .map(|l| l.name.as_str()),
+            .and_then(|l| l.name.as_deref()),
         Some("Tents")
     );
     assert_eq!(
@@ -117,7 +117,7 @@ async fn a_page_sends_the_query_and_parses_every_kind_of_term() {
         term.performance_incentives[0].threshold.type_,
         PerformanceIncentiveThresholdType::SalesAmount
     );
-    let fjord = &list.result_list[1];
+    let fjord = &list.contracts[1];
     assert_eq!(
         fjord.advertiser_id.as_str(),
         "2345678",
@@ -131,7 +131,7 @@ async fn a_page_sends_the_query_and_parses_every_kind_of_term() {
         "12.345678901234567891",
         "a JSON number survives exactly"
     );
-    let nordic = &list.result_list[2];
+    let nordic = &list.contracts[2];
     assert_eq!(
         nordic.status,
         ContractStatus::Unknown("PENDING_REVIEW".into())
@@ -187,7 +187,7 @@ async fn no_filter_sends_no_filters() {
         .await
         .expect("a page");
     mock.assert_async().await;
-    assert!(list.result_list.is_empty());
+    assert!(list.contracts.is_empty());
 }
 
 #[tokio::test]
@@ -210,6 +210,15 @@ async fn a_limit_out_of_range_is_refused_before_sending() {
         );
     }
     assert_eq!(mock.calls_async().await, 0);
+}
+
+/// A stream item with its failure as the transport's error: these answers have no unreadable
+/// contract.
+fn failed<T>(item: Result<T, ContractsError>) -> Result<T, Error> {
+    item.map_err(|e| match e {
+        ContractsError::Failed(e) => e,
+        other => panic!("no contract is unreadable here: {other}"),
+    })
 }
 
 async fn walk(server: &MockServer) -> Vec<String> {
@@ -295,7 +304,8 @@ async fn walk_to_the_end(server: &MockServer) -> (Vec<String>, Option<Error>) {
         program_terms_client(&server.base_url())
             .program_terms()
             .contracts("7654321")
-            .stream(),
+            .stream()
+            .map(failed),
     )
     .await;
     let mut ids = Vec::new();
@@ -420,7 +430,8 @@ async fn a_server_inventing_contracts_forever_cannot_make_the_walk_endless() {
             .program_terms()
             .contracts("7654321")
             .max_contracts(250)
-            .stream(),
+            .stream()
+            .map(failed),
     )
     .await;
     let (read, end): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
@@ -434,7 +445,7 @@ async fn a_server_inventing_contracts_forever_cannot_make_the_walk_endless() {
 }
 
 /// The first page, from a server that answers `body`.
-async fn one_page(body: Value) -> Result<ContractList, Error> {
+async fn one_page(body: Value) -> Result<ContractPage, Error> {
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {
@@ -472,7 +483,7 @@ async fn longs_as_strings_and_times_without_a_zone_do_not_fail_the_page() {
     .await
     .expect("the whole page");
     assert_eq!((list.count, list.total_count), (2, 2));
-    let odd = &list.result_list[1];
+    let odd = &list.contracts[1];
     assert_eq!(
         odd.start_time.map(|t| t.to_string()).as_deref(),
         Some("2024-01-01T00:00:00Z"),
@@ -523,7 +534,8 @@ async fn an_error_mid_walk_is_yielded_after_the_contracts_before_it() {
         program_terms_client(&server.base_url())
             .program_terms()
             .contracts("7654321")
-            .stream(),
+            .stream()
+            .map(failed),
     )
     .await;
     assert_eq!(items.len(), 101);
