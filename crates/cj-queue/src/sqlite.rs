@@ -165,14 +165,24 @@ fn hash_stored_orders(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> 
     }
 }
 
-/// Turns incremental vacuum on in a file made before it was (`auto_vacuum = NONE`): a one-time
-/// `VACUUM`, which rewrites the file (and needs as much free disk space for a while).
-fn incremental_vacuum_on(conn: &mut Connection) -> Result<(), StoreError> {
+/// Returns the file's free pages to the file system (after a prune of the queue or of the
+/// relay, which share the file): an incremental vacuum stepped to its end, once the file is in
+/// that mode (a file made by an earlier version is switched with one `VACUUM`, which rewrites
+/// and compacts it and needs as much free disk space for a while), then the write-ahead log
+/// emptied into the file.
+pub(crate) fn give_space_back(conn: &Connection) -> Result<(), StoreError> {
+    const INCREMENTAL: i64 = 2;
     let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
-    if mode != 2 {
-        tracing::info!("turning incremental vacuum on in the queue's store: a one-time VACUUM");
+    if mode == INCREMENTAL {
+        // Each step frees some of the pages.
+        let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut steps = vacuum.query([])?;
+        while steps.next()?.is_some() {}
+    } else {
+        tracing::info!("turning incremental vacuum on in the store's file: a one-time VACUUM");
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
     }
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }
 
@@ -319,7 +329,6 @@ impl Store for SqliteStore {
 
     async fn prune(&self, retention: Retention, now_ms: i64) -> Result<Pruned, StoreError> {
         let cut = Cutoffs::new(retention, now_ms);
-        self.with(incremental_vacuum_on).await?;
         let mut pruned = Pruned::default();
         let mut after = 0;
         while let Some((last, page)) = self.with(move |conn| prune_page(conn, after, cut)).await? {
@@ -343,18 +352,7 @@ impl Store for SqliteStore {
                 }
             })
             .await?;
-        // Free pages back to the file system, and the log emptied into the file.
-        self.with(|conn| {
-            // Stepped to the end: each step frees some of the pages.
-            let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
-            let mut steps = vacuum.query([])?;
-            while steps.next()?.is_some() {}
-            drop(steps);
-            drop(vacuum);
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await?;
+        self.with(|conn| give_space_back(conn)).await?;
         Ok(pruned)
     }
 

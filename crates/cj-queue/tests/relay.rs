@@ -767,6 +767,11 @@ async fn prune_deletes_old_delivered_records_gives_the_space_back_and_never_rede
     let path = sqlite_path("prune");
     // A partner-less relay name as `relay()` builds it: the publisher's CID.
     let name = "7654321";
+    // A file made before stores gave space back: written before the store opens it, it
+    // keeps `auto_vacuum = NONE` until its first prune.
+    rusqlite::Connection::open(&path)
+        .and_then(|c| c.execute_batch("CREATE TABLE earlier (id INTEGER)"))
+        .expect("an earlier file");
     let store = SqliteStore::open(&path).expect("store");
     store.prepare_relay().await.expect("tables");
     assert_eq!(auto_vacuum(&path), 0, "a file made as before");

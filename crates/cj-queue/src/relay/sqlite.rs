@@ -9,6 +9,7 @@ use super::store::{
     ClaimedRecord, DEAD, DELIVERED, Head, IN_FLIGHT, NewRecord, Next, PENDING, RelayCursor,
     RelayDeadLetter, RelayStats, RelayStore, Settle, columns, decide, schema,
 };
+use crate::sqlite::give_space_back;
 use crate::{SqliteStore, StoreError};
 
 fn cursor_of(conn: &rusqlite::Connection, relay: &str) -> Result<Option<RelayCursor>, StoreError> {
@@ -280,20 +281,4 @@ impl RelayStore for SqliteStore {
         })
         .await
     }
-}
-
-/// Returns the file's free pages to the file system: an incremental vacuum, once the file is
-/// in that mode (a file made without it is switched with one `VACUUM`, which also compacts
-/// it), then the write-ahead log truncated.
-fn give_space_back(conn: &rusqlite::Connection) -> Result<(), StoreError> {
-    const INCREMENTAL: i64 = 2;
-    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
-    if mode == INCREMENTAL {
-        conn.execute_batch("PRAGMA incremental_vacuum")?;
-    } else {
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
-        conn.execute_batch("VACUUM")?;
-    }
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    Ok(())
 }
