@@ -379,8 +379,8 @@ fn a_time_a_little_ahead_of_this_clock_passes_and_one_beyond_the_tolerance_is_na
     );
     assert_eq!(
         problem.message,
-        "2024-06-01T00:05:01Z is in the future: 5m 1s ahead of this host's clock \
-         (2024-06-01T00:00:00Z), more than the 5m allowed for clock skew; CJ refuses the whole \
+        "2024-06-01T00:05:01Z is in the future: 5m 1s ahead of this host's clock, more than the \
+         5m allowed for clock skew; CJ refuses the whole \
          request"
     );
 

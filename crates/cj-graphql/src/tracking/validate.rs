@@ -297,20 +297,23 @@ impl Validator {
 
     fn not_future(&mut self, i: usize, order_id: &str, field: &str, t: Instant) {
         if t > self.now.latest() {
-            let ahead = t
-                .timestamp()
-                .duration_since(self.now.clock().timestamp())
-                .round(jiff::Unit::Millisecond)
-                .unwrap_or_default();
+            let ahead = t.timestamp().duration_since(self.now.clock().timestamp());
+            // A few minutes' skew is worth its figure; a wrong year is not (and would make the
+            // message change with every second).
+            let ahead = if ahead >= jiff::SignedDuration::from_hours(24) {
+                "more than a day".to_string()
+            } else {
+                let ahead = ahead.round(jiff::Unit::Second).unwrap_or(ahead);
+                format!("{ahead:#}")
+            };
             let skew = jiff::SignedDuration::try_from(self.now.skew()).unwrap_or_default();
             self.problem(
                 i,
                 order_id,
                 field,
                 format!(
-                    "{t} is in the future: {ahead:#} ahead of this host's clock ({}), more than \
-                     the {skew:#} allowed for clock skew; CJ refuses the whole request",
-                    self.now.clock()
+                    "{t} is in the future: {ahead} ahead of this host's clock, more than the \
+                     {skew:#} allowed for clock skew; CJ refuses the whole request"
                 ),
             );
         }
