@@ -398,7 +398,10 @@ fn reset() -> Response {
 
 /// The answer with its status and headers, and the first half of its body.
 async fn truncate(answer: Response) -> Response {
-    let (parts, body) = answer.into_parts();
+    let (mut parts, body) = answer.into_parts();
+    // The length of the half that is sent: the whole answer's would make the HTTP server
+    // refuse to send it at all.
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => Response::from_parts(parts, Body::from(bytes.slice(..bytes.len() / 2))),
         Err(_) => reset(),

@@ -480,8 +480,11 @@ struct RawPublisher<'a> {
 
 #[derive(Deserialize)]
 struct RawList<'a> {
+    // CJ's `Long`, which may come as a string, as the generated `ContractList` reads it.
+    #[serde(deserialize_with = "crate::scalars::long::deserialize")]
     count: i64,
     #[serde(rename = "totalCount")]
+    #[serde(deserialize_with = "crate::scalars::long::deserialize")]
     total_count: i64,
     #[serde(borrow, rename = "resultList")]
     result_list: Vec<&'a RawValue>,
