@@ -543,21 +543,9 @@ impl Checked {
     }
 }
 
-/// Runs [`check`] on a blocking thread, with the default clock skew
-/// ([`cj::tracking::DEFAULT_CLOCK_SKEW`]), stopping it at Ctrl-C (`ctrl_c`).
-pub async fn check_in_background<I: Input + 'static>(
-    path: PathBuf,
-    command: &'static str,
-    progress: crate::orders::Progress,
-    ctrl_c: std::pin::Pin<&mut impl std::future::Future>,
-) -> Result<Checked, Refused> {
-    let skew = cj::tracking::DEFAULT_CLOCK_SKEW;
-    check_in_background_with::<I>(path, command, progress, ctrl_c, skew).await
-}
-
 /// Runs [`check`] on a blocking thread, times accepted up to `skew` ahead of this host's
 /// clock, stopping it at Ctrl-C (`ctrl_c`).
-pub async fn check_in_background_with<I: Input + 'static>(
+pub async fn check_in_background<I: Input + 'static>(
     path: PathBuf,
     command: &'static str,
     progress: crate::orders::Progress,

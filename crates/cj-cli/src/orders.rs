@@ -12,7 +12,7 @@ use cj::{Error, GraphQLError};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::checked::{Checked, LineMap, Refused, check_in_background_with};
+use crate::checked::{Checked, LineMap, Refused, check_in_background};
 use crate::input::{Input, JSON_LINES, parse_line};
 use crate::{Connection, exit, report_error, report_orders_error};
 
@@ -128,7 +128,7 @@ where
     };
     let progress = Progress::new(args.quiet);
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
-    let checked = check_in_background_with::<I>(
+    let checked = check_in_background::<I>(
         args.file.clone(),
         "cj orders ",
         progress.clone(),

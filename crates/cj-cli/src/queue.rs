@@ -44,6 +44,11 @@ enum Action {
         /// Which mutation the orders go through.
         #[arg(long, value_enum, default_value = "create")]
         kind: KindArg,
+        /// How far ahead of this host's clock an `eventTime` or `updateTime` may be (`30s`,
+        /// `5m`, `0s`), as for `cj orders`.
+        #[arg(long, value_name = "DURATION", env = "CJ_CLOCK_SKEW", hide_env_values = true,
+            default_value = "5m", value_parser = cj::parse_clock_skew)]
+        clock_skew: std::time::Duration,
     },
     /// Send queued orders when CJ's thresholds are met, until Ctrl-C.
     #[command(
@@ -169,7 +174,11 @@ pub async fn run(args: QueueArgs) -> u8 {
         }
     };
     match args.action {
-        Action::Enqueue { file, kind } => enqueue(&store, &file, kind).await,
+        Action::Enqueue {
+            file,
+            kind,
+            clock_skew,
+        } => enqueue(&store, &file, kind, clock_skew).await,
         Action::Run(run) => send(store, run).await,
         Action::Status { output } => status(&store, output).await,
         Action::DeadLetters { output } => match store.dead_letters().await {
@@ -286,17 +295,28 @@ pub(crate) fn store_failed(e: impl std::fmt::Display) -> u8 {
 /// Orders stored per transaction: a group commit, not one per order nor one for the file.
 const GROUP: usize = 10_000;
 
-async fn enqueue(store: &SqliteStore, file: &Path, kind: KindArg) -> u8 {
+async fn enqueue(store: &SqliteStore, file: &Path, kind: KindArg, skew: Duration) -> u8 {
     match kind {
-        KindArg::Create => enqueue_kind::<OrderCreateRequest>(store, file, Kind::Create).await,
-        KindArg::Restate => enqueue_kind::<OrderRestateRequest>(store, file, Kind::Restate).await,
-        KindArg::Cancel => enqueue_kind::<OrderCancelRequest>(store, file, Kind::Cancel).await,
+        KindArg::Create => {
+            enqueue_kind::<OrderCreateRequest>(store, file, Kind::Create, skew).await
+        }
+        KindArg::Restate => {
+            enqueue_kind::<OrderRestateRequest>(store, file, Kind::Restate, skew).await
+        }
+        KindArg::Cancel => {
+            enqueue_kind::<OrderCancelRequest>(store, file, Kind::Cancel, skew).await
+        }
     }
 }
 
 /// Checks the whole file first (nothing is stored unless every order is valid), then stores
 /// the orders in groups of [`GROUP`], each group one transaction.
-async fn enqueue_kind<I: Input + 'static>(store: &SqliteStore, file: &Path, kind: Kind) -> u8 {
+async fn enqueue_kind<I: Input + 'static>(
+    store: &SqliteStore,
+    file: &Path,
+    kind: Kind,
+    skew: Duration,
+) -> u8 {
     let progress = Progress::new(true);
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let checked = check_in_background::<I>(
@@ -304,6 +324,7 @@ async fn enqueue_kind<I: Input + 'static>(store: &SqliteStore, file: &Path, kind
         "cj queue enqueue --kind ",
         progress,
         ctrl_c.as_mut(),
+        skew,
     )
     .await;
     let checked = match checked {

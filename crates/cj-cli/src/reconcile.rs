@@ -8,7 +8,7 @@ use std::pin::Pin;
 use cj::commissions::{Stream, StreamExt};
 use cj::jiff::{SignedDuration, Timestamp};
 use cj::queue::reconcile::{
-    QueueReconcileError, add_accepted, line_key, requeue, with_verdicts_recorded,
+    QueueReconcileError, add_accepted, line_key, resend, with_verdicts_recorded,
 };
 use cj::queue::{SqliteStore, order_key};
 use cj::reconcile::{ReconcileError, Reconciled, Reconciler, SentOrder, Verdict};
@@ -306,7 +306,7 @@ fn read<I: Input>(
 /// order) back in the queue.
 async fn resend_to_store(store: &SqliteStore, missing: &HashSet<String>) -> Result<(), String> {
     let now = Timestamp::now().as_millisecond();
-    let queued = requeue(store, missing, now)
+    let queued = resend(store, missing, now)
         .await
         .map_err(|e| format!("the queue's store failed: {e}"))?;
     eprintln!(

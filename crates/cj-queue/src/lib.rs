@@ -103,9 +103,9 @@ impl QueuedOrder {
         order_key(e.as_str(), t, o)
     }
 
-    /// CJ's documented rules (see `cj_graphql::tracking::validate_create`).
-    fn validate(&self) -> Result<(), InvalidInput> {
-        let now = cj_graphql::tracking::Instant::now();
+    /// CJ's documented rules (see `cj_graphql::tracking::validate_create`), times accepted
+    /// up to `now`'s clock skew ahead.
+    fn validate(&self, now: cj_graphql::tracking::Horizon) -> Result<(), InvalidInput> {
         match self {
             QueuedOrder::Create(o) => validate_create(std::slice::from_ref(o), now),
             QueuedOrder::Restate(o) => validate_restate(std::slice::from_ref(o), now),
@@ -638,6 +638,8 @@ pub struct OrderQueue<S: Store> {
     notify: Arc<Notify>,
     closed: Arc<AtomicBool>,
     clock: Clock,
+    /// The `Orders` client's clock skew: how far ahead an order's time may be.
+    clock_skew: std::time::Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -668,6 +670,7 @@ impl<S: Store> OrderQueue<S> {
             notify.clone(),
             config.clone(),
         ));
+        let clock_skew = orders.clock_skew();
         let sender = Sender::new(store.clone(), orders, config);
         let sending = tokio::spawn(send_loop(sender, command_rx, notify.clone()));
         OrderQueue {
@@ -677,6 +680,7 @@ impl<S: Store> OrderQueue<S> {
             notify,
             closed: Arc::new(AtomicBool::new(false)),
             clock,
+            clock_skew,
             tasks: vec![writer, sending],
         }
     }
@@ -701,8 +705,9 @@ impl<S: Store> OrderQueue<S> {
         let now = self.clock.now_ms();
         let mut problems = Vec::new();
         let mut entries = Vec::with_capacity(orders.len());
+        let horizon = cj_graphql::tracking::Horizon::now(self.clock_skew);
         for (i, o) in orders.iter().enumerate() {
-            if let Err(invalid) = o.validate() {
+            if let Err(invalid) = o.validate(horizon) {
                 problems.extend(invalid.problems.into_iter().map(|mut p| {
                     p.index = Some(i);
                     p

@@ -5,7 +5,7 @@
 //! sent when CJ accepted it); [`with_verdicts_recorded`] passes on the lines of its
 //! reconciliation against Commission Detail and records each order's verdict in the store
 //! ([`Store::reconciliation`] counts them);
-//! [`requeue`] puts the requests of the orders found `missing` back in the queue.
+//! [`resend`] puts the requests of the orders found `missing` back in the queue.
 //!
 //! ```no_run
 //! use std::collections::HashSet;
@@ -13,7 +13,7 @@
 //! use cj_graphql::reconcile::{Reconciler, Verdict};
 //! use cj_graphql::transport::{Credentials, Transport};
 //! use cj_queue::SqliteStore;
-//! use cj_queue::reconcile::{add_accepted, requeue, with_verdicts_recorded};
+//! use cj_queue::reconcile::{add_accepted, resend, with_verdicts_recorded};
 //! use futures_util::TryStreamExt;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,7 +31,7 @@
 //!         missing.insert(cj_queue::reconcile::line_key(&line));
 //!     }
 //! }
-//! let queued = requeue(&store, &missing, jiff::Timestamp::now().as_millisecond()).await?;
+//! let queued = resend(&store, &missing, jiff::Timestamp::now().as_millisecond()).await?;
 //! println!("{queued} request(s) of {} missing order(s) queued again", missing.len());
 //! # Ok(()) }
 //! ```
@@ -204,7 +204,7 @@ where
 /// queue to send again (CJ deduplicates); returns how many requests were queued. Meant for
 /// orders found `missing`: never for `other-tracker` ones, which sending again could record
 /// twice.
-pub async fn requeue<S: Store>(
+pub async fn resend<S: Store>(
     store: &S,
     keys: &HashSet<String>,
     now_ms: i64,

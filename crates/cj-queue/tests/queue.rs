@@ -650,3 +650,30 @@ async fn crash_test_kill_9_loses_no_acknowledged_order() {
         lost.len()
     );
 }
+
+/// The queue checks an order's time against the `Orders` client's clock skew: a time a second
+/// ahead of this host's clock is accepted by default (5 minutes), refused with none allowed.
+#[tokio::test]
+async fn the_queue_checks_times_with_the_clients_clock_skew() {
+    let ahead = || {
+        let mut order = create("SKEW-1");
+        let soon = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(1))
+            .expect("a time");
+        order.event_time = Some(soon.into());
+        order
+    };
+    let queue = OrderQueue::start(MemoryStore::new(), orders("http://127.0.0.1:9"), config());
+    queue
+        .enqueue(ahead())
+        .await
+        .expect("a second ahead: clock skew");
+
+    let exact = orders("http://127.0.0.1:9").with_clock_skew(Duration::ZERO);
+    let queue = OrderQueue::start(MemoryStore::new(), exact, config());
+    let err = queue.enqueue(ahead()).await.expect_err("none allowed");
+    let QueueError::Invalid(invalid) = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(invalid.problems[0].field, "eventTime", "{invalid}");
+}

@@ -100,7 +100,7 @@ fn cj_record(commission_id: &str, order_id: &str, tracker: &str) -> serde_json::
 async fn a_service_reconciles_the_store_records_verdicts_and_requeues_the_missing() {
     use cj_graphql::commissions::CommissionsApi;
     use cj_graphql::reconcile::Reconciler;
-    use cj_queue::reconcile::{add_accepted, line_key, requeue, with_verdicts_recorded};
+    use cj_queue::reconcile::{add_accepted, line_key, resend, with_verdicts_recorded};
     use cj_queue::{Claim, Outcome};
     use futures_util::TryStreamExt;
 
@@ -178,7 +178,7 @@ async fn a_service_reconciles_the_store_records_verdicts_and_requeues_the_missin
         .filter(|l| l.verdict == Verdict::Missing)
         .map(line_key)
         .collect();
-    let queued = requeue(&store, &missing, 5).await.expect("requeued");
+    let queued = resend(&store, &missing, 5).await.expect("requeued");
     assert_eq!(queued, 1);
     let waiting = store
         .claim("w", common::limits(60_000), 0)
