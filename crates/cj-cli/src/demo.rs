@@ -77,6 +77,12 @@ pub struct SandboxArgs {
         default_value_t = Limits::default().max_answer_bytes,
         value_parser = crate::shell::at_least_one::<usize>)]
     max_answer_bytes: usize,
+    /// The most bytes of request bodies the GraphQL endpoints handle at once; a request over
+    /// it waits its turn (one larger than all of it runs alone).
+    #[arg(long, value_name = "BYTES", help_heading = "Limits",
+        default_value_t = Limits::default().max_body_bytes_in_flight,
+        value_parser = crate::shell::at_least_one::<usize>)]
+    max_body_bytes_in_flight: usize,
     /// The most connections open at once (a new one closes the one idle the longest).
     #[arg(long, value_name = "N", help_heading = "Limits",
         default_value_t = Limits::default().max_connections,
@@ -121,6 +127,7 @@ pub async fn sandbox(args: SandboxArgs) -> u8 {
         .max_complexity(args.max_complexity)
         .max_directives(args.max_directives)
         .max_answer_bytes(args.max_answer_bytes)
+        .max_body_bytes_in_flight(args.max_body_bytes_in_flight)
         .max_connections(args.max_connections)
         .header_read_timeout(Duration::from_secs(args.header_read_timeout))
         .idle_timeout(Duration::from_secs(args.idle_timeout))
