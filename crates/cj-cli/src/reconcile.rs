@@ -31,8 +31,8 @@ const TABLE_UNEXPECTED: usize = 100;
     after_help = "Exit status: 0 when every order is recorded, corrected, cancelled-as-sent \
                   or pending; 1 when any needs attention (missing, amount-differs, \
                   amount-unknown, items-differ, cancel-missing, other-tracker, or a record \
-                  unexpected), or the store failed; 2 usage or unreadable input; 3 Commission \
-                  Detail could not be read (no verdict is given then)."
+                  unexpected); 2 usage or unreadable input; 3 Commission Detail could not be \
+                  read (no verdict is given then), or the queue's store failed."
 )]
 pub struct ReconcileArgs {
     /// The advertiser whose commissions are read (CID; repeatable).
