@@ -101,16 +101,7 @@ impl PostgresStore {
         // A table made by an earlier version gains `accepted_at`. Checked first: `ALTER TABLE`
         // locks the whole table, even with `IF NOT EXISTS`, and would wait on (and deadlock
         // with) the instances at work.
-        let has_accepted_at: bool = tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = lower($1)
-                   AND column_name = 'accepted_at')",
-                &[&table],
-            )
-            .await?
-            .get(0);
-        if !has_accepted_at {
+        if !has_column(&tx, table, "accepted_at").await? {
             tx.batch_execute(&format!(
                 "ALTER TABLE {table} ADD COLUMN accepted_at BIGINT"
             ))
@@ -118,16 +109,7 @@ impl PostgresStore {
         }
         // And `payload_hash`, which `enqueue` checks, computed for the orders stored before
         // (but for the second and later copies of one order).
-        let has_payload_hash: bool = tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = lower($1)
-                   AND column_name = 'payload_hash')",
-                &[&table],
-            )
-            .await?
-            .get(0);
-        if !has_payload_hash {
+        if !has_column(&tx, table, "payload_hash").await? {
             tx.batch_execute(&format!(
                 "ALTER TABLE {table} ADD COLUMN payload_hash BYTEA;
                  UPDATE {table} q SET payload_hash = sha256(convert_to(q.payload, 'UTF8'))
@@ -714,4 +696,22 @@ impl Store for PostgresStore {
         }
         Ok(out)
     }
+}
+
+/// Whether `table` (of the current schema) has `column`: asked before an `ALTER TABLE`, which
+/// locks the whole table even with `IF NOT EXISTS`.
+async fn has_column(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    column: &str,
+) -> Result<bool, StoreError> {
+    let row = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = lower($1)
+               AND column_name = $2)",
+            &[&table, &column],
+        )
+        .await?;
+    Ok(row.get(0))
 }

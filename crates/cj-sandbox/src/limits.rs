@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::SandboxConfig;
@@ -235,13 +235,14 @@ impl Drop for Busy {
     }
 }
 
-/// An answer's body, keeping its request busy until it is written.
-struct Held {
+/// An answer's body, holding `T` (a connection's busy mark, a share of the budget for bodies
+/// in flight) until it is written.
+struct Holding<T> {
     body: Body,
-    _busy: Busy,
+    _held: T,
 }
 
-impl http_body::Body for Held {
+impl<T: Send + Unpin + 'static> http_body::Body for Holding<T> {
     type Data = axum::body::Bytes;
     type Error = axum::Error;
 
@@ -307,37 +308,11 @@ pub(crate) async fn in_flight(
         return next.run(request).await;
     };
     next.run(request).await.map(|body| {
-        Body::new(Permitted {
+        Body::new(Holding {
             body,
-            _permit: permit,
+            _held: permit,
         })
     })
-}
-
-/// An answer's body, keeping its request's share of the budget until it is written.
-struct Permitted {
-    body: Body,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl http_body::Body for Permitted {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 /// A connection's socket, noting when the first bytes of a request arrive.
@@ -498,7 +473,9 @@ async fn connection(
             let answer = router.call(request);
             async move {
                 let response: Response<Body> = answer.await?;
-                Ok::<_, std::convert::Infallible>(response.map(|body| Held { body, _busy: busy }))
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| Holding { body, _held: busy }),
+                )
             }
         })
     };
