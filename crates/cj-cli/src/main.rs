@@ -274,7 +274,7 @@ pub fn report_request_error(error: &Error, lines: &[usize], request: Request) ->
         }
         return exit::USAGE;
     }
-    eprintln!("error: {}", headline(error));
+    eprintln!("error: {}", error_chain(error));
     let orders = request == Request::Orders;
     match error.delivery() {
         _ if matches!(error, Error::Config(_)) => exit::USAGE,
@@ -317,20 +317,6 @@ pub fn report_request_error(error: &Error, lines: &[usize], request: Request) ->
             eprintln!("CJ's answer did not come or could not be read; safe to run again");
             exit::TRANSPORT
         }
-    }
-}
-
-/// What failed, said as the delivery is: an HTTP 429 or 5xx that came with GraphQL errors or
-/// an API's error message is no refusal by CJ (the error's own text says "CJ refused").
-pub fn headline(error: &Error) -> String {
-    let refused = error.delivery() == cj::Delivery::Answered;
-    match error {
-        Error::GraphQL { status, errors } if !refused => {
-            let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
-            format!("HTTP {status} from CJ: {}", messages.join("; "))
-        }
-        Error::Api { status, message } if !refused => format!("HTTP {status} from CJ: {message}"),
-        _ => error_chain(error),
     }
 }
 

@@ -617,7 +617,7 @@ impl Printer {
             to_line,
             orders: e.orders.len(),
             delivery: delivery_name(e.delivery()),
-            message: crate::headline(&e.error),
+            message: crate::error_chain(&e.error),
         });
     }
 

@@ -121,7 +121,7 @@ pub enum Error {
     },
     /// CJ answered with GraphQL errors and no data (`Missing Token`, `Invalid Token`,
     /// `Unauthorized`, schema validation messages, ...).
-    #[error("CJ refused the request: {}", join_messages(errors))]
+    #[error("{}: {}", answered(*status), join_messages(errors))]
     GraphQL {
         /// The HTTP status that came with them (CJ sends 200).
         status: StatusCode,
@@ -130,7 +130,7 @@ pub enum Error {
     },
     /// CJ refused the request in an API's own error format (such as Advertiser Lookup's
     /// `<cj-api><error-message>`).
-    #[error("CJ refused the request (HTTP {status}): {message}")]
+    #[error("{}: {message}", api_answered(*status))]
     Api {
         /// The HTTP status.
         status: StatusCode,
@@ -150,6 +150,27 @@ pub enum Error {
         /// The start of the body, redacted.
         body: String,
     },
+}
+
+/// How an answer with CJ's error messages reads: a refusal, unless its status says CJ did not
+/// process the request (429) or may have (5xx), which is no refusal.
+fn answered(status: StatusCode) -> String {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        "CJ did not process the request (HTTP 429: its rate limit)".to_string()
+    } else if status.is_server_error() {
+        format!("CJ failed to answer the request (HTTP {status})")
+    } else {
+        "CJ refused the request".to_string()
+    }
+}
+
+/// [`answered`], with the status of a refusal too (an API's own error format comes with one).
+fn api_answered(status: StatusCode) -> String {
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        answered(status)
+    } else {
+        format!("CJ refused the request (HTTP {status})")
+    }
 }
 
 fn join_messages(errors: &[GraphQLError]) -> String {
@@ -390,5 +411,38 @@ mod tests {
             assert_eq!(error.delivery(), Delivery::Answered, "{error:?}");
             assert!(error.is_refusal(), "{error:?}");
         }
+    }
+
+    /// A 429 or 5xx that carries CJ's messages never reads "CJ refused the request".
+    #[test]
+    fn the_message_says_what_the_status_means() {
+        let graphql = |code: u16, message: &str| Error::GraphQL {
+            status: StatusCode::from_u16(code).expect("a status"),
+            errors: vec![GraphQLError::new(message)],
+        };
+        let api = |code: u16| Error::Api {
+            status: StatusCode::from_u16(code).expect("a status"),
+            message: "a message".into(),
+        };
+        let texts: Vec<String> = [
+            graphql(200, "Invalid Token"),
+            graphql(504, "Gateway Timeout"),
+            graphql(429, "Too Many Requests"),
+            api(401),
+            api(503),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            texts,
+            [
+                "CJ refused the request: Invalid Token",
+                "CJ failed to answer the request (HTTP 504 Gateway Timeout): Gateway Timeout",
+                "CJ did not process the request (HTTP 429: its rate limit): Too Many Requests",
+                "CJ refused the request (HTTP 401 Unauthorized): a message",
+                "CJ failed to answer the request (HTTP 503 Service Unavailable): a message",
+            ]
+        );
     }
 }
