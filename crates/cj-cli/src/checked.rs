@@ -561,7 +561,12 @@ pub async fn check_in_background<I: Input + 'static>(
         joined = &mut task => joined,
         _ = ctrl_c => {
             stop.store(true, Ordering::Relaxed);
-            task.await
+            // The check stops at its next line; one blocked reading a terminal or a pipe that
+            // stays open never gets there: nothing was stored nor sent, so it is left behind.
+            match tokio::time::timeout(Duration::from_secs(1), &mut task).await {
+                Ok(joined) => joined,
+                Err(_) => return Err(Refused::Interrupted),
+            }
         }
     };
     joined.unwrap_or_else(|e| Err(Refused::Unreadable(format!("the check failed: {e}"))))

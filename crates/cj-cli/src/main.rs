@@ -51,7 +51,8 @@ pub mod exit {
              advertisers",
     after_help = "Exit status: 0 all accepted; 1 CJ refused orders or the request; 2 usage or \
                   validation error (nothing sent); 3 not sent, not processed, outcome unknown or \
-                  not read completely (safe to run again; orders too: CJ deduplicates them)."
+                  not read completely (safe to run again; orders too: CJ deduplicates them); \
+                  130 interrupted (Ctrl-C). Each command's --help says what its own mean."
 )]
 struct Cli {
     /// Print what the SDK does on standard error (`-vv`: more); `RUST_LOG` also works.
@@ -224,6 +225,9 @@ fn main() -> ExitCode {
             } => program_terms::estimate_command(args),
         }
     });
+    // A blocking read left behind at Ctrl-C (a terminal, a pipe that stays open) must not
+    // keep the process alive: what matters was awaited before `block_on` returned.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     if stdout::failed() && code == exit::OK {
         // The result was not (fully) written: not a success, whatever CJ answered.
         code = exit::TRANSPORT;

@@ -260,7 +260,7 @@ pub fn report_refused(refused: Refused) -> u8 {
             exit::USAGE
         }
         Refused::Interrupted => {
-            eprintln!("interrupted while checking the orders: nothing was sent");
+            eprintln!("interrupted while checking the orders: nothing was sent or stored");
             INTERRUPTED
         }
         Refused::Invalid {
