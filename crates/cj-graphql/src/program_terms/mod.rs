@@ -246,27 +246,7 @@ impl ContractsRequest {
         )
         .instrument(span)
         .await?;
-        let redactor = self.api.transport.redactor();
-        let answer = crate::graphql::decode::<RawPage<'_>>(&body, redactor)?;
-        if !answer.errors.is_empty() {
-            // Partial data: CJ answered, but something in the page failed. Keeping a page with
-            // holes would silently drop contracts, so the errors win.
-            return Err(Error::GraphQL {
-                status: cj_transport::StatusCode::OK,
-                errors: answer.errors,
-            });
-        }
-        let list = answer.data.publisher.contracts;
-        Ok(PageItems {
-            count: list.count,
-            total_count: list.total_count,
-            items: list
-                .result_list
-                .into_iter()
-                .enumerate()
-                .map(|(index, raw)| read_contract(raw.get(), offset, index, redactor))
-                .collect(),
-        })
+        parse_page(&body, offset, self.api.transport.redactor())
     }
 
     /// Every contract, asked for in pages of 100 (CJ's maximum).
@@ -458,6 +438,34 @@ pub enum ContractsError {
     Failed(#[from] Error),
 }
 
+/// CJ's answer to `contracts` at `offset`, each contract read on its own (see
+/// [`read_contract`]). GraphQL errors beside data fail the page: keeping a page with holes
+/// would silently drop contracts.
+fn parse_page(
+    body: &[u8],
+    offset: u32,
+    redactor: &cj_transport::Redactor,
+) -> Result<PageItems, Error> {
+    let answer = crate::graphql::decode::<RawPage<'_>>(body, redactor)?;
+    if !answer.errors.is_empty() {
+        return Err(Error::GraphQL {
+            status: cj_transport::StatusCode::OK,
+            errors: answer.errors,
+        });
+    }
+    let list = answer.data.publisher.contracts;
+    Ok(PageItems {
+        count: list.count,
+        total_count: list.total_count,
+        items: list
+            .result_list
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| read_contract(raw.get(), offset, index, redactor))
+            .collect(),
+    })
+}
+
 /// A page as the walk reads it: each contract read, or named as unreadable, in CJ's order.
 struct PageItems {
     count: i64,
@@ -576,12 +584,23 @@ impl CommissionRate {
 pub(crate) fn fuzz_answer(data: &[u8]) {
     use crate::tracking::{OrderCreateRequest, OrderItemInput};
     let redactor = cj_transport::Redactor::new(crate::fuzz::SECRET);
-    let Ok(answer) = crate::graphql::decode::<generated::contracts::ResponseData>(data, &redactor)
-    else {
+    // Read as the walk reads it: each contract on its own; one that does not read is named,
+    // and its description never holds the secret.
+    let Ok(page) = parse_page(data, 0, &redactor) else {
         return;
     };
+    let mut contracts = Vec::new();
+    for item in page.items {
+        match item {
+            Ok(contract) => contracts.push(contract),
+            Err(unreadable) => {
+                let text = format!("{unreadable} {unreadable:?}");
+                assert!(!text.contains(crate::fuzz::SECRET), "{text}");
+            }
+        }
+    }
     let decimal = |text: &str| text.parse().unwrap_or_default();
-    for contract in &answer.data.publisher.contracts.result_list {
+    for contract in &contracts {
         let terms = &contract.program_terms;
         for term in &terms.action_terms {
             let order = OrderCreateRequest::builder()
