@@ -93,11 +93,11 @@ enum Action {
 struct RetentionArgs {
     /// Keep every accepted order this long after CJ accepted its latest entry, whatever
     /// `cj reconcile --store` found (`90d`, `12h`, ...).
-    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = crate::shell::duration)]
     keep_accepted: Duration,
     /// Keep an order CJ confirmed as sent (verdict recorded, corrected or cancelled-as-sent,
     /// after its latest entry was accepted) this long after that acceptance.
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = crate::shell::duration)]
     keep_reconciled: Duration,
     /// Also remove orders with a dead letter (after --keep-accepted); kept otherwise, for an
     /// operator to look at.
@@ -113,17 +113,6 @@ impl RetentionArgs {
         r.dead_letters = self.prune_dead_letters;
         r
     }
-}
-
-/// A duration: `90d`, `12h`, `30m`, `1d 12h`, or ISO 8601 (`P90D`); days are 24 hours.
-fn duration(text: &str) -> Result<Duration, String> {
-    let span: cj::jiff::Span = text
-        .parse()
-        .map_err(|e| format!("{e} (write it like `90d` or `12h`)"))?;
-    let length = span
-        .to_duration(cj::jiff::SpanRelativeTo::days_are_24_hours())
-        .map_err(|e| e.to_string())?;
-    Duration::try_from(length).map_err(|_| "a duration cannot be negative".to_string())
 }
 
 #[derive(ValueEnum, Clone, Copy)]
@@ -157,7 +146,7 @@ struct RunArgs {
     max_bytes: u64,
     /// Without --until-empty: prune the store this often, as `cj queue prune` does with the
     /// options below (`0` never).
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::shell::duration)]
     prune_every: Duration,
     #[command(flatten)]
     retention: RetentionArgs,

@@ -56,8 +56,8 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "PATH", conflicts_with_all = ["created", "restated", "cancelled"])]
     store: Option<PathBuf>,
     /// How long after it was sent an order is not yet expected in CJ (`2h`, `90m`).
-    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = grace)]
-    grace: SignedDuration,
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = crate::shell::duration)]
+    grace: std::time::Duration,
     /// Output format: `table` the counts per verdict and the orders needing attention; `json`
     /// one array, `jsonl` one object a line: each order (and each record of an order not
     /// sent) with `orderId`, `actionTrackerId`, `verdict`, `sentAmount`, `recordedAmount`,
@@ -86,17 +86,6 @@ pub struct ReconcileArgs {
     filters: CommissionFilters,
 }
 
-/// A grace period: `2h`, `90m`, `1h 30m`, or ISO 8601 (`PT2H`); not negative.
-fn grace(text: &str) -> Result<SignedDuration, String> {
-    let grace: SignedDuration = text
-        .parse()
-        .map_err(|e| format!("{e} (write it like `2h` or `90m`)"))?;
-    if grace.is_negative() {
-        return Err("a grace period cannot be negative".into());
-    }
-    Ok(grace)
-}
-
 pub async fn run(args: ReconcileArgs) -> u8 {
     if args.store.is_none()
         && args.created.is_empty()
@@ -119,7 +108,9 @@ pub async fn run(args: ReconcileArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut reconciler = Reconciler::new().grace(args.grace);
+    // A grace beyond SignedDuration's range (centuries) is as good as forever.
+    let grace = SignedDuration::try_from(args.grace).unwrap_or(SignedDuration::MAX);
+    let mut reconciler = Reconciler::new().grace(grace);
     let store = match &args.store {
         // Opening would create it: a mistyped path is said, not reconciled as empty.
         Some(path) if !path.exists() => {

@@ -89,3 +89,15 @@ pub fn at_least_one<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
         Err(_) => Err(format!("`{text}` is not a whole number")),
     }
 }
+
+/// A duration as the CLI's options take it: `90d`, `12h`, `30m`, `1h 30m`, or ISO 8601
+/// (`P90D`, `PT2H`); days are 24 hours; not negative.
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let span: cj::jiff::Span = text
+        .parse()
+        .map_err(|e| format!("{e} (write it like `90d`, `2h` or `90m`)"))?;
+    let length = span
+        .to_duration(cj::jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| e.to_string())?;
+    std::time::Duration::try_from(length).map_err(|_| "a duration cannot be negative".to_string())
+}
