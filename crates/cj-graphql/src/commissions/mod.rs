@@ -491,7 +491,9 @@ pub struct CommissionPage<R> {
     pub returned: usize,
     /// The watermark after this page: the furthest of the cursor the page was asked with, CJ's
     /// `maxCommissionId` and the page's record ids. While the window is not complete it is
-    /// CJ's `maxCommissionId`, the `sinceCommissionId` of the next call.
+    /// CJ's `maxCommissionId`, the `sinceCommissionId` of the next call. It holds within its
+    /// date window only: the next window starts again from the request's own
+    /// `sinceCommissionId`, so a caller resuming later keeps it with [`window_complete`](Self::window_complete).
     pub cursor: Option<String>,
     /// CJ said `payloadComplete: true`: the page's date window is read (the walk moves on to
     /// the next window, if any).
