@@ -239,13 +239,8 @@ impl PostgresStore {
                 &format!(
                     "SELECT q.key FROM {t} q LEFT JOIN {t}_verdicts v ON v.key = q.key
                      WHERE q.key IN (SELECT key FROM {t} WHERE id > $1 AND id <= $2 AND enqueued_at < $3)
-                     GROUP BY q.key
-                     HAVING COUNT(*) FILTER (WHERE q.state IN (0, 1)) = 0
-                        AND ($4 OR COUNT(*) FILTER (WHERE q.state = 3) = 0)
-                        AND (MAX(COALESCE(q.accepted_at, q.enqueued_at)) < $5
-                             OR (MAX(COALESCE(q.accepted_at, q.enqueued_at)) < $6
-                                 AND MAX(v.verdict) = ANY($7)
-                                 AND MAX(v.checked_at) >= MAX(COALESCE(q.accepted_at, q.enqueued_at))))"
+                     GROUP BY q.key {}",
+                    prunable_by(4)
                 ),
                 &[
                     &after_id,
@@ -261,17 +256,25 @@ impl PostgresStore {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        // The conditions again, in the statement that deletes: another instance may have queued
-        // an entry since. Never a waiting or leased entry, an order's entries together.
+        // The conditions again, in the statement that deletes: another instance may have queued,
+        // sent or had accepted an entry of these orders since (a newer acceptance keeps an
+        // order). Never a waiting or leased entry, an order's entries together.
         let gone = tx
             .query(
                 &format!(
-                    "DELETE FROM {t} q WHERE q.key = ANY($1) AND q.state IN (2, 3)
-                       AND NOT EXISTS (SELECT 1 FROM {t} e WHERE e.key = q.key AND e.state IN (0, 1))
-                       AND ($2 OR NOT EXISTS (SELECT 1 FROM {t} e WHERE e.key = q.key AND e.state = 3))
-                     RETURNING q.key"
+                    "DELETE FROM {t} q WHERE q.state IN (2, 3) AND q.key IN (
+                       SELECT q.key FROM {t} q LEFT JOIN {t}_verdicts v ON v.key = q.key
+                       WHERE q.key = ANY($1) GROUP BY q.key {})
+                     RETURNING q.key",
+                    prunable_by(2)
                 ),
-                &[&keys, &cut.dead_letters],
+                &[
+                    &keys,
+                    &cut.dead_letters,
+                    &cut.max_age_ms,
+                    &cut.reconciled_ms,
+                    &confirmed,
+                ],
             )
             .await?;
         let gone_keys: std::collections::HashSet<String> = gone.iter().map(|r| r.get(0)).collect();
@@ -714,4 +717,20 @@ async fn has_column(
         )
         .await?;
     Ok(row.get(0))
+}
+
+/// The `HAVING` of a prune, over one order's entries (`q`) and its verdict (`v`), with its
+/// parameters from `$first`: none of its entries waiting or in flight, nor a dead letter unless
+/// `$first`, and its latest acceptance older than the max age (`$first + 1`), or older than the
+/// reconciled age (`$first + 2`) with a verdict among `$first + 3` recorded after it.
+fn prunable_by(first: usize) -> String {
+    let [dead, max_age, reconciled, confirmed] = [first, first + 1, first + 2, first + 3];
+    format!(
+        "HAVING COUNT(*) FILTER (WHERE q.state IN (0, 1)) = 0
+           AND (${dead} OR COUNT(*) FILTER (WHERE q.state = 3) = 0)
+           AND (MAX(COALESCE(q.accepted_at, q.enqueued_at)) < ${max_age}
+                OR (MAX(COALESCE(q.accepted_at, q.enqueued_at)) < ${reconciled}
+                    AND MAX(v.verdict) = ANY(${confirmed})
+                    AND MAX(v.checked_at) >= MAX(COALESCE(q.accepted_at, q.enqueued_at))))"
+    )
 }
